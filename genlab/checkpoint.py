@@ -1,0 +1,150 @@
+"""Checkpoints: tensors in safetensors, everything else in JSON, a SHA-256 manifest, no pickle.
+
+Layout: run_dir/checkpoints/step-000001234/{tensors.safetensors, state.json,
+manifest.json}. A checkpoint is written into a hidden temp folder and renamed
+into place, so it appears whole or not at all; `load_latest` verifies the
+manifest and falls back to the newest intact checkpoint. Nothing here can
+execute code from a file: safetensors and JSON hold data only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from genlab.errors import GenlabError
+from genlab.runs import atomic_write, fsync_dir
+
+DIR_RE = re.compile(r"^step-(\d{9})$")
+FILES = ("tensors.safetensors", "state.json")
+
+
+class CorruptCheckpoint(GenlabError):
+    """A checkpoint whose files do not match its manifest (or cannot be parsed)."""
+
+
+def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """Nested dicts/lists with tensors -> JSON-able structure; tensors move to `tensors` by key."""
+    if isinstance(obj, torch.Tensor):
+        key = f"{prefix}"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, flatten(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
+    return obj
+
+
+def unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict) and "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if isinstance(obj, dict) and "__dict__" in obj:
+        return {k: unflatten(v, tensors) for k, v in obj["__dict__"]}  # keys keep their JSON type (int/str)
+    if isinstance(obj, list):
+        return [unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """Checkpoint folders, oldest first (by step)."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and DIR_RE.match(p.name))
+
+
+def save(run_dir: Path, step: int, payload: dict[str, Any]) -> Path:
+    """Write a checkpoint for `step`; payload is any nest of dicts/lists/numbers/strings/tensors."""
+    root = Path(run_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    state = flatten(payload, tensors, "t")
+    blobs = {"tensors.safetensors": st_save(tensors),
+             "state.json": json.dumps(state, allow_nan=False).encode()}
+    manifest = {"format": "genlab-checkpoint-1", "step": step,
+                "files": {name: {"sha256": sha256(b), "bytes": len(b)} for name, b in blobs.items()}}
+    final = root / f"step-{step:09d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.", suffix=".tmp"))
+    try:
+        for name, b in blobs.items():
+            atomic_write(tmp / name, b)
+        atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2).encode())
+        if final.exists():  # a stale checkpoint of the same step (from a run that later diverged)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(root)
+    return final
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load one checkpoint after checking every file against its manifest."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_bytes())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CorruptCheckpoint(f"{path}/manifest.json is missing or damaged ({e})") from None
+    blobs = {}
+    for name in FILES:
+        try:
+            data = (path / name).read_bytes()
+        except OSError as e:
+            raise CorruptCheckpoint(f"{path}/{name} cannot be read ({e})") from None
+        expected = files.get(name, {}).get("sha256") if isinstance(files, dict) else None
+        if sha256(data) != expected:
+            raise CorruptCheckpoint(f"{path}/{name} does not match its SHA-256 in manifest.json "
+                                    "(changed or truncated)")
+        blobs[name] = data
+    try:
+        tensors = st_load(blobs["tensors.safetensors"])
+        state = json.loads(blobs["state.json"])
+    except (SafetensorError, ValueError) as e:
+        raise CorruptCheckpoint(f"{path}: cannot parse ({e})") from None
+    return unflatten(state, tensors)
+
+
+def load_latest(run_dir: Path) -> dict[str, Any] | None:
+    """The newest intact checkpoint's payload (damaged newer ones are reported and skipped), or None."""
+    for path in reversed(checkpoint_dirs(run_dir)):
+        try:
+            return read_checkpoint(path)
+        except CorruptCheckpoint as e:
+            warnings.warn(f"skipping damaged checkpoint: {e}", stacklevel=2)
+    return None
+
+
+def prune(run_dir: Path, keep: int, protect: set[int]) -> None:
+    """Delete all but the newest `keep` checkpoints and those whose step is in `protect` (the best)."""
+    dirs = checkpoint_dirs(run_dir)
+    for path in dirs[:-keep] if keep else dirs:
+        if int(DIR_RE.match(path.name).group(1)) not in protect:
+            shutil.rmtree(path, ignore_errors=True)
+    root = Path(run_dir) / "checkpoints"
+    for stale in root.glob(".step-*.tmp") if root.is_dir() else []:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(stale)
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step-{step:09d}"

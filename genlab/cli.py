@@ -1,0 +1,187 @@
+"""Command line: subcommands -> library calls. A GenlabError becomes one line on stderr and exit 2.
+
+    genlab study lab --profile quick        run the study (skips finished runs, resumes interrupted ones)
+    genlab train --model gan --dataset mnist --model.z_dim=64 --train.epochs=10
+    genlab eval RUN_DIR                     metrics of a run from its checkpoint (eval.json)
+    genlab sample RUN_DIR --n 64 --out grid.png
+    genlab report runs/lab-quick            the study report (report.html)
+    genlab data verify | fetch              check / download the datasets
+
+Config overrides: `--section.key=value` (sections: model, data, train, eval);
+in a study `--gan.key=value` / `--vae.key=value` reach one model only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+from genlab.errors import GenlabError, Interrupted
+
+OVERRIDE_RE = re.compile(r"^--[A-Za-z_]+\.[A-Za-z0-9_]+(=.*)?$")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one GenlabError line instead of usage + exit."""
+
+    def error(self, message: str):
+        raise GenlabError(f"{self.prog}: {message}; see '{self.prog} --help'")
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(other args, 'section.key=value' overrides); accepts --a.b=v and --a.b v."""
+    rest, overrides, i = [], [], 0
+    while i < len(argv):
+        item = argv[i]
+        if OVERRIDE_RE.match(item):
+            if "=" in item:
+                overrides.append(item[2:])
+            elif i + 1 < len(argv):
+                overrides.append(f"{item[2:]}={argv[i + 1]}")
+                i += 1
+            else:
+                raise GenlabError(f"override {item} has no value; write {item}=VALUE")
+        else:
+            rest.append(item)
+        i += 1
+    return rest, overrides
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="genlab", description="A laboratory for generative image models (GAN, VAE) on MNIST-like data.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def data_opt(sp):
+        sp.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (default: $GENLAB_DATA, "
+                                           "else ~/.cache/genlab/data, downloaded on first use)")
+
+    s = sub.add_parser("study", help="run a named study and write its index page and report")
+    s.add_argument("name", help="study name, e.g. lab")
+    s.add_argument("--profile", default="quick", help="quick (minutes) or full (the study as specified)")
+    s.add_argument("--seeds", type=int, default=1, help="seeds per setting (>= 2 gives confidence intervals)")
+    s.add_argument("--runs-dir", default="runs", help="where study folders go (default: runs)")
+    s.add_argument("--no-eval", action="store_true", help="train and draw figures only; skip metrics")
+    data_opt(s)
+
+    t = sub.add_parser("train", help="train one run")
+    t.add_argument("--model", required=True, help="gan or vae")
+    t.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist")
+    t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
+    t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
+    t.add_argument("--no-eval", action="store_true", help="skip per-epoch FID and final metrics")
+    data_opt(t)
+
+    e = sub.add_parser("eval", help="evaluate a run from its checkpoint (writes eval.json)")
+    e.add_argument("run_dir")
+    data_opt(e)
+
+    sm = sub.add_parser("sample", help="draw samples from a run into a PNG grid")
+    sm.add_argument("run_dir")
+    sm.add_argument("--n", type=int, default=64, help="number of samples (1..1024)")
+    sm.add_argument("--out", default="samples.png", help="output PNG path")
+    sm.add_argument("--seed", type=int, default=0, help="noise seed")
+
+    r = sub.add_parser("report", help="write report.html for a study folder")
+    r.add_argument("study_dir")
+    r.add_argument("--pdf", action="store_true", help="also write report.pdf with headless Chromium")
+
+    d = sub.add_parser("data", help="check or download the datasets")
+    d.add_argument("action", choices=["verify", "fetch"])
+    d.add_argument("--dataset", default="all", help="mnist, fashion-mnist or all")
+    data_opt(d)
+    return p
+
+
+def cmd_study(a, overrides):
+    from genlab.sweep import run_study
+
+    study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
+                          evaluate_runs=not a.no_eval)
+    print(f"open {study_dir / 'index.html'}")
+
+
+def cmd_train(a, overrides):
+    from genlab.config import make_config
+    from genlab.runs import check_name
+    from genlab.sweep import run_one
+
+    cfg = make_config(a.model, a.dataset, overrides)
+    run_dir = Path(a.runs_dir) / check_name(a.name or cfg.run_name, "run name")
+    meta = run_one(cfg, run_dir, a.data_dir, evaluate_runs=not a.no_eval)
+    print(f"{run_dir}: {meta.get('status')} ({meta.get('wall_s', 0):.1f}s training)")
+    return 0 if meta.get("status") == "done" else 1
+
+
+def cmd_eval(a, overrides):
+    from genlab.evaluate import evaluate_run
+
+    result = evaluate_run(Path(a.run_dir), a.data_dir)
+    from genlab.evaluate import summary_line
+
+    print(summary_line(result))
+
+
+def cmd_sample(a, overrides):
+    import torch
+
+    from genlab import viz
+    from genlab.train import load_run
+
+    if not 1 <= a.n <= 1024:
+        raise GenlabError(f"--n {a.n} must be from 1 to 1024")
+    cfg, model, state = load_run(Path(a.run_dir))
+    x = model.sample(a.n, torch.Generator().manual_seed(a.seed))
+    title = f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {state['epoch']} · seed {a.seed}"
+    out = Path(a.out)
+    if out.suffix.lower() != ".png":
+        raise GenlabError(f"--out {out} must end in .png")
+    viz.save_png(viz.titled(viz.grid(x), title), out)
+    print(out)
+
+
+def cmd_report(a, overrides):
+    from genlab.report import write_report
+
+    path = write_report(Path(a.study_dir), pdf=a.pdf)
+    print(path)
+
+
+def cmd_data(a, overrides):
+    from genlab import data
+
+    names = list(data.DATASETS) if a.dataset == "all" else [data.get_dataset(a.dataset).name]
+    for name in names:
+        hashes = data.verify(name, a.data_dir, fetch=a.action == "fetch")
+        print(f"{name}: {len(hashes)} files OK (SHA-256 of decompressed bytes matches)")
+
+
+COMMANDS = {"study": cmd_study, "train": cmd_train, "eval": cmd_eval, "sample": cmd_sample,
+            "report": cmd_report, "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        rest, overrides = split_overrides(argv)
+        a = build_parser().parse_args(rest)
+        if overrides and a.command not in ("study", "train"):
+            raise GenlabError(f"config overrides ({overrides[0]}) only apply to 'genlab study' and 'genlab train'")
+        return COMMANDS[a.command](a, overrides) or 0
+    except GenlabError as e:
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"genlab: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("genlab: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Study folder -> aggregated metrics per setting and the matched-capacity comparison charts.
+
+Reads eval.json files only. A setting is (dataset, model, z); with several
+seeds each metric gets mean and 95% t-interval over seeds; with one seed the
+bootstrap interval from eval.json (sampling uncertainty only) is used and
+labelled as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genlab import metrics as M
+from genlab import viz
+from genlab.runs import read_json, read_meta
+
+CHART_METRICS = {M.FID: "FID in judge space (lower is better)", M.KID: "KID in judge space (lower is better)",
+                 M.PRECISION: "precision (higher is better)", M.RECALL: "recall (higher is better)"}
+MODEL_LABELS = {"gan": "GAN", "vae": "VAE", "vaegan": "VAE-GAN"}
+
+
+@dataclass
+class Setting:
+    dataset: str
+    model: str
+    z_dim: int
+    runs: list[str] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def stat(self, key: str) -> tuple[float, float, float] | None:
+        """(mean, lo, hi) of a metric, or None when no run of this setting has it."""
+        vals = [e["metrics"][key] for e in self.evals if key in e.get("metrics", {})]
+        if not vals:
+            return None
+        if len(vals) >= 2:
+            return M.mean_ci(vals)
+        iv = self.evals[0].get("intervals", {}).get(key)
+        return (vals[0], iv[0], iv[1]) if iv else (vals[0], vals[0], vals[0])
+
+    @property
+    def interval_kind(self) -> str:
+        return f"t-interval over {len(self.evals)} seeds" if len(self.evals) >= 2 else \
+            "bootstrap over samples (1 seed)"
+
+
+def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, int], Setting]]:
+    """(study.json, settings keyed by (dataset, model, z)) with every listed run, evaluated or not."""
+    study = read_json(Path(study_dir) / "study.json")
+    settings: dict[tuple[str, str, int], Setting] = {}
+    for ds in study["datasets"]:
+        for model, zs in study["arms"].items():
+            for z in zs:
+                settings[(ds, model, z)] = Setting(ds, model, z)
+    for name in study["runs"]:
+        run_dir = Path(study_dir) / name
+        meta = read_meta(run_dir) if run_dir.is_dir() else {}
+        ev_path = run_dir / "eval.json"
+        ev = read_json(ev_path) if ev_path.exists() else None
+        key = (meta.get("dataset"), meta.get("model"), meta.get("z_dim"))
+        if ev is not None:
+            key = (ev["dataset"], ev["model"], ev["z_dim"])
+        s = settings.get(key)
+        if s is None:  # a run not trained yet: place it by its name
+            s = next((v for k, v in settings.items() if name.startswith(f"{k[0]}-{k[1]}-z{k[2]}-")), None)
+        if s is None:
+            continue
+        s.runs.append(name)
+        s.statuses[name] = meta.get("status", "missing")
+        if ev is not None:
+            s.evals.append(ev)
+    return study, settings
+
+
+def floor(settings: dict, dataset: str, key: str) -> float | None:
+    for s in settings.values():
+        if s.dataset == dataset and s.evals and key in s.evals[0].get("floor", {}):
+            return s.evals[0]["floor"][key]
+    return None
+
+
+def comparison_charts(study_dir: Path) -> dict[str, Path]:
+    """Grouped bars per dataset and metric: the models side by side at each matched capacity."""
+    study, settings = load_study(study_dir)
+    out: dict[str, Path] = {}
+    groups = [f"{cap}\n" + " / ".join(f"{MODEL_LABELS.get(m, m)} z{zs[i]}" for m, zs in study["arms"].items())
+              for i, cap in enumerate(study["capacity_names"])]
+    for ds in study["datasets"]:
+        for key, ylabel in CHART_METRICS.items():
+            bars = {MODEL_LABELS.get(m, m): [settings[(ds, m, z)].stat(key) for z in zs]
+                    for m, zs in study["arms"].items()}
+            if not any(v for vs in bars.values() for v in vs):
+                continue
+            seeds = study.get("seeds", 1)
+            kind = f"mean and 95% CI over {seeds} seeds" if seeds >= 2 else "1 seed, 95% bootstrap CI over samples"
+            title = f"{ds} · {key.upper() if key in (M.FID, M.KID) else key} at matched capacity ({kind})"
+            path = Path(study_dir) / "figures" / f"{ds}-compare-{key}.png"
+            out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key))
+    return out

@@ -1,0 +1,193 @@
+"""Run configuration: frozen dataclasses, JSON in and out, `--section.key=value` overrides.
+
+The dataclasses are the single source of defaults. Every field carries its unit
+in a comment and its bounds in `metadata`; one validator checks types, choices,
+bounds and finiteness for every section, so a bad value anywhere gets the same
+one-line GenlabError that names the key (and the closest valid key on a typo).
+`config.json` in a run dir is the complete input to reproduce that run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from genlab.errors import GenlabError, closest, lookup
+
+DatasetName = Literal["mnist", "fashion-mnist"]
+
+
+def bounded(default: Any, lo: float | None = None, hi: float | None = None, **meta: Any) -> Any:
+    """A dataclass field with inclusive numeric bounds the validator enforces."""
+    return field(default=default, metadata={"min": lo, "max": hi, **meta})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: DatasetName = "mnist"  # which registry entry in genlab.data.DATASETS
+    n_train: int = bounded(0, 0, 60_000)  # training images used; 0 = the whole split
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = bounded(10, 1, 10_000)  # passes over the training images
+    batch_size: int = bounded(128, 2, 65_536)  # images per optimizer step
+    seed: int = bounded(0, 0, 2**31 - 1)  # seeds init, batch order and noise
+    threads: int = bounded(0, 0, 1024)  # torch intra-op threads; 0 = torch's default
+    log_every: int = bounded(50, 1, 10**9)  # steps between metrics.jsonl lines
+    keep_checkpoints: int = bounded(2, 1, 1000)  # newest epoch checkpoints kept (plus the best)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    n_samples: int = bounded(10_000, 100, 1_000_000)  # generated images per metric evaluation
+    epoch_fid_samples: int = bounded(2_000, 0, 1_000_000)  # samples for the cheap per-epoch FID; 0 = off
+    kid_subsets: int = bounded(100, 1, 10_000)  # KID subsets averaged
+    kid_subset_size: int = bounded(1_000, 10, 100_000)  # images per KID subset
+    iw_samples: int = bounded(100, 1, 100_000)  # importance samples per image for the IWAE bound
+    iw_images: int = bounded(1_000, 1, 10_000)  # test images the IWAE bound is averaged over
+    bootstrap: int = bounded(200, 10, 100_000)  # bootstrap resamples for single-seed intervals
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model_name: str  # key of genlab.models.MODELS
+    model: Any  # that model's Config dataclass
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @property
+    def z_dim(self) -> int:
+        return self.model.z_dim
+
+    @property
+    def run_name(self) -> str:
+        """Run folder name: dataset, model, capacity and seed, all a reader needs to place it."""
+        return f"{self.data.dataset}-{self.model_name}-z{self.z_dim}-s{self.train.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": {"name": self.model_name, **dataclasses.asdict(self.model)}}
+        for name in SECTIONS:
+            out[name] = dataclasses.asdict(getattr(self, name))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def _model_config_class(model_name: str) -> type:
+    from genlab.models import MODELS  # lazy: models import this module for `bounded`
+
+    return lookup(MODELS, model_name, "model").Config
+
+
+def _check_value(where: str, f: dataclasses.Field, value: Any, hint: Any) -> Any:
+    """Type, choice, bound and finiteness check for one field; returns the value as its type."""
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise GenlabError(f"{where}={value!r} is not allowed; {closest(str(value), choices)}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise GenlabError(f"{where}={value!r} must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GenlabError(f"{where}={value!r} must be a whole number")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GenlabError(f"{where}={value!r} must be a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise GenlabError(f"{where}={value!r} must be a finite number")
+    elif hint is str:
+        if not isinstance(value, str):
+            raise GenlabError(f"{where}={value!r} must be text")
+        return value
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if lo is not None and value < lo:
+        raise GenlabError(f"{where}={value!r} is too small; use a value >= {lo}")
+    if hi is not None and value > hi:
+        raise GenlabError(f"{where}={value!r} is too large; use a value <= {hi}")
+    return value
+
+
+def build_section(cls: type, values: Any, where: str) -> Any:
+    """A validated dataclass from a dict; unknown keys name the closest valid key."""
+    if not isinstance(values, dict):
+        raise GenlabError(f"config section '{where}' must be an object, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise GenlabError(f"unknown config key '{where}.{key}'; {closest(str(key), fields)}")
+        kwargs[key] = _check_value(f"{where}.{key}", fields[key], value, hints[key])
+    obj = cls(**kwargs)
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check()
+    return obj
+
+
+def from_dict(d: Any) -> RunConfig:
+    """The inverse of RunConfig.to_dict, strict about every key and value."""
+    if not isinstance(d, dict):
+        raise GenlabError("config must be a JSON object with keys model, data, train, eval")
+    for key in d:
+        if key != "model" and key not in SECTIONS:
+            raise GenlabError(f"unknown config key '{key}'; {closest(str(key), ['model', *SECTIONS])}")
+    model = d.get("model")
+    if not isinstance(model, dict) or "name" not in model:
+        raise GenlabError("config key 'model' must be an object with a 'name' (e.g. gan, vae)")
+    model = dict(model)
+    name = model.pop("name")
+    cls = _model_config_class(name)
+    sections = {s: build_section(c, d.get(s, {}), s) for s, c in SECTIONS.items()}
+    return RunConfig(model_name=name, model=build_section(cls, model, "model"), **sections)
+
+
+def from_json(text: str, source: str = "config") -> RunConfig:
+    try:
+        d = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise GenlabError(f"{source} is not valid JSON ({e}); fix or delete it") from None
+    return from_dict(d)
+
+
+def parse_value(text: str) -> Any:
+    """A CLI value as JSON where it parses (64, 0.5, true), else as plain text (gan, mlp)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return text
+
+
+def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`section.key=value` strings merged into a config dict (validated later by from_dict)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for item in overrides:
+        item = item[2:] if item.startswith("--") else item
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise GenlabError(f"override '{item}' must look like section.key=value, e.g. model.z_dim=64")
+        if section != "model" and section not in SECTIONS:
+            raise GenlabError(f"unknown config section '{section}'; {closest(section, ['model', *SECTIONS])}")
+        out.setdefault(section, {})[name] = parse_value(raw)
+    return out
+
+
+def make_config(model_name: str, dataset: str = "mnist", overrides: list[str] | None = None) -> RunConfig:
+    """Defaults for a model and dataset, with overrides applied and everything validated."""
+    base = {"model": {"name": model_name}, "data": {"dataset": dataset}}
+    return from_dict(apply_overrides(base, overrides or []))

@@ -1,0 +1,240 @@
+"""Run dir -> eval.json: sample metrics in judge space, mode collapse, VAE quality; never trains.
+
+Protocol (stated in every eval.json): n generated samples (eval.n_samples,
+10,000 in the full profile) from the best-FID epoch's checkpoint vs the first
+n test images, in the judge's 128-d penultimate features; the real-vs-real
+floor is n training images vs the same test images. With one seed the
+intervals are bootstrap intervals over generated samples (sampling
+uncertainty only); across seeds the study aggregates mean and t-interval
+(genlab.compare).
+
+    genlab eval runs/lab-quick/mnist-gan-z64-s0
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genlab import data, features
+from genlab import metrics as M
+from genlab.models.vae import kl_to_standard_normal, reparameterize
+from genlab.runs import read_jsonl, update_meta, write_json
+from genlab.train import load_run
+
+SAMPLE_SEED = 20_241_125  # generated samples for evaluation use their own fixed noise
+DUPLICATE_QUANTILE = 0.01  # a sample is a near-duplicate when closer to a training image than 99% of test images are
+PR_K, DC_K = 3, 5  # neighbourhood sizes (Kynkaanniemi et al. 2019; Naeem et al. 2020)
+MEMO_N = 2_000  # samples checked for near-duplicates against all 60,000 training images
+
+
+@torch.no_grad()
+def generate(model, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
+    """n samples in [-1, 1] from fixed noise, in batches."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.cat([model.sample(min(batch, n - i), g) for i in range(0, n, batch)])
+
+
+def epoch_fid_hook(cfg, data_dir=None):
+    """A train() hook: FID of eval.epoch_fid_samples samples vs the test set at each epoch end."""
+    judge, _ = features.get_judge(cfg.data.dataset, data_dir)
+    real, _, _ = features.real_features(cfg.data.dataset, "test", 10_000, data_dir)
+    real_stats = M.gaussian_stats(real)
+
+    def hook(model, epoch: int) -> dict[str, float]:
+        x = generate(model, cfg.eval.epoch_fid_samples, SAMPLE_SEED + epoch)
+        feats, _ = judge.features_and_probs(x)
+        return {"fid_epoch": M.frechet_distance(*real_stats, *M.gaussian_stats(feats))}
+
+    return hook
+
+
+def sample_metrics(real_f, real_p, fake_f, fake_p, train_hist, kid_subsets, kid_subset_size) -> dict[str, Any]:
+    """Every sample metric for one (real, fake) pair of feature sets, plus per-sample indicators for bootstrap."""
+    prec_i, rec_i = M.precision_recall_indicators(real_f, fake_f, PR_K)
+    dens_i, cov_i = M.density_coverage_indicators(real_f, fake_f, DC_K)
+    kid_mean, kid_std = M.kid(real_f, fake_f, kid_subsets, kid_subset_size)
+    hist = M.class_histogram(fake_p, train_hist.numel())
+    values = {
+        M.FID: M.fid(real_f, fake_f), M.KID: kid_mean, M.KID_STD: kid_std,
+        M.PRECISION: float(prec_i.mean()), M.RECALL: float(rec_i.mean()),
+        M.DENSITY: float(dens_i.mean()), M.COVERAGE: float(cov_i.mean()),
+        M.CLASSIFIER_SCORE: M.classifier_score(fake_p), M.CLASSES_COVERED: M.classes_covered(hist),
+        M.CLASS_KL: M.kl_divergence(hist, train_hist),
+    }
+    return {"values": values, "hist": hist, "indicators": {M.PRECISION: prec_i, M.RECALL: rec_i,
+                                                            M.DENSITY: dens_i, M.COVERAGE: cov_i}}
+
+
+def bootstrap(real_f, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets: int, seed: int = 0
+              ) -> dict[str, list[float]]:
+    """95% percentile intervals from resampling generated samples (and reals for recall/coverage)."""
+    g = torch.Generator().manual_seed(seed)
+    real_stats = M.gaussian_stats(real_f)
+    reps: dict[str, list[float]] = {k: [] for k in (M.FID, M.PRECISION, M.RECALL, M.DENSITY, M.COVERAGE,
+                                                    M.CLASSIFIER_SCORE, M.CLASS_KL)}
+    n, m = fake_f.shape[0], real_f.shape[0]
+    ind = result["indicators"]
+    for _ in range(n_boot):
+        fi = torch.randint(0, n, (n,), generator=g)
+        ri = torch.randint(0, m, (m,), generator=g)
+        reps[M.FID].append(M.frechet_distance(*real_stats, *M.gaussian_stats(fake_f[fi])))
+        reps[M.PRECISION].append(float(ind[M.PRECISION][fi].mean()))
+        reps[M.DENSITY].append(float(ind[M.DENSITY][fi].mean()))
+        reps[M.RECALL].append(float(ind[M.RECALL][ri].mean()))
+        reps[M.COVERAGE].append(float(ind[M.COVERAGE][ri].mean()))
+        reps[M.CLASSIFIER_SCORE].append(M.classifier_score(fake_p[fi]))
+        reps[M.CLASS_KL].append(M.kl_divergence(M.class_histogram(fake_p[fi], train_hist.numel()), train_hist))
+    out = {k: list(M.percentile_ci(v)) for k, v in reps.items()}
+    kid, std = result["values"][M.KID], result["values"][M.KID_STD]
+    half = 1.96 * std / math.sqrt(kid_subsets)
+    out[M.KID] = [kid - half, kid + half]
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def duplicate_threshold(dataset: str, n: int, data_dir=None) -> float:
+    """Pixel distance below which only 1% of real test images lie from their nearest training image."""
+    train, _ = data.load(dataset, "train", data_dir)
+    test, _ = data.load(dataset, "test", data_dir)
+    d = M.nearest_distances(data.to_unit(test[:n]), data.to_unit(train))
+    return float(torch.quantile(d, DUPLICATE_QUANTILE))
+
+
+def near_duplicate_share(x: torch.Tensor, dataset: str, data_dir=None) -> tuple[float, float]:
+    """(share of samples that are near-copies of a training image, the threshold used)."""
+    n = min(MEMO_N, x.shape[0])
+    thr = duplicate_threshold(dataset, n, data_dir)
+    train, _ = data.load(dataset, "train", data_dir)
+    d = M.nearest_distances(x[:n], data.to_unit(train))
+    return float((d < thr).double().mean()), thr
+
+
+@torch.no_grad()
+def vae_metrics(model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, seed: int = 0) -> dict[str, Any]:
+    """Reconstruction MSE/SSIM, ELBO and IWAE bound in nats/image, active units, KL per dim."""
+    g = torch.Generator().manual_seed(seed)
+    x = data.to_unit(test_u8)
+    mus, logvars, mse, ssim, elbo = [], [], [], [], []
+    for i in range(0, x.shape[0], 1000):
+        xb = x[i:i + 1000]
+        mu, logvar = model.encode(xb)
+        x_hat = model.decode(mu)
+        mse.append(((x_hat - xb) / 2).pow(2).flatten(1).mean(1))  # on [0, 1] intensities
+        ssim.append(M.ssim((x_hat + 1) / 2, (xb + 1) / 2, data_range=1.0))
+        z = reparameterize(mu, logvar, g)
+        nll = model.nll(model.decode_logits(z), xb)
+        elbo.append(-(nll + kl_to_standard_normal(mu, logvar).sum(1)))
+        mus.append(mu)
+        logvars.append(logvar)
+    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    au, var = M.active_units(mu)
+    kl_dim = kl_to_standard_normal(mu, logvar).mean(0)
+    return {M.RECON_MSE: float(torch.cat(mse).mean()), M.RECON_SSIM: float(torch.cat(ssim).mean()),
+            M.ELBO: float(torch.cat(elbo).double().mean()),
+            M.IWAE: iwae_bound(model, x[:iw_images], iw_samples, g), M.ACTIVE_UNITS: au,
+            "kl_per_dim": kl_dim.tolist(), "mean_variance_per_dim": var.tolist()}
+
+
+@torch.no_grad()
+def iwae_bound(model, x: torch.Tensor, k: int, g: torch.Generator, batch: int = 50) -> float:
+    """log p(x) >= E log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x) (Burda et al. 2016, eq. 8), nats/image."""
+    out = []
+    log2pi = math.log(2 * math.pi)
+    for i in range(0, x.shape[0], batch):
+        xb = x[i:i + batch]
+        mu, logvar = model.encode(xb)
+        b, d = mu.shape
+        mu_k, lv_k = mu.repeat_interleave(k, 0), logvar.repeat_interleave(k, 0)
+        z = reparameterize(mu_k, lv_k, g)
+        log_px_z = -model.nll(model.decode_logits(z), xb.repeat_interleave(k, 0))
+        log_pz = -0.5 * (z.pow(2) + log2pi).sum(1)
+        log_qz = -0.5 * ((z - mu_k).pow(2) / lv_k.exp() + lv_k + log2pi).sum(1)
+        out.append(M.log_mean_exp((log_px_z + log_pz - log_qz).view(b, k).double(), 1))
+    return float(torch.cat(out).mean())
+
+
+def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
+    """Evaluate a run from its best checkpoint and write eval.json; returns its content."""
+    run_dir = Path(run_dir)
+    cfg, model, state = load_run(run_dir, "best")
+    ev = cfg.eval
+    ds = cfg.data.dataset
+    judge, judge_info = features.get_judge(ds, data_dir)
+    n = ev.n_samples
+    n_real = min(n, 10_000)
+    real_f, real_p, _ = features.real_features(ds, "test", n_real, data_dir)
+    _, train_labels = data.load(ds, "train", data_dir)
+    train_hist = torch.bincount(train_labels, minlength=10).double() / train_labels.numel()
+
+    x = generate(model, n, SAMPLE_SEED)
+    fake_f, fake_p = judge.features_and_probs(x)
+    res = sample_metrics(real_f, real_p, fake_f, fake_p, train_hist, ev.kid_subsets, ev.kid_subset_size)
+    intervals = bootstrap(real_f, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
+    values = res["values"]
+    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x, ds, data_dir)
+
+    floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir)
+    out: dict[str, Any] = {
+        "run": cfg.run_name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim, "seed": cfg.train.seed,
+        "epoch": state["epoch"], "step": state["step"],
+        "checkpoint": "best-FID epoch" if state.get("best_step") == state["step"] else "last epoch",
+        "judge": judge_info,
+        "protocol": {
+            "n_fake": n, "n_real": n_real, "reference": f"first {n_real} images of the test split",
+            "feature_space": f"judge penultimate layer ({features.FEATURE_DIM}-d), judge test accuracy "
+                             f"{judge_info['test_accuracy']:.4f}",
+            "floor": f"first {n_real} training images vs the same test images",
+            "precision_recall_k": PR_K, "density_coverage_k": DC_K, "kid": f"{ev.kid_subsets} subsets of "
+            f"{min(ev.kid_subset_size, n, n_real)}, cubic polynomial kernel", "sample_seed": SAMPLE_SEED,
+            "classes_covered": "classes with at least 1% of samples (10% of the uniform share)",
+            "near_duplicates": f"share of {min(MEMO_N, n)} samples whose nearest training image (pixel L2) is closer "
+                               f"than {dup_thr:.3f}, the distance 99% of test images exceed",
+            "intervals": f"95% bootstrap over generated samples ({ev.bootstrap} resamples); one seed: sampling "
+                         "uncertainty only, not seed-to-seed variation",
+            "comparable_to_papers": False,
+        },
+        "metrics": values, "intervals": intervals, "floor": floor,
+        "class_histogram": res["hist"].tolist(), "train_class_histogram": train_hist.tolist(),
+        "fid_by_epoch": [[r["epoch"], r["fid_epoch"]] for r in read_jsonl(run_dir / "metrics.jsonl")
+                         if r.get("event") == "epoch" and "fid_epoch" in r],
+    }
+    if model.is_autoencoder:
+        test_u8, _ = data.load(ds, "test", data_dir)
+        vm = vae_metrics(model, test_u8[:n_real], ev.iw_samples, ev.iw_images)
+        out["kl_per_dim"] = vm.pop("kl_per_dim")
+        out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
+        values.update(vm)
+        out["protocol"]["vae"] = (f"reconstruction of the first {n_real} test images through the encoder mean; "
+                                  f"MSE on [0,1] pixels; SSIM 11x11 Gaussian window; ELBO with one z sample; IWAE "
+                                  f"bound with k={ev.iw_samples} on {min(ev.iw_images, n_real)} images; nats/image, "
+                                  f"{cfg.model.recon} pixel model")
+    write_json(run_dir / "eval.json", out)
+    update_meta(run_dir, evaluated=True)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def floor_metrics(dataset: str, n: int, kid_subsets: int, kid_subset_size: int, data_dir=None) -> dict[str, float]:
+    """Real-vs-real: n training images vs n test images in judge space, the best a model can hope for."""
+    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir)
+    train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir)
+    hist = torch.bincount(train_y, minlength=10).double() / train_y.numel()
+    res = sample_metrics(real_f, real_p, train_f, train_p, hist, kid_subsets, kid_subset_size)
+    return {k: v for k, v in res["values"].items()}
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    m, f = result["metrics"], result["floor"]
+    parts = [f"{result['run']} (epoch {result['epoch']}): FID {m[M.FID]:.3f} (real-vs-real {f[M.FID]:.3f})",
+             f"KID {m[M.KID]:.4f}", f"precision {m[M.PRECISION]:.3f}", f"recall {m[M.RECALL]:.3f}",
+             f"classes {m[M.CLASSES_COVERED]}/10"]
+    if M.RECON_MSE in m:
+        parts.append(f"recon MSE {m[M.RECON_MSE]:.4f}, ELBO {m[M.ELBO]:.1f} nats, active units {m[M.ACTIVE_UNITS]}")
+    parts.append(f"[judge acc {result['judge']['test_accuracy']:.4f}, n={result['protocol']['n_fake']}]")
+    return ", ".join(parts)

@@ -1,0 +1,115 @@
+"""Run dir -> the study's figures for that run (PNG), from its checkpoint only; never trains.
+
+GAN: samples from fixed noise. Autoencoders (VAE, VAE-GAN): the first 64 test
+images beside their reconstructions, latent interpolations (column c goes
+from test image 2c to test image 2c+1, so column 0 is image 0 -> image 1),
+random samples from N(0, I) with fixed noise. Every model: training curves.
+Every figure is titled with dataset, model, z and epoch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genlab import data, viz
+from genlab.runs import read_jsonl
+from genlab.train import load_run, sample_noise_generator
+
+N_GRID = 64
+INTERP_STEPS = 8
+INTERP_PAIRS = 8
+
+CURVE_PANELS = {  # family -> (panels of series, y labels)
+    "gan": ([["loss_d", "loss_g"], ["d_real", "d_fake"]], ["loss", "mean D output"]),
+    "vae": ([["recon"], ["kl"]], ["reconstruction NLL (nats/image)", "KL (nats/image)"]),
+    "vaegan": ([["loss_dis", "loss_dec", "loss_enc"], ["llike", "kl"]], ["loss", "nats/image"]),
+}
+
+
+def label(cfg, epoch: int) -> str:
+    return f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {epoch}"
+
+
+def interpolation_inputs(test_images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start, end) images of each interpolation column: test images 0->1, 2->3, ..."""
+    idx = torch.arange(2 * INTERP_PAIRS)
+    x = data.to_unit(test_images[idx])
+    return x[0::2], x[1::2]
+
+
+@torch.no_grad()
+def interpolate(model, start: torch.Tensor, end: torch.Tensor, steps: int = INTERP_STEPS) -> torch.Tensor:
+    """Decoded images along the straight line between the encoder means; (steps, pairs, 1, 28, 28)."""
+    mu_a, _ = model.encode(start)
+    mu_b, _ = model.encode(end)
+    t = torch.linspace(0, 1, steps).view(steps, 1, 1)
+    z = (1 - t) * mu_a.unsqueeze(0) + t * mu_b.unsqueeze(0)  # (steps, pairs, z_dim)
+    return model.decode(z.flatten(0, 1)).view(steps, start.shape[0], 1, 28, 28)
+
+
+@torch.no_grad()
+def reconstruct(model, x: torch.Tensor) -> torch.Tensor:
+    """Decoder applied to the encoder mean: the deterministic reconstruction."""
+    mu, _ = model.encode(x)
+    return model.decode(mu)
+
+
+def run_figures(run_dir: Path, data_dir=None, which: str = "best") -> dict[str, Path]:
+    """Write every figure of one run into run_dir/figures; returns name -> path."""
+    run_dir = Path(run_dir)
+    cfg, model, state = load_run(run_dir, which)
+    epoch = state["epoch"]
+    out = run_dir / "figures"
+    paths: dict[str, Path] = {}
+    fixed = sample_noise_generator(cfg.train.seed)
+    samples = model.sample(N_GRID, fixed)
+    kind = "random samples z ~ N(0, I)" if model.is_autoencoder else "samples (fixed noise)"
+    paths["samples"] = viz.save_png(viz.titled(viz.grid(samples), f"{label(cfg, epoch)} · {kind}"),
+                                    out / "samples.png")
+    if model.is_autoencoder:
+        test_images, _ = data.load(cfg.data.dataset, "test", data_dir)
+        x = data.to_unit(test_images[:N_GRID])
+        pair = viz.side_by_side([viz.grid(x), viz.grid(reconstruct(model, x))],
+                                ["inputs: first 64 test images", "reconstructions"])
+        paths["reconstructions"] = viz.save_png(viz.titled(pair, f"{label(cfg, epoch)} · inputs vs reconstructions"),
+                                                out / "reconstructions.png")
+        start, end = interpolation_inputs(test_images)
+        steps = interpolate(model, start, end)
+        paths["interpolation"] = viz.save_png(
+            viz.titled(viz.grid(steps.flatten(0, 1), nrow=INTERP_PAIRS),
+                       f"{label(cfg, epoch)} · interpolation: rows are steps, column c goes test image 2c -> 2c+1"),
+            out / "interpolation.png")
+    paths["curves"] = training_curves(run_dir, cfg, model.family, out / "curves.png")
+    fid_path = fid_by_epoch(run_dir, cfg, out / "fid-by-epoch.png")
+    if fid_path:
+        paths["fid_by_epoch"] = fid_path
+    return paths
+
+
+def fid_by_epoch(run_dir: Path, cfg, path: Path) -> Path | None:
+    """The cheap per-epoch FID the best checkpoint was chosen by (None when it was not measured)."""
+    rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("event") == "epoch" and "fid_epoch" in r]
+    if not rows:
+        return None
+    series = {f"FID ({cfg.eval.epoch_fid_samples} samples)": ([r["epoch"] for r in rows],
+                                                              [r["fid_epoch"] for r in rows])}
+    return viz.curves(series, [list(series)], f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · "
+                      "FID by epoch (judge space; the best epoch is used)", ["FID"], path, xlabel="epoch")
+
+
+def training_curves(run_dir: Path, cfg, family: str, path: Path) -> Path:
+    rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "event" not in r]
+    panels, ylabels = CURVE_PANELS[family]
+    series = {name: ([r["step"] for r in rows if name in r], [r[name] for r in rows if name in r])
+              for group in panels for name in group}
+    return viz.curves(series, panels, f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · training curves",
+                      ylabels, path)
+
+
+def real_samples(dataset: str, path: Path, data_dir=None) -> Path:
+    """The first 64 training images: what the models try to imitate."""
+    images, _ = data.load(dataset, "train", data_dir)
+    return viz.save_png(viz.titled(viz.grid(data.to_unit(images[:N_GRID])), f"{dataset} · real training samples"),
+                        path)

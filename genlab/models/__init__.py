@@ -1,0 +1,12 @@
+"""Model registry: name -> class. Each class carries its Config dataclass."""
+
+from genlab.errors import lookup
+from genlab.models.base import GenerativeModel
+from genlab.models.gan import GAN
+from genlab.models.vae import VAE
+
+MODELS: dict[str, type[GenerativeModel]] = {"gan": GAN, "vae": VAE}
+
+
+def build_model(name: str, cfg) -> GenerativeModel:
+    return lookup(MODELS, name, "model")(cfg)

@@ -1,0 +1,98 @@
+"""The few layers every model shares: MLP stacks and 28x28 conv encoders/decoders, plus init.
+
+Shapes: images are (B, 1, 28, 28) in [-1, 1]; the conv stacks go 28 -> 14 -> 7 and back.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+PIXELS = 28 * 28
+
+
+def mlp(sizes: list[int], act: type[nn.Module] = nn.LeakyReLU, final_act: bool = False,
+        norm: bool = False) -> nn.Sequential:
+    """Linear layers with an activation between them (and batch norm before it when asked)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or final_act:
+            if norm:
+                layers.append(nn.BatchNorm1d(b))
+            layers.append(act(0.2) if act is nn.LeakyReLU else act())
+    return nn.Sequential(*layers)
+
+
+class ConvEncoder(nn.Module):
+    """(B,1,28,28) -> (B, out_dim): two stride-2 convs (28->14->7) and a linear head."""
+
+    def __init__(self, out_dim: int, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(2 * width * 7 * 7, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ConvDecoder(nn.Module):
+    """(B, z_dim) -> (B,1,28,28) pre-activation: a linear stem to 7x7 and two stride-2 transposed convs."""
+
+    def __init__(self, z_dim: int, width: int = 32, norm: bool = False):
+        super().__init__()
+        c = 2 * width
+        norm_layer = (lambda n: nn.BatchNorm2d(n)) if norm else (lambda n: nn.Identity())
+        self.stem = nn.Linear(z_dim, c * 7 * 7)
+        self.body = nn.Sequential(
+            norm_layer(c), nn.ReLU(),
+            nn.ConvTranspose2d(c, width, 4, 2, 1), norm_layer(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, 2, 1),
+        )
+        self.c = c
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(self.stem(z).view(-1, self.c, 7, 7))
+
+
+class MLPDecoder(nn.Module):
+    """(B, z_dim) -> (B,1,28,28) pre-activation."""
+
+    def __init__(self, z_dim: int, hidden: list[int], act: type[nn.Module] = nn.LeakyReLU, norm: bool = False):
+        super().__init__()
+        self.net = mlp([z_dim, *hidden, PIXELS], act, norm=norm)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, 1, 28, 28)
+
+
+class MLPEncoder(nn.Module):
+    """(B,1,28,28) -> (B, out_dim)."""
+
+    def __init__(self, out_dim: int, hidden: list[int]):
+        super().__init__()
+        self.net = mlp([PIXELS, *hidden, out_dim])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """N(0, 0.02) weights for conv/linear layers, as in DCGAN (Radford et al. 2016, sec. 4)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam with the fused kernel: one op for all parameters instead of one per tensor (measured faster on CPU)."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)

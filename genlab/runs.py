@@ -1,0 +1,156 @@
+"""Run store: run dirs, atomic writes, append-only metrics.jsonl, meta.json.
+
+A run dir holds `config.json` (the complete input), `meta.json` (status,
+versions, git sha, data hashes, hardware, wall time), `metrics.jsonl`
+(one JSON object per line, append-only), `checkpoints/`, `eval.json` and
+`figures/`. Every whole-file write goes through `atomic_write` (temp file in
+the same folder, fsync, os.replace, fsync of the folder), so a crash leaves
+either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from genlab.errors import GenlabError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STATUSES = ("running", "done", "interrupted", "diverged", "failed")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Run and study names become folder names: letters, digits, . _ - only, never a path."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+        raise GenlabError(f"{what} {name!r} is not allowed; use 1-128 letters, digits, '.', '_' or '-' "
+                          "(starting with a letter or digit, no '..')")
+    return name
+
+
+def fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes so that readers see the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content; a missing or unreadable file is a one-line GenlabError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GenlabError(f"{path} does not exist; is this a genlab run dir?") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise GenlabError(f"{path} is not readable JSON ({e}); the file is damaged") from None
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """One line, one write(2) with O_APPEND: concurrent writers never interleave within a line."""
+    line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All complete lines; a torn last line (a crash mid-write) is skipped, not fatal."""
+    out = []
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            rec = json.loads(line)
+            if isinstance(rec, dict):
+                out.append(rec)
+    return out
+
+
+def truncate_metrics(path: Path, max_step: int) -> None:
+    """Drop lines written after a checkpoint, so a resumed run logs each step exactly once."""
+    keep = [r for r in read_jsonl(path) if r.get("step", 0) <= max_step]
+    atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep).encode())
+
+
+def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
+    path = Path(run_dir) / "meta.json"
+    meta = read_json(path) if path.exists() else {}
+    meta.update(changes)
+    write_json(path, meta)
+    return meta
+
+
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "meta.json"
+    return read_json(path) if path.exists() else {}
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware, recorded in every run and printed by every benchmark."""
+    import numpy
+    import torch
+
+    import genlab
+
+    return {
+        "genlab": genlab.__version__, "git_sha": git_sha(), "python": platform.python_version(),
+        "torch": torch.__version__, "numpy": numpy.__version__, "platform": platform.platform(),
+        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

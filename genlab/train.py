@@ -1,0 +1,223 @@
+"""The one training loop: seed, batches, train_step, log, samples, checkpoint, resume.
+
+It knows nothing about GANs or VAEs: each model owns its update rule
+(`train_step`). Batches are index slices of one uint8 tensor drawn by a seeded
+torch.Generator — no DataLoader — so a run is deterministic on the CPU for a
+given seed and thread count, and a checkpoint (weights, optimizer state, both
+RNG states, position in the epoch, running sums) resumes it exactly.
+
+Run it through the CLI: `genlab train --model gan --dataset mnist --model.z_dim=64`.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genlab import checkpoint, data
+from genlab.config import RunConfig, from_json
+from genlab.errors import GenlabError, Interrupted
+from genlab.models import GenerativeModel, build_model
+from genlab.progress import bar
+from genlab.runs import append_jsonl, environment, now, read_meta, truncate_metrics, update_meta, write_json
+
+SAMPLE_SEED_OFFSET = 1_000_003  # fixed-noise generator for per-epoch grids: seed + offset
+EpochHook = Callable[[GenerativeModel, int], dict[str, float]]  # (model, epoch) -> extra metrics, e.g. fid
+
+
+def sample_noise_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed + SAMPLE_SEED_OFFSET)
+
+
+def prepare_run_dir(cfg: RunConfig, run_dir: Path) -> None:
+    """Create the run dir with its config, or check that an existing one holds the same config."""
+    path = run_dir / "config.json"
+    if path.exists():
+        old = read_config(run_dir)
+        if old.to_dict() != cfg.to_dict():
+            raise GenlabError(f"{run_dir} already holds a run with a different config; "
+                              "choose another --name or --runs-dir, or delete that folder")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(path, cfg.to_dict())
+
+
+def load_run(run_dir: Path, which: str = "best") -> tuple[RunConfig, GenerativeModel, dict[str, Any]]:
+    """(config, model in eval mode, checkpoint state) from a run dir; `which` is 'best' or 'last'."""
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    state = checkpoint.load_latest(run_dir)
+    if state is None:
+        raise GenlabError(f"{run_dir} has no intact checkpoint; train it first ('genlab study' resumes it)")
+    best = state.get("best_step")
+    if which == "best" and best is not None and best != state["step"]:
+        try:
+            state = checkpoint.read_checkpoint(checkpoint.checkpoint_path(run_dir, best))
+        except checkpoint.CorruptCheckpoint:
+            pass  # the newest intact checkpoint is the honest fallback
+    model = build_model(cfg.model_name, cfg.model)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return cfg, model, state
+
+
+def _payload(model, opts, batch_gen_epoch_state, pos, epoch, step, sums, best) -> dict[str, Any]:
+    return {"model": model.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()},
+            "rng_torch": torch.get_rng_state(), "rng_batches_epoch_start": batch_gen_epoch_state,
+            "epoch": epoch, "pos": pos, "step": step, "sums": sums,
+            "best_step": best[0], "best_value": best[1]}
+
+
+class StopFlag:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps (restored on exit)."""
+
+    def __init__(self):
+        self.raised = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no signal handling
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None,
+          checkpoint_every: int = 0) -> dict[str, Any]:
+    """Train (or resume) one run to its configured epochs; returns meta.json's content.
+
+    checkpoint_every: also checkpoint every N steps inside an epoch (0 = only at epoch ends).
+    """
+    run_dir = Path(run_dir)
+    prepare_run_dir(cfg, run_dir)
+    meta = read_meta(run_dir)
+    if meta.get("status") == "done":
+        return meta
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    images, _ = data.load(cfg.data.dataset, "train", data_dir)
+    if cfg.data.n_train:
+        images = images[: cfg.data.n_train]
+    n, bs = images.shape[0], cfg.train.batch_size
+    steps_per_epoch = n // bs
+    if steps_per_epoch == 0:
+        raise GenlabError(f"train.batch_size={bs} is larger than the {n} training images; lower it")
+
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model_name, cfg.model)
+    opts = model.make_optimizers()
+    batch_gen = torch.Generator().manual_seed(cfg.train.seed)
+    epoch, pos, step, sums, best = 0, 0, 0, {}, (None, None)
+    state = checkpoint.load_latest(run_dir)
+    metrics_path = run_dir / "metrics.jsonl"
+    if state is not None:
+        model.load_state_dict(state["model"])
+        for k, o in opts.items():
+            o.load_state_dict(state["opt"][k])
+        torch.set_rng_state(state["rng_torch"])
+        batch_gen.set_state(state["rng_batches_epoch_start"])
+        epoch, pos, step, sums = state["epoch"], state["pos"], state["step"], state["sums"]
+        best = (state["best_step"], state["best_value"])
+    truncate_metrics(metrics_path, step)  # lines after the checkpoint are re-made identically
+    env = environment()
+    update_meta(run_dir, status="running", run_name=cfg.run_name, model=cfg.model_name, family=model.family,
+                dataset=cfg.data.dataset, z_dim=cfg.z_dim, seed=cfg.train.seed,
+                started=meta.get("started", now()), environment=env,
+                data_sha256={k: v for k, v in data.DATASETS[cfg.data.dataset].sha256.items()},
+                n_train=n, steps_per_epoch=steps_per_epoch, resumed_from_step=step if state else None)
+    wall = float(meta.get("wall_s", 0.0))
+    fixed = sample_noise_generator(cfg.train.seed)
+    fixed_noise_state = fixed.get_state()
+
+    def save(epoch_start_state):
+        checkpoint.save(run_dir, step, _payload(model, opts, epoch_start_state, pos, epoch, step, sums, best))
+        protect = {best[0]} if best[0] is not None else set()
+        checkpoint.prune(run_dir, cfg.train.keep_checkpoints, protect)
+
+    model.train()
+    t_start = time.perf_counter()
+    with StopFlag() as stop, bar(total=cfg.train.epochs * steps_per_epoch, initial=step,
+                                 desc=cfg.run_name, unit="step") as pb:
+        while epoch < cfg.train.epochs:
+            epoch_start_state = batch_gen.get_state()
+            perm = torch.randperm(n, generator=batch_gen)
+            t_log, n_log = time.perf_counter(), 0
+            while pos < steps_per_epoch:
+                x = data.to_unit(images[perm[pos * bs:(pos + 1) * bs]])
+                losses = {k: float(v) for k, v in model.train_step(x, opts).items()}
+                pos, step, n_log = pos + 1, step + 1, n_log + bs
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    wall += time.perf_counter() - t_start
+                    append_jsonl(metrics_path, {"step": step, "epoch": epoch, "event": "diverged", **losses})
+                    return update_meta(run_dir, status="diverged", diverged_step=step,
+                                       diverged_losses=bad, wall_s=wall, finished=now())
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if step % cfg.train.log_every == 0:
+                    rate = n_log / max(time.perf_counter() - t_log, 1e-9)
+                    append_jsonl(metrics_path, {"step": step, "epoch": epoch + pos / steps_per_epoch,
+                                                **losses, "images_per_s": round(rate, 1)})
+                    pb.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"})
+                    t_log, n_log = time.perf_counter(), 0
+                pb.update(1)
+                if stop.raised or (checkpoint_every and step % checkpoint_every == 0 and pos < steps_per_epoch):
+                    save(epoch_start_state)
+                    if stop.raised:
+                        wall += time.perf_counter() - t_start
+                        update_meta(run_dir, status="interrupted", wall_s=wall, step=step)
+                        raise Interrupted(f"stopped at step {step}; the same command resumes from there")
+            # end of epoch: mean losses, fixed-noise samples, optional hook (e.g. cheap FID), checkpoint
+            epoch += 1
+            record = {"step": step, "epoch": epoch, "event": "epoch",
+                      **{f"mean_{k}": v / steps_per_epoch for k, v in sums.items()}}
+            with torch.random.fork_rng(devices=[]):
+                model.eval()
+                fixed.set_state(fixed_noise_state)
+                grid = model.sample(64, fixed)
+                extra = epoch_hook(model, epoch) if epoch_hook else {}
+                model.train()
+            record.update(extra)
+            save_epoch_grid(run_dir, cfg, grid, epoch)
+            if "fid_epoch" in extra and (best[1] is None or extra["fid_epoch"] < best[1]):
+                best = (step, extra["fid_epoch"])
+            if best[0] == step:
+                record["best"] = True
+            append_jsonl(metrics_path, record)
+            pos, sums = 0, {}
+            save(batch_gen.get_state())
+    wall += time.perf_counter() - t_start
+    return update_meta(run_dir, status="done", wall_s=wall, finished=now(), step=step,
+                       best_step=best[0], best_fid_epoch=best[1],
+                       images_per_s=round(step * bs / max(time.perf_counter() - t_start, 1e-9), 1)
+                       if state is None else None)
+
+
+def save_epoch_grid(run_dir: Path, cfg: RunConfig, grid: torch.Tensor, epoch: int) -> None:
+    from genlab import viz  # figures are optional for the loop's logic; imported where used
+
+    title = f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {epoch} · fixed noise"
+    viz.save_png(viz.titled(viz.grid(grid), title), run_dir / "figures" / "epochs" / f"samples-epoch-{epoch:03d}.png")
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """The run's config.json, validated like any user input (a shared run dir is untrusted)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise GenlabError(f"{run_dir} has no config.json; pass a run dir made by 'genlab train' or 'genlab study'")
+    return from_json(path.read_text(errors="replace"), str(path))

@@ -1,0 +1,166 @@
+"""Figures: image grids (no torchvision), titled PNGs, recon pairs, bar charts with CIs, curves.
+
+Images are float tensors in [-1, 1], (N,1,28,28). Grids are upscaled with
+nearest neighbour so a 28x28 digit stays crisp and readable. Charts use
+matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from genlab.runs import atomic_write
+
+SCALE = 3  # nearest-neighbour upscaling of each 28x28 image
+PAD = 2  # pixels between cells (at the upscaled size)
+BG = 255  # white page around grids and titles
+
+
+def grid(x: torch.Tensor, nrow: int = 8, scale: int = SCALE, pad: int = PAD) -> Image.Image:
+    """(N,1,H,W) in [-1,1] -> a grayscale grid image, nrow images per row, with dark gutters."""
+    imgs = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()[:, 0]
+    n, h, w = imgs.shape
+    ncol = nrow
+    nrows = max(1, math.ceil(n / ncol))
+    hs, ws = h * scale, w * scale
+    out = np.full((nrows * (hs + pad) + pad, ncol * (ws + pad) + pad), 40, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        big = imgs[i].repeat(scale, 0).repeat(scale, 1)
+        out[pad + r * (hs + pad): pad + r * (hs + pad) + hs, pad + c * (ws + pad): pad + c * (ws + pad) + ws] = big
+    return Image.fromarray(out, mode="L")
+
+
+def font(size: int = 15) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def titled(img: Image.Image, title: str, size: int = 15) -> Image.Image:
+    """The image under a one-line title band (wrapped when longer than the image is wide)."""
+    f = font(size)
+    words, lines, line = title.split(), [], ""
+    draw = ImageDraw.Draw(img)
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if draw.textlength(trial, font=f) > img.width - 8 and line:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    band = (size + 6) * len(lines) + 6
+    out = Image.new("L", (img.width, img.height + band), BG)
+    d = ImageDraw.Draw(out)
+    for i, text in enumerate(lines):
+        d.text((4, 4 + i * (size + 6)), text, fill=0, font=f)
+    out.paste(img.convert("L"), (0, band))
+    return out
+
+
+def side_by_side(images: Sequence[Image.Image], labels: Sequence[str], gap: int = 12) -> Image.Image:
+    """Images next to each other, each with a small label above (e.g. inputs | reconstructions)."""
+    labelled = [titled(im, lab, size=13) for im, lab in zip(images, labels)]
+    w = sum(im.width for im in labelled) + gap * (len(labelled) - 1)
+    h = max(im.height for im in labelled)
+    out = Image.new("L", (w, h), BG)
+    x = 0
+    for im in labelled:
+        out.paste(im, (x, 0))
+        x += im.width + gap
+    return out
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def save_png(img: Image.Image, path: Path) -> Path:
+    atomic_write(Path(path), png_bytes(img))
+    return Path(path)
+
+
+# ---------------------------------------------------------------- matplotlib charts
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    atomic_write(Path(path), buf.getvalue())
+    return Path(path)
+
+
+def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: list[list[str]],
+           title: str, ylabels: list[str], path: Path, xlabel: str = "step") -> Path:
+    """Line plots: one panel per group of series names; series maps name -> (x, y)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
+    for ax, names, ylabel in zip(axes[0], panels, ylabels):
+        for name in names:
+            if name in series and len(series[name][0]):
+                xs, ys = series[name]
+                ax.plot(xs, ys, label=name, linewidth=1.2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def grouped_bars(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
+                 ylabel: str, path: Path, floor: float | None = None, floor_label: str = "real vs real") -> Path:
+    """Grouped bars with error bars: bars maps a series name to one (mean, lo, hi) or None per group."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    k = len(bars)
+    width = 0.8 / max(k, 1)
+    colors = ["#d1495b", "#00798c", "#edae49", "#66a182", "#2e4057"]
+    for i, (name, values) in enumerate(bars.items()):
+        xs, ys, err_lo, err_hi = [], [], [], []
+        for g, v in enumerate(values):
+            if v is None:
+                ax.text(g + (i - (k - 1) / 2) * width, 0, "n/a", ha="center", va="bottom", fontsize=7)
+                continue
+            mean, lo, hi = v
+            xs.append(g + (i - (k - 1) / 2) * width)
+            ys.append(mean)
+            err_lo.append(max(mean - lo, 0.0))
+            err_hi.append(max(hi - mean, 0.0))
+        ax.bar(xs, ys, width, yerr=[err_lo, err_hi], capsize=3, label=name, color=colors[i % len(colors)])
+        for x, y in zip(xs, ys):
+            ax.text(x, y, f"{y:.3g}", ha="center", va="bottom", fontsize=7)
+    if floor is not None:
+        ax.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"{floor_label} ({floor:.3g})")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def pixel_spread(path: Path) -> float:
+    """Standard deviation of a PNG's pixels: a blank (one-colour) figure has 0."""
+    with Image.open(path) as im:
+        return float(np.asarray(im.convert("L"), dtype=np.float32).std())
