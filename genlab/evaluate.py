@@ -30,7 +30,7 @@ from genlab.train import load_run
 SAMPLE_SEED = 20_241_125  # generated samples for evaluation use their own fixed noise
 DUPLICATE_QUANTILE = 0.01  # a sample is a near-duplicate when closer to a training image than 99% of test images are
 PR_K, DC_K = 3, 5  # neighbourhood sizes (Kynkaanniemi et al. 2019; Naeem et al. 2020)
-MEMO_N = 2_000  # samples checked for near-duplicates against all 60,000 training images
+MEMO_N = 1_000  # samples checked for near-duplicates against all 60,000 training images
 
 
 @torch.no_grad()

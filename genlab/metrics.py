@@ -166,24 +166,24 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, chunk: int
 
 # ---------------------------------------------------------------- VAE quality
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+def _gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Valid-mode Gaussian filtering as two 1-D passes (separable: ~10x fewer operations than 2-D)."""
+    t = torch.arange(size, dtype=x.dtype, device=x.device) - size // 2
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
     g = g / g.sum()
-    return (g[:, None] * g[None, :]).view(1, 1, size, size)
+    return F.conv2d(F.conv2d(x, g.view(1, 1, 1, size)), g.view(1, 1, size, 1))
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
     """Per-image SSIM with an 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03 (Wang et al. 2004); (N,)."""
-    a, b = a.double(), b.double()
-    w = _gaussian_window().to(a.device)
+    a, b = a.float(), b.float()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_a, mu_b = F.conv2d(a, w), F.conv2d(b, w)
-    saa = F.conv2d(a * a, w) - mu_a ** 2
-    sbb = F.conv2d(b * b, w) - mu_b ** 2
-    sab = F.conv2d(a * b, w) - mu_a * mu_b
+    mu_a, mu_b = _gaussian_blur(a), _gaussian_blur(b)
+    saa = _gaussian_blur(a * a) - mu_a ** 2
+    sbb = _gaussian_blur(b * b) - mu_b ** 2
+    sab = _gaussian_blur(a * b) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
-    return s.flatten(1).mean(1)
+    return s.flatten(1).mean(1).double()
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:

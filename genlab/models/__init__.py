@@ -4,8 +4,9 @@ from genlab.errors import lookup
 from genlab.models.base import GenerativeModel
 from genlab.models.gan import GAN
 from genlab.models.vae import VAE
+from genlab.models.vaegan import VAEGAN
 
-MODELS: dict[str, type[GenerativeModel]] = {"gan": GAN, "vae": VAE}
+MODELS: dict[str, type[GenerativeModel]] = {"gan": GAN, "vae": VAE, "vaegan": VAEGAN}
 
 
 def build_model(name: str, cfg) -> GenerativeModel:

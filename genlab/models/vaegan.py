@@ -1,0 +1,152 @@
+"""VAE/GAN (Larsen, Sonderby, Larochelle & Winther, ICML 2016, "Autoencoding beyond pixels using a
+learned similarity metric"): the VAE's encoder and smooth latent space, with the decoder trained as a
+GAN generator and reconstruction measured in a discriminator feature layer instead of pixels.
+
+Networks: encoder q(z|x) and decoder as in genlab's VAE (same `arch`/`width`), discriminator an MLP
+(or conv) whose hidden layer l gives the features Dis_l. Losses per image (paper eq. 9-11):
+  L_prior = KL(q(z|x) || N(0, I))
+  L_llike = -log N(Dis_l(x); Dis_l(x_tilde), I)  (up to a constant: 0.5 * squared feature error)
+  L_GAN   = log Dis(x) + log(1 - Dis(x_tilde)) + log(1 - Dis(x_p)),  x_tilde = Dec(z ~ q), x_p = Dec(z ~ p)
+Updates (paper Algorithm 1): encoder on L_prior + L_llike; decoder on gamma * L_llike - (1 - gamma) * L_GAN
+(non-saturating form, as in the authors' code); discriminator on -L_GAN. The authors' code weighs D's
+real and generated terms 0.5 / 0.5 (`real_vs_gen_weight`); so does this one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.config import bounded
+from genlab.models.base import GenerativeModel
+from genlab.models.vae import bernoulli_nll, kl_to_standard_normal, reparameterize, build_autoencoder
+from genlab.nn import PIXELS, adam
+
+
+def llike_feature_error(feat_real: torch.Tensor, feat_recon: torch.Tensor) -> torch.Tensor:
+    """L_llike: Gaussian NLL of Dis_l(x) around Dis_l(x_tilde), unit variance, constant dropped (Larsen et al.
+    2016, eq. 8); per image, (B,)."""
+    return 0.5 * (feat_real - feat_recon).pow(2).flatten(1).sum(1)
+
+
+def dis_loss(real_logits, recon_logits, prior_logits) -> torch.Tensor:
+    """-L_GAN for the discriminator, real vs generated weighted 0.5 / 0.5 (Larsen et al. 2016, eq. 10)."""
+    bce = F.binary_cross_entropy_with_logits
+    real = bce(real_logits, torch.ones_like(real_logits))
+    fake = 0.5 * (bce(recon_logits, torch.zeros_like(recon_logits)) + bce(prior_logits, torch.zeros_like(prior_logits)))
+    return real + fake
+
+
+def dec_gan_loss(recon_logits, prior_logits) -> torch.Tensor:
+    """The decoder's GAN term, non-saturating: -log Dis(x_tilde) - log Dis(x_p) (Goodfellow et al. 2014, sec. 3)."""
+    bce = F.binary_cross_entropy_with_logits
+    return 0.5 * (bce(recon_logits, torch.ones_like(recon_logits)) + bce(prior_logits, torch.ones_like(prior_logits)))
+
+
+class Discriminator(nn.Module):
+    """x -> (logit, features of layer l): MLP 784-2w-w-1 (l = the w-unit layer) or a small conv net."""
+
+    def __init__(self, arch: str, width: int):
+        super().__init__()
+        if arch == "mlp":
+            self.features = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, 2 * width), nn.LeakyReLU(0.2),
+                                          nn.Linear(2 * width, width), nn.LeakyReLU(0.2))
+            self.head = nn.Linear(width, 1)
+        else:
+            c = max(width // 8, 4)
+            self.features = nn.Sequential(nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.2),
+                                          nn.Conv2d(c, 2 * c, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten())
+            self.head = nn.Linear(2 * c * 49, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return self.head(f).squeeze(1), f
+
+
+@dataclass(frozen=True)
+class VAEGANConfig:
+    z_dim: int = bounded(16, 1, 4096)  # latent size
+    arch: Literal["mlp", "conv"] = "mlp"  # network family for encoder, decoder and discriminator
+    width: int = bounded(512, 4, 8192)  # encoder/decoder as the VAE's; discriminator hidden w/2 (layer l) and w
+    gamma: float = bounded(0.1, 0.0, 1.0)  # decoder weight of L_llike vs the GAN term (paper: 1e-6 on CelebA
+    #                                      with a 16k-feature conv layer; ours has 256 features, see docs/results.md)
+    recon: Literal["bernoulli"] = "bernoulli"  # pixel model used only for the ELBO/IWAE metrics and figures
+    lr: float = bounded(3e-4, 1e-7, 1.0)  # Adam step size, all three networks (paper: RMSProp 3e-4)
+    beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1
+    beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
+
+
+class VAEGAN(GenerativeModel):
+    Config = VAEGANConfig
+    family = "vaegan"
+    is_autoencoder = True
+
+    def __init__(self, cfg: VAEGANConfig):
+        super().__init__(cfg)
+        self.encoder, self.decoder = build_autoencoder(cfg)
+        self.discriminator = Discriminator(cfg.arch, cfg.width // 2)
+
+    def make_optimizers(self):
+        betas = (self.cfg.beta1, self.cfg.beta2)
+        return {"enc": adam(self.encoder.parameters(), self.cfg.lr, betas),
+                "dec": adam(self.decoder.parameters(), self.cfg.lr, betas),
+                "dis": adam(self.discriminator.parameters(), self.cfg.lr, betas)}
+
+    def encode(self, x):
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode_logits(self, z):
+        return self.decoder(z)
+
+    def decode(self, z):
+        return torch.tanh(self.decoder(z) / 2)
+
+    def nll(self, logits, x):
+        """Pixel NLL, for the ELBO/IWAE metrics only (training measures error in Dis_l)."""
+        return bernoulli_nll(logits, x)
+
+    def train_step(self, x, opt):
+        b = x.shape[0]
+        mu, logvar = self.encode(x)
+        x_tilde = self.decode(reparameterize(mu, logvar))
+        x_p = self.decode(torch.randn(b, self.cfg.z_dim, dtype=x.dtype))
+        kl = kl_to_standard_normal(mu, logvar).sum(1).mean()
+
+        # discriminator: maximise L_GAN on detached fakes
+        logits, _ = self.discriminator(torch.cat([x, x_tilde.detach(), x_p.detach()]))
+        loss_dis = dis_loss(logits[:b], logits[b:2 * b], logits[2 * b:])
+
+        # encoder and decoder see the discriminator as it was before this step's update
+        _, feat_real = self.discriminator(x)
+        logits_g, feats_g = self.discriminator(torch.cat([x_tilde, x_p]))
+        llike = llike_feature_error(feat_real.detach(), feats_g[:b]).mean()
+        loss_gan_dec = dec_gan_loss(logits_g[:b], logits_g[b:])
+        loss_enc = kl + llike
+        loss_dec = self.cfg.gamma * llike + (1 - self.cfg.gamma) * loss_gan_dec
+
+        for o in opt.values():
+            o.zero_grad(set_to_none=True)
+        # each loss only reaches its own network's parameters (Algorithm 1): separate autograd calls
+        enc_params = list(self.encoder.parameters())
+        dec_params = list(self.decoder.parameters())
+        dis_params = list(self.discriminator.parameters())
+        g_enc = torch.autograd.grad(loss_enc, enc_params, retain_graph=True)
+        g_dec = torch.autograd.grad(loss_dec, dec_params, retain_graph=True)
+        g_dis = torch.autograd.grad(loss_dis, dis_params)
+        for params, grads in ((enc_params, g_enc), (dec_params, g_dec), (dis_params, g_dis)):
+            for p, g in zip(params, grads):
+                p.grad = g
+        for o in opt.values():
+            o.step()
+        return {"loss_enc": loss_enc.detach(), "loss_dec": loss_dec.detach(), "loss_dis": loss_dis.detach(),
+                "llike": llike.detach(), "kl": kl.detach(), "d_real": torch.sigmoid(logits[:b]).mean().detach(),
+                "d_fake": torch.sigmoid(logits[b:]).mean().detach()}
+
+    @torch.no_grad()
+    def sample(self, n, generator=None):
+        return self.decode(torch.randn(n, self.cfg.z_dim, generator=generator))

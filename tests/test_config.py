@@ -1,0 +1,55 @@
+"""Config: defaults, JSON round trip, overrides, and one-line rejection of bad values and keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from genlab.cli import main
+from genlab.config import from_json, make_config
+from genlab.errors import GenlabError
+
+
+def test_roundtrip_and_overrides():
+    cfg = make_config("gan", "fashion-mnist", ["model.z_dim=128", "train.epochs=3", "model.lr=1e-4"])
+    assert cfg.z_dim == 128 and cfg.train.epochs == 3 and cfg.model.lr == 1e-4
+    assert from_json(cfg.to_json()) == cfg
+    assert cfg.run_name == "fashion-mnist-gan-z128-s0"
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("model.z_dm=3", "did you mean 'z_dim'"),
+    ("trian.epochs=3", "did you mean 'train'"),
+    ("train.epochs=NaN", "whole number"),
+    ("model.lr=NaN", "finite"),
+    ("model.lr=Infinity", "finite"),
+    ("model.lr=-1", "too small"),
+    ("train.epochs=0", "too small"),
+    ("train.batch_size=1.5", "whole number"),
+    ("model.arch=transformer", "not allowed"),
+    ("model.g_norm=3", "true or false"),
+    ("data.dataset=cifar", "not allowed"),
+    ("train.epochs", "section.key=value"),
+])
+def test_bad_values_are_rejected(override, needle):
+    with pytest.raises(GenlabError, match=needle):
+        make_config("gan", "mnist", [override])
+
+
+def test_bad_json():
+    with pytest.raises(GenlabError, match="not valid JSON"):
+        from_json("{", "x.json")
+    with pytest.raises(GenlabError, match="unknown config key 'extra'"):
+        from_json('{"model": {"name": "vae"}, "extra": 1}')
+    with pytest.raises(GenlabError, match="unknown model 'vea'"):
+        from_json('{"model": {"name": "vea"}}')
+
+
+def test_cli_bad_override_is_one_line(capsys):
+    assert main(["train", "--model", "gan", "--model.z_dim=-4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.z_dim=-4" in err
+
+
+def test_cli_unknown_command_is_one_line(capsys):
+    assert main(["trian"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -1,0 +1,113 @@
+"""Metrics against closed forms and independent computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from genlab import metrics as M
+
+
+def gaussian(n, d, mean=0.0, seed=0, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g, dtype=torch.float64) * scale + mean
+
+
+def test_frechet_distance_of_identical_gaussians_is_zero():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 8))
+    s = a.T @ a / 50
+    assert abs(M.frechet_distance(np.zeros(8), s, np.zeros(8), s)) < 1e-9
+
+
+def test_frechet_distance_of_shifted_gaussians_is_squared_mean_distance():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(50, 8))
+    s = a.T @ a / 50
+    m1, m2 = rng.normal(size=8), rng.normal(size=8)
+    assert M.frechet_distance(m1, s, m2, s) == pytest.approx(float(((m1 - m2) ** 2).sum()), rel=1e-9)
+
+
+def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """The textbook computation (pytorch-fid style) with scipy's sqrtm, dropping the imaginary part."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def test_fid_matches_scipy_reference():
+    a = gaussian(2000, 32, seed=1).numpy()
+    b = (gaussian(2000, 32, seed=2, scale=1.3) + 0.2).numpy() @ np.random.default_rng(3).normal(size=(32, 32)) / 5
+    ours = M.fid(torch.from_numpy(a), torch.from_numpy(b))
+    assert ours == pytest.approx(scipy_fid(a, b), rel=1e-6)
+
+
+def test_kid_of_one_distribution_is_about_zero_and_grows_with_shift():
+    a, b = gaussian(2000, 16, seed=1), gaussian(2000, 16, seed=2)
+    same, std = M.kid(a, b, subsets=20, subset_size=500)
+    assert abs(same) < 3 * std + 1e-3
+    shifted, _ = M.kid(a, b + 0.5, subsets=20, subset_size=500)
+    assert shifted > 10 * max(abs(same), std)
+
+
+def test_prdc_of_one_gaussian_small():
+    """Two samples of one Gaussian: density ~1 and coverage ~0.97 by construction; P and R equal."""
+    real, fake = gaussian(4000, 32, seed=1), gaussian(4000, 32, seed=2)
+    dens, cov = M.density_coverage(real, fake, k=5)
+    assert dens == pytest.approx(1.0, abs=0.1)
+    assert cov == pytest.approx(0.97, abs=0.03)
+    p, r = M.precision_recall(real, fake, k=5)
+    assert 0.4 < p < 0.95 and 0.4 < r < 0.95 and abs(p - r) < 0.1
+
+
+def test_precision_recall_brackets():
+    real = gaussian(1000, 8, seed=1)
+    far = gaussian(1000, 8, seed=2) + 20
+    assert M.precision_recall(real, far) == (0.0, 0.0)
+    narrow = gaussian(1000, 8, seed=3, scale=0.3)  # inside the real support, covering only its core
+    p, r = M.precision_recall(real, narrow)
+    assert p > 0.9 and r < 0.5
+
+
+def test_one_class_samples_cover_one_class():
+    probs = torch.zeros(500, 10)
+    probs[:, 3] = 1
+    hist = M.class_histogram(probs, 10)
+    assert M.classes_covered(hist) == 1
+    assert M.kl_divergence(hist, torch.full((10,), 0.1)) == pytest.approx(np.log(10), rel=1e-6)
+    assert M.classifier_score(probs) == pytest.approx(1.0)
+    uniform = torch.eye(10).repeat(50, 1)
+    assert M.classes_covered(M.class_histogram(uniform, 10)) == 10
+    assert M.classifier_score(uniform) == pytest.approx(10.0, rel=1e-6)
+
+
+def test_ssim_and_active_units():
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.allclose(M.ssim(x, x, 1.0), torch.ones(4, dtype=torch.float64))
+    assert (M.ssim(x, torch.rand(4, 1, 28, 28), 1.0) < 0.2).all()
+    mu = torch.zeros(100, 4)
+    mu[:, 0] = torch.randn(100)
+    assert M.active_units(mu)[0] == 1
+
+
+def test_mean_ci_brackets_the_mean():
+    m, lo, hi = M.mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and lo < 2.0 < hi
+    assert M.mean_ci([5.0]) == (5.0, 5.0, 5.0)
+
+
+@pytest.mark.slow
+def test_prdc_matches_the_prdc_package_sanity_values():
+    """The prdc README's check: 10k vs 10k samples of N(0, I) in 1000-d, k=5 ->
+    precision 0.477, recall 0.471, density 1.056, coverage 0.974 (Naeem et al. 2020)."""
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(10_000, 1000, generator=g, dtype=torch.float64)
+    fake = torch.randn(10_000, 1000, generator=g, dtype=torch.float64)
+    p, r = M.precision_recall(real, fake, k=5)
+    d, c = M.density_coverage(real, fake, k=5)
+    assert p == pytest.approx(0.477, abs=0.03) and r == pytest.approx(0.471, abs=0.03)
+    assert d == pytest.approx(1.056, abs=0.05) and c == pytest.approx(0.974, abs=0.02)

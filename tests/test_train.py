@@ -1,0 +1,132 @@
+"""The training loop: determinism, exact resume, interruption, divergence, crash-safe checkpoints."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+
+from genlab import checkpoint
+from genlab.config import make_config
+from genlab.errors import GenlabError, Interrupted
+from genlab.models.gan import GAN
+from genlab.runs import read_jsonl, read_meta
+from genlab.train import load_run, train
+
+TINY = ["model.width=32", "model.z_dim=4", "train.batch_size=32", "train.log_every=1"]
+
+
+def cfg(model="gan", *extra):
+    return make_config(model, "mnist", [*TINY, "train.epochs=2", *extra])
+
+
+def losses(run_dir: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "images_per_s"} for r in read_jsonl(run_dir / "metrics.jsonl")]
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    last = checkpoint.checkpoint_dirs(run_dir)[-1]
+    return st_load((last / "tensors.safetensors").read_bytes())
+
+
+@pytest.mark.parametrize("model", ["gan", "vae"])
+def test_same_seed_same_losses_and_weights(tiny_data, tmp_path, model):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert train(cfg(model), a, tiny_data)["status"] == "done"
+    train(cfg(model), b, tiny_data)
+    assert losses(a) == losses(b) and len(losses(a)) > 10
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    c = tmp_path / "c"
+    train(cfg(model, "train.seed=1"), c, tiny_data)
+    assert losses(a) != losses(c)
+
+
+@pytest.mark.parametrize("model", ["gan", "vae"])
+def test_resume_after_interrupt_is_exact(tiny_data, tmp_path, monkeypatch, model):
+    ref = tmp_path / "ref"
+    train(cfg(model), ref, tiny_data)
+    run = tmp_path / "run"
+    calls = {"n": 0}
+    from genlab.models import MODELS
+    cls = MODELS[model]
+    real_step = cls.train_step
+
+    def flaky(self, x, opt):
+        calls["n"] += 1
+        if calls["n"] == 11:  # mid-epoch 2 (8 steps per epoch)
+            import os
+            import signal
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, x, opt)
+
+    monkeypatch.setattr(cls, "train_step", flaky)
+    with pytest.raises(Interrupted):
+        train(cfg(model), run, tiny_data)
+    assert read_meta(run)["status"] == "interrupted"
+    monkeypatch.setattr(cls, "train_step", real_step)
+    assert train(cfg(model), run, tiny_data)["status"] == "done"
+    assert losses(run) == losses(ref)
+    wa, wb = weights(ref), weights(run)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # weights, optimizer moments and RNG states
+
+
+def test_different_config_in_existing_run_dir_is_refused(tiny_data, tmp_path):
+    train(cfg(), tmp_path / "r", tiny_data)
+    with pytest.raises(GenlabError, match="different config"):
+        train(cfg("gan", "model.lr=0.001"), tmp_path / "r", tiny_data)
+
+
+def test_divergence_stops_run_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    run = tmp_path / "r"
+    real_step = GAN.train_step
+    calls = {"n": 0}
+
+    def explode(self, x, opt):
+        calls["n"] += 1
+        out = real_step(self, x, opt)
+        if calls["n"] >= 10:
+            out["loss_g"] = torch.tensor(float("nan"))
+        return out
+
+    monkeypatch.setattr(GAN, "train_step", explode)
+    meta = train(cfg(), run, tiny_data)
+    assert meta["status"] == "diverged" and meta["diverged_step"] == 10
+    assert [p.name for p in checkpoint.checkpoint_dirs(run)] == ["step-000000008"]
+    assert load_run(run)[2]["step"] == 8
+
+
+def test_corrupt_newest_checkpoint_falls_back(tiny_data, tmp_path):
+    run = tmp_path / "r"
+    train(cfg(), run, tiny_data)
+    dirs = checkpoint.checkpoint_dirs(run)
+    assert len(dirs) == 2
+    f = dirs[-1] / "tensors.safetensors"
+    raw = bytearray(f.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    f.write_bytes(bytes(raw))
+    with pytest.raises(checkpoint.CorruptCheckpoint, match="tensors.safetensors"):
+        checkpoint.read_checkpoint(dirs[-1])
+    with pytest.warns(UserWarning, match="damaged"):
+        state = checkpoint.load_latest(run)
+    assert state["step"] == 8
+
+
+def test_planted_pickle_is_refused_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    ck = tmp_path / "checkpoints" / "step-000000001"
+    ck.mkdir(parents=True)
+    (ck / "tensors.safetensors").write_bytes(pickle.dumps(Evil()))
+    (ck / "state.json").write_bytes(pickle.dumps(Evil()))
+    (ck / "manifest.json").write_text("{}")
+    with pytest.warns(UserWarning):
+        assert checkpoint.load_latest(tmp_path) is None
+    assert not marker.exists()
