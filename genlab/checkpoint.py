@@ -79,31 +79,57 @@ def save(run_dir: Path, step: int, payload: dict[str, Any]) -> Path:
     state = flatten(payload, tensors, "t")
     blobs = {"tensors.safetensors": st_save(tensors),
              "state.json": json.dumps(state, allow_nan=False).encode()}
-    manifest = {"format": "genlab-checkpoint-1", "step": step,
-                "files": {name: {"sha256": sha256(b), "bytes": len(b)} for name, b in blobs.items()}}
+    manifest = sealed({"format": "genlab-checkpoint-1", "step": step,
+                       "files": {name: {"sha256": sha256(b), "bytes": len(b)} for name, b in blobs.items()}})
     final = root / f"step-{step:09d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.", suffix=".tmp"))
+    tmp = None
     try:
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.", suffix=".tmp"))
         for name, b in blobs.items():
             atomic_write(tmp / name, b)
-        atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2).encode())
+        atomic_write(tmp / "manifest.json", manifest)
         if final.exists():  # a stale checkpoint of the same step (from a run that later diverged)
             shutil.rmtree(final)
         os.replace(tmp, final)
+    except OSError as e:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise GenlabError(f"cannot write checkpoint {final} ({e.strerror or e}); the previous checkpoint is intact: "
+                          "free disk space (or fix the folder's permissions) and run the same command to resume"
+                          ) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync_dir(root)
     return final
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sealed(manifest: dict[str, Any]) -> bytes:
+    """The manifest as canonical JSON carrying the SHA-256 of its own content, so a flipped byte anywhere in
+    it (even in what would be harmless whitespace) is detected."""
+    return canonical({**manifest, "self_sha256": sha256(canonical(manifest))})
+
+
+def open_manifest(raw: bytes) -> dict[str, Any]:
+    manifest = json.loads(raw)
+    seal = manifest.pop("self_sha256")
+    if seal != sha256(canonical(manifest)) or raw != sealed(manifest):
+        raise ValueError("manifest does not match its own SHA-256")
+    return manifest
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load one checkpoint after checking every file against its manifest."""
     path = Path(path)
     try:
-        manifest = json.loads((path / "manifest.json").read_bytes())
+        manifest = open_manifest((path / "manifest.json").read_bytes())
         files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CorruptCheckpoint(f"{path}/manifest.json is missing or damaged ({e})") from None
     blobs = {}
     for name in FILES:

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             raise GenlabError(f"config overrides ({overrides[0]}) only apply to 'genlab study' and 'genlab train'")
         return COMMANDS[a.command](a, overrides) or 0
     except GenlabError as e:
-        print(f"genlab: error: {e}", file=sys.stderr)
+        print("genlab: error: " + " ".join(str(e).split("\n")), file=sys.stderr)  # always one line
         return 2
     except Interrupted as e:
         print(f"genlab: {e}", file=sys.stderr)

@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from genlab.errors import GenlabError, closest, lookup
+from genlab.errors import GenlabError, closest, lookup, shown
 
 DatasetName = Literal["mnist", "fashion-mnist"]
 
@@ -39,7 +39,8 @@ class TrainConfig:
     seed: int = bounded(0, 0, 2**31 - 1)  # seeds init, batch order and noise
     threads: int = bounded(0, 0, 1024)  # torch intra-op threads; 0 = torch's default
     log_every: int = bounded(50, 1, 10**9)  # steps between metrics.jsonl lines
-    keep_checkpoints: int = bounded(2, 1, 1000)  # newest epoch checkpoints kept (plus the best)
+    keep_checkpoints: int = bounded(2, 1, 1000)  # newest checkpoints kept (plus the best)
+    checkpoint_every: int = bounded(0, 0, 10**9)  # also checkpoint every N steps inside an epoch; 0 = epoch ends
 
 
 @dataclass(frozen=True)
@@ -94,30 +95,30 @@ def _check_value(where: str, f: dataclasses.Field, value: Any, hint: Any) -> Any
     if typing.get_origin(hint) is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise GenlabError(f"{where}={value!r} is not allowed; {closest(str(value), choices)}")
+            raise GenlabError(f"{where}={shown(value)} is not allowed; {closest(str(value), choices)}")
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise GenlabError(f"{where}={value!r} must be true or false")
+            raise GenlabError(f"{where}={shown(value)} must be true or false")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise GenlabError(f"{where}={value!r} must be a whole number")
+            raise GenlabError(f"{where}={shown(value)} must be a whole number")
     elif hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise GenlabError(f"{where}={value!r} must be a number")
+            raise GenlabError(f"{where}={shown(value)} must be a number")
         value = float(value)
         if not math.isfinite(value):
-            raise GenlabError(f"{where}={value!r} must be a finite number")
+            raise GenlabError(f"{where}={shown(value)} must be a finite number")
     elif hint is str:
         if not isinstance(value, str):
-            raise GenlabError(f"{where}={value!r} must be text")
+            raise GenlabError(f"{where}={shown(value)} must be text")
         return value
     lo, hi = f.metadata.get("min"), f.metadata.get("max")
     if lo is not None and value < lo:
-        raise GenlabError(f"{where}={value!r} is too small; use a value >= {lo}")
+        raise GenlabError(f"{where}={shown(value)} is too small; use a value >= {lo}")
     if hi is not None and value > hi:
-        raise GenlabError(f"{where}={value!r} is too large; use a value <= {hi}")
+        raise GenlabError(f"{where}={shown(value)} is too large; use a value <= {hi}")
     return value
 
 
@@ -130,7 +131,7 @@ def build_section(cls: type, values: Any, where: str) -> Any:
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
-            raise GenlabError(f"unknown config key '{where}.{key}'; {closest(str(key), fields)}")
+            raise GenlabError(f"unknown config key {shown(f'{where}.{key}')}; {closest(str(key), fields)}")
         kwargs[key] = _check_value(f"{where}.{key}", fields[key], value, hints[key])
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)
@@ -145,7 +146,7 @@ def from_dict(d: Any) -> RunConfig:
         raise GenlabError("config must be a JSON object with keys model, data, train, eval")
     for key in d:
         if key != "model" and key not in SECTIONS:
-            raise GenlabError(f"unknown config key '{key}'; {closest(str(key), ['model', *SECTIONS])}")
+            raise GenlabError(f"unknown config key {shown(key)}; {closest(str(key), ['model', *SECTIONS])}")
     model = d.get("model")
     if not isinstance(model, dict) or "name" not in model:
         raise GenlabError("config key 'model' must be an object with a 'name' (e.g. gan, vae)")
@@ -180,9 +181,9 @@ def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = item.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot or not name:
-            raise GenlabError(f"override '{item}' must look like section.key=value, e.g. model.z_dim=64")
+            raise GenlabError(f"override {shown(item)} must look like section.key=value, e.g. model.z_dim=64")
         if section != "model" and section not in SECTIONS:
-            raise GenlabError(f"unknown config section '{section}'; {closest(section, ['model', *SECTIONS])}")
+            raise GenlabError(f"unknown config section {shown(section)}; {closest(section, ['model', *SECTIONS])}")
         out.setdefault(section, {})[name] = parse_value(raw)
     return out
 

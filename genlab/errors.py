@@ -20,12 +20,18 @@ def closest(name: str, valid: Iterable[str]) -> str:
     return f"{hint}valid: {', '.join(valid)}"
 
 
+def shown(value, limit: int = 60) -> str:
+    """A user-supplied value quoted for a one-line message: repr (so newlines show as \\n), shortened."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def lookup(registry: dict, name: str, what: str):
     """Registry lookup that lists the valid names on a miss (one helper for every registry)."""
     try:
         return registry[name]
     except (KeyError, TypeError):
-        raise GenlabError(f"unknown {what} '{name}'; {closest(str(name), registry)}") from None
+        raise GenlabError(f"unknown {what} {shown(name)}; {closest(str(name), registry)}") from None
 
 
 class Interrupted(Exception):

@@ -214,6 +214,10 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
                                   f"MSE on [0,1] pixels; SSIM 11x11 Gaussian window; ELBO with one z sample; IWAE "
                                   f"bound with k={ev.iw_samples} on {min(ev.iw_images, n_real)} images; nats/image, "
                                   f"{cfg.model.recon} pixel model")
+    out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
+    if model.is_autoencoder:
+        test_u8, _ = data.load(ds, "test", data_dir)
+        values[M.INTERP_STEP], values[M.INTERP_MAX_SHARE] = interpolation_smoothness(model, judge, test_u8)
     write_json(run_dir / "eval.json", out)
     update_meta(run_dir, evaluated=True)
     return out
@@ -227,6 +231,42 @@ def floor_metrics(dataset: str, n: int, kid_subsets: int, kid_subset_size: int, 
     hist = torch.bincount(train_y, minlength=10).double() / train_y.numel()
     res = sample_metrics(real_f, real_p, train_f, train_p, hist, kid_subsets, kid_subset_size)
     return {k: v for k, v in res["values"].items()}
+
+
+def stability(rows: list[dict[str, Any]], family: str) -> dict[str, float | None]:
+    """Training stability from metrics.jsonl: spread of the per-epoch FID over the second half of training
+    (relative to its mean), oscillation of the generator loss (std over the second half of log steps), and
+    D saturation (share of log steps with D(x) > 0.95 or D(G(z)) < 0.05)."""
+    fids = [r["fid_epoch"] for r in rows if r.get("event") == "epoch" and "fid_epoch" in r]
+    steps = [r for r in rows if "event" not in r]
+    half = steps[len(steps) // 2:]
+    g_key = "loss_g" if family == "gan" else "loss_dec" if family == "vaegan" else None
+    out: dict[str, float | None] = {"fid_epoch_rel_spread": None, "loss_g_std": None, "d_saturation": None}
+    late = fids[len(fids) // 2:]
+    if len(late) >= 2:
+        out["fid_epoch_rel_spread"] = float(np.std(late) / max(np.mean(late), 1e-12))
+    if g_key and half:
+        out["loss_g_std"] = float(np.std([r[g_key] for r in half if g_key in r]))
+    if half and "d_real" in half[0]:
+        out["d_saturation"] = float(np.mean([(r["d_real"] > 0.95) or (r["d_fake"] < 0.05) for r in half]))
+    return out
+
+
+@torch.no_grad()
+def interpolation_smoothness(model, judge, test_u8: torch.Tensor, pairs: int = 100, steps: int = 8
+                             ) -> tuple[float, float]:
+    """(mean judge-feature distance between consecutive interpolation steps, mean largest step as a share of
+    the path length; 1/(steps-1) = perfectly even) over `pairs` test-image pairs 2i -> 2i+1."""
+    x = data.to_unit(test_u8[: 2 * pairs])
+    mu_a, _ = model.encode(x[0::2])
+    mu_b, _ = model.encode(x[1::2])
+    t = torch.linspace(0, 1, steps).view(steps, 1, 1)
+    imgs = model.decode(((1 - t) * mu_a + t * mu_b).flatten(0, 1))
+    f, _ = judge.features_and_probs(imgs)
+    f = f.view(steps, pairs, -1)
+    d = (f[1:] - f[:-1]).norm(dim=2)  # (steps-1, pairs)
+    share = d.max(0).values / d.sum(0).clamp_min(1e-12)
+    return float(d.mean()), float(share.mean())
 
 
 def summary_line(result: dict[str, Any]) -> str:

@@ -23,12 +23,12 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:
 color:#222;line-height:1.45}
 h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2rem}h3{margin-top:1.4rem}
 figure{display:inline-block;margin:.4rem;vertical-align:top;max-width:100%}
-figure img{max-width:100%;height:auto;border:1px solid #ccc;image-rendering:pixelated}
+figure img{max-width:min(100%,460px);height:auto;border:1px solid #ccc;image-rendering:pixelated}
 figcaption{font-size:.8rem;color:#555;max-width:520px}
 table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0;display:block;overflow-x:auto}
 td,th{border:1px solid #ccc;padding:.2rem .45rem;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
-.bad{color:#b00020;font-weight:600}.note{font-size:.85rem;color:#555}
+.bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}.note{font-size:.85rem;color:#555}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
 @media print{figure{page-break-inside:avoid}h2{page-break-before:auto}}
 """
@@ -54,7 +54,7 @@ class Page:
             src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
         else:
             src = e(str(path.relative_to(self.root)))
-        self.add(f'<figure><img src="{src}" alt="{e(caption)}" loading="lazy"><figcaption>{e(caption)}'
+        self.add(f'<figure><img src="{src}" alt="{e(caption)}"><figcaption>{e(caption)}'
                  "</figcaption></figure>")
 
     def html(self, title: str) -> str:
@@ -121,35 +121,120 @@ def metrics_table(page: Page, settings: dict, dataset: str) -> None:
     page.add("</table>")
 
 
+PART_NAMES = {"mnist": "Part I — MNIST", "fashion-mnist": "Part II — Fashion-MNIST"}
+VERDICT_CLASS = {"supported": "ok", "contradicted": "bad", "inconclusive": "note", "not measured": "note"}
+
+
+def setup_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
+    """Datasets, models, training settings, protocol, hardware, versions, wall time per run."""
+    page.add("<h2>Setup</h2>")
+    page.add(f"<p>Datasets: {e(', '.join(study['datasets']))} (IDX files verified by SHA-256; pixels scaled to "
+             "[-1, 1]). Latent sizes: " + "; ".join(f"{e(compare.MODEL_LABELS.get(m, m))} z = "
+                                                   f"{e(', '.join(map(str, zs)))}" for m, zs in study["arms"].items())
+             + f". Seeds per setting: {int(study.get('seeds', 1))}.</p>")
+    rows, env = [], None
+    page.add("<table><tr><th>run</th><th>status</th><th>model config</th><th>epochs</th><th>batch</th>"
+             "<th>train images</th><th>best epoch</th><th>wall time (s)</th></tr>")
+    for name in study["runs"]:
+        run_dir = study_dir / name
+        meta = read_meta(run_dir) if run_dir.is_dir() else {}
+        cfg = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+        ev = read_json(run_dir / "eval.json") if (run_dir / "eval.json").is_file() else {}
+        env = env or meta.get("environment")
+        model = cfg.get("model", {})
+        mdesc = ", ".join(f"{k}={v}" for k, v in sorted(model.items()) if k != "name")
+        train = cfg.get("train", {})
+        status = meta.get("status", "missing")
+        cls = "" if status == "done" else " class='bad'"
+        page.add(f"<tr><td>{e(name)}</td><td{cls}>{e(str(status))}</td><td>{e(mdesc)}</td>"
+                 f"<td>{e(str(train.get('epochs', '–')))}</td><td>{e(str(train.get('batch_size', '–')))}</td>"
+                 f"<td>{e(str(meta.get('n_train', '–')))}</td><td>{e(str(ev.get('epoch', '–')))}</td>"
+                 f"<td>{fmt(meta.get('wall_s'))}</td></tr>")
+    page.add("</table>")
+    if env:
+        page.add("<p class='note'>Hardware and versions: " + e(", ".join(f"{k} {v}" for k, v in env.items()))
+                 + "</p>")
+
+
+def dataset_section(page: Page, study_dir: Path, study: dict, settings: dict, ds: str) -> None:
+    page.add(f"<h2>{e(PART_NAMES.get(ds, ds))}</h2>")
+    page.img(study_dir / "figures" / f"{ds}-real.png", f"{ds}: real training samples")
+    for model in study["arms"]:
+        page.add(f"<h3>{e(compare.MODEL_LABELS.get(model, model))}</h3>")
+        for z in study["arms"][model]:
+            run_section(page, study_dir, settings[(ds, model, z)])
+
+
+def comparison_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
+    page.add("<h2>Part III — Comparison</h2>")
+    for ds in study["datasets"]:
+        charts = sorted((study_dir / "figures").glob(f"{ds}-compare-*.png"))
+        page.add(f"<h3>{e(ds)}: matched capacity</h3><div class='row'>")
+        for c in charts:
+            page.img(c, c.stem)
+        if not charts:
+            page.add("<p class='bad'>no comparison charts: no run was evaluated</p>")
+        page.add("</div>")
+        page.add(f"<h3>{e(ds)}: all metrics (mean [95% CI])</h3>")
+        metrics_table(page, settings, ds)
+        collapse_table(page, settings, ds)
+
+
+def collapse_table(page: Page, settings: dict, ds: str) -> None:
+    """Class histograms of the samples under the judge: mode collapse at a glance."""
+    rows = [s for s in settings.values() if s.dataset == ds and s.evals]
+    if not rows:
+        return
+    page.add(f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><table><tr><th>model</th>"
+             "<th>z</th>" + "".join(f"<th>{i}</th>" for i in range(10)) + "<th>classes covered</th></tr>")
+    train = rows[0].evals[0].get("train_class_histogram")
+    if train:
+        page.add("<tr><td>training set</td><td>–</td>" + "".join(f"<td>{100 * v:.1f}%</td>" for v in train)
+                 + "<td>10</td></tr>")
+    for s in rows:
+        hist = [sum(ev["class_histogram"][i] for ev in s.evals) / len(s.evals) for i in range(10)]
+        cells = "".join(f"<td{' class=bad' if v < 0.01 else ''}>{100 * v:.1f}%</td>" for v in hist)
+        page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{s.z_dim}</td>{cells}"
+                 f"<td>{fmt(s.stat(M.CLASSES_COVERED)[0])}</td></tr>")
+    page.add("</table>")
+
+
+def findings_section(page: Page, study: dict, settings: dict) -> None:
+    from genlab import findings
+
+    page.add("<h2>Answers to the study's questions</h2>")
+    for question, lines, caveat in findings.answers(study, settings):
+        page.add(f"<h3>{e(question)}</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in lines)
+                 + f"</ul><p class='note'>Caveat: {e(caveat)}</p>")
+    page.add("<h2>Claims check</h2><p class='note'>Each conclusion of the original lab report, judged by the "
+             "measured intervals: supported when the intervals separate in the claimed direction, contradicted "
+             "when they separate the other way, inconclusive otherwise.</p><table><tr><th>claim</th>"
+             "<th>verdict</th><th>evidence</th></tr>")
+    for c in findings.check_claims(study, settings):
+        page.add(f"<tr><td>{e(c.text)}</td><td class='{VERDICT_CLASS.get(c.verdict, 'note')}'>{e(c.verdict)}</td>"
+                 f"<td style='text-align:left'>{e(c.evidence)}</td></tr>")
+    page.add("</table>")
+
+
 def build(study_dir: Path, embed: bool) -> str:
     study_dir = Path(study_dir)
     study, settings = compare.load_study(study_dir)
     title = f"genlab study {study['study']} ({study['profile']})"
     page = Page(study_dir, embed)
-    page.add(f"<h1>{e(title)}</h1><p>{e(study.get('description', ''))}. Profile: "
-             f"{e(study.get('profile_description', ''))}. Seeds per setting: {int(study.get('seeds', 1))}.</p>")
+    page.add(f"<h1>{e(title)}</h1><p>{e(study.get('description', ''))}. Profile {e(study['profile'])}: "
+             f"{e(study.get('profile_description', ''))}.</p>")
     evals = [ev for s in settings.values() for ev in s.evals]
     if evals:
         p = evals[0]["protocol"]
         page.add(f"<p class='note'>Metrics protocol: {e(str(p['n_fake']))} generated samples vs "
                  f"{e(p['reference'])}; features: {e(p['feature_space'])}; intervals: "
                  f"{e(p['intervals'])}. Judge-space values are not comparable with Inception-FID numbers "
-                 "in papers.</p>")
+                 "in papers, nor with the original study's unstated 'proxy FID'.</p>")
+    setup_section(page, study_dir, study, settings)
     for ds in study["datasets"]:
-        page.add(f"<h2>{e(ds)}</h2>")
-        page.img(study_dir / "figures" / f"{ds}-real.png", f"{ds}: real training samples")
-        for model in study["arms"]:
-            page.add(f"<h3>{e(compare.MODEL_LABELS.get(model, model))}</h3>")
-            for z in study["arms"][model]:
-                run_section(page, study_dir, settings[(ds, model, z)])
-        charts = sorted((study_dir / "figures").glob(f"{ds}-compare-*.png"))
-        if charts:
-            page.add(f"<h3>{e(ds)}: matched-capacity comparison</h3><div class='row'>")
-            for c in charts:
-                page.img(c, c.stem)
-            page.add("</div>")
-        page.add(f"<h3>{e(ds)}: all metrics</h3>")
-        metrics_table(page, settings, ds)
+        dataset_section(page, study_dir, study, settings, ds)
+    comparison_section(page, study_dir, study, settings)
+    findings_section(page, study, settings)
     return page.html(title)
 
 
@@ -169,6 +254,10 @@ def write_report(study_dir: Path, pdf: bool = False) -> Path:
         raise GenlabError(f"{study_dir} is not a study folder (no study.json); run 'genlab study' first")
     path = Path(study_dir) / "report.html"
     atomic_write(path, build(study_dir, embed=True).encode())
+    if pdf:
+        from genlab.browser import html_to_pdf
+
+        html_to_pdf(path, path.with_suffix(".pdf"))
     return path
 
 

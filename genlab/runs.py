@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, shown
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATUSES = ("running", "done", "interrupted", "diverged", "failed")
@@ -30,7 +30,7 @@ STATUSES = ("running", "done", "interrupted", "diverged", "failed")
 def check_name(name: str, what: str = "name") -> str:
     """Run and study names become folder names: letters, digits, . _ - only, never a path."""
     if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
-        raise GenlabError(f"{what} {name!r} is not allowed; use 1-128 letters, digits, '.', '_' or '-' "
+        raise GenlabError(f"{what} {shown(name)} is not allowed; use 1-128 letters, digits, '.', '_' or '-' "
                           "(starting with a letter or digit, no '..')")
     return name
 
@@ -44,12 +44,22 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write bytes so that readers see the old file or the new one, never a torn one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; a report or figure should be readable like any file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -154,3 +164,52 @@ def environment() -> dict[str, Any]:
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def claim(run_dir: Path) -> bool:
+    """Take the run's lock file (O_EXCL), so parallel study workers never train the same run twice.
+
+    A lock whose process is gone (a crash, kill -9) is stale and taken over.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pid = -1  # being written right now, or garbage: treat as taken unless it stays garbage
+                time.sleep(0.05)
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    pid = int(lock.read_text().split()[0])
+            if pid > 0 and _alive(pid):
+                return False
+            # stale: remove it only if it still holds the dead owner's pid (another worker may have won)
+            with contextlib.suppress(OSError):
+                if lock.read_text().split()[:1] == [str(pid)] or pid == -1:
+                    lock.unlink()
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {platform.node()}\n")
+        return True
+    return False
+
+
+def release(run_dir: Path) -> None:
+    lock = Path(run_dir) / ".lock"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        if int(lock.read_text().split()[0]) == os.getpid():
+            lock.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

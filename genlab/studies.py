@@ -20,8 +20,9 @@ class Study:
     datasets: tuple[str, ...]
     arms: dict[str, tuple[int, ...]]  # model name -> latent sizes, in capacity order (low, mid, high)
     capacity_names: tuple[str, ...]  # one label per position in each arm's latent sizes
-    overrides: tuple[str, ...] = ()  # applied to every run, e.g. train.epochs=10
+    overrides: tuple[str, ...] = ()  # applied to every run before the profile, e.g. train.epochs=10
     description: str = ""
+    fixed: tuple[str, ...] = ()  # applied after the profile: settings that define the study whatever the profile
 
     def matched(self, model_name: str, capacity: int) -> int:
         """The latent size of `model_name` at capacity position `capacity` (0 = low)."""
@@ -43,6 +44,16 @@ STUDIES: dict[str, Study] = {
         capacity_names=("low", "mid", "high"),
         overrides=("train.epochs=10",),
         description="GAN z 32/64/128 vs VAE z 8/16/32 on MNIST and Fashion-MNIST, 10 epochs each",
+    ),
+    "smoke": Study(
+        name="smoke",
+        datasets=("mnist",),
+        arms={"gan": (2, 4), "vae": (2, 4)},
+        capacity_names=("low", "high"),
+        fixed=("train.epochs=1", "data.n_train=1024", "model.width=32", "train.batch_size=64",
+                   "eval.n_samples=200", "eval.epoch_fid_samples=200", "eval.kid_subsets=5",
+                   "eval.kid_subset_size=100", "eval.iw_samples=5", "eval.iw_images=50", "eval.bootstrap=10"),
+        description="a seconds-long check of an installation: tiny models, one epoch, MNIST only",
     ),
 }
 
@@ -73,7 +84,8 @@ def expand(study: Study, profile: Profile, seeds: int, overrides: list[str] | No
             mine = scoped(overrides or [], model_name, study)
             for z in z_dims:
                 for seed in range(seeds):
-                    ov = [*study.overrides, *profile.overrides, *mine, f"model.z_dim={z}", f"train.seed={seed}"]
+                    ov = [*study.overrides, *profile.overrides, *study.fixed, *mine, f"model.z_dim={z}",
+                          f"train.seed={seed}"]
                     runs.append(make_config(model_name, dataset, ov))
     return runs
 

@@ -16,7 +16,7 @@ from typing import Any
 from genlab import figures
 from genlab.config import RunConfig
 from genlab.errors import GenlabError, Interrupted
-from genlab.runs import check_name, read_meta, update_meta, write_json
+from genlab.runs import check_name, claim, read_meta, release, update_meta, write_json
 from genlab.studies import expand, get_profile, get_study
 from genlab.train import train
 
@@ -53,7 +53,7 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     configs = expand(study, profile, seeds, overrides)
     study_dir = study_dir_for(runs_dir, study.name, profile.name)
     study_dir.mkdir(parents=True, exist_ok=True)
-    write_json(study_dir / "study.json", {
+    write_json(study_dir / "study.json", {  # identical from every worker of the same study, so safe to rewrite
         "study": study.name, "profile": profile.name, "seeds": seeds, "description": study.description,
         "profile_description": profile.description, "overrides": list(overrides or []),
         "datasets": list(study.datasets), "arms": {k: list(v) for k, v in study.arms.items()},
@@ -71,6 +71,9 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         if status == "diverged" or (status == "done" and complete):
             log(f"[{i}/{len(configs)}] {cfg.run_name}: {status}, skipped")
             continue
+        if not claim(run_dir):
+            log(f"[{i}/{len(configs)}] {cfg.run_name}: being run by another process, skipped")
+            continue
         t = time.perf_counter()
         try:
             meta = run_one(cfg, run_dir, data_dir, evaluate_runs)
@@ -81,6 +84,8 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
                         traceback=traceback.format_exc())
             log(f"[{i}/{len(configs)}] {cfg.run_name}: FAILED ({type(e).__name__}: {e})")
             continue
+        finally:
+            release(run_dir)
         log(f"[{i}/{len(configs)}] {cfg.run_name}: {meta.get('status')} in {time.perf_counter() - t:.1f}s")
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
     from genlab.report import write_index

@@ -97,12 +97,8 @@ class StopFlag:
             signal.signal(sig, old)
 
 
-def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None,
-          checkpoint_every: int = 0) -> dict[str, Any]:
-    """Train (or resume) one run to its configured epochs; returns meta.json's content.
-
-    checkpoint_every: also checkpoint every N steps inside an epoch (0 = only at epoch ends).
-    """
+def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None) -> dict[str, Any]:
+    """Train (or resume) one run to its configured epochs; returns meta.json's content."""
     run_dir = Path(run_dir)
     prepare_run_dir(cfg, run_dir)
     meta = read_meta(run_dir)
@@ -145,7 +141,11 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     fixed_noise_state = fixed.get_state()
 
     def save(epoch_start_state):
-        checkpoint.save(run_dir, step, _payload(model, opts, epoch_start_state, pos, epoch, step, sums, best))
+        try:
+            checkpoint.save(run_dir, step, _payload(model, opts, epoch_start_state, pos, epoch, step, sums, best))
+        except GenlabError as e:  # disk full, read-only folder: the previous checkpoint is intact
+            update_meta(run_dir, status="interrupted", error=str(e), wall_s=wall + time.perf_counter() - t_start)
+            raise
         protect = {best[0]} if best[0] is not None else set()
         checkpoint.prune(run_dir, cfg.train.keep_checkpoints, protect)
 
@@ -176,7 +176,8 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
                     pb.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"})
                     t_log, n_log = time.perf_counter(), 0
                 pb.update(1)
-                if stop.raised or (checkpoint_every and step % checkpoint_every == 0 and pos < steps_per_epoch):
+                every = cfg.train.checkpoint_every
+                if stop.raised or (every and step % every == 0 and pos < steps_per_epoch):
                     save(epoch_start_state)
                     if stop.raised:
                         wall += time.perf_counter() - t_start

@@ -120,7 +120,10 @@ def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: l
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no data logged", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return save_figure(fig, path)

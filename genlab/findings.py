@@ -1,0 +1,281 @@
+"""Measured answers to the study's questions and a check of its stated claims, from aggregated metrics.
+
+Pure functions of `compare.Setting`s (no I/O): the report renders what these return, and a test
+feeds synthetic settings (e.g. a GAN that loses) to see a claim marked contradicted.
+
+Decision rule for "A < B": supported when A's interval lies wholly below B's; contradicted when wholly
+above; otherwise inconclusive. "Flat": every pair of intervals overlaps, or the means differ by less
+than 10% of their mean. Trends: the end points (smallest vs largest z) must separate, and the middle
+must not reverse the direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from genlab import metrics as M
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE, MISSING = "supported", "contradicted", "inconclusive", "not measured"
+Stat = tuple[float, float, float]
+
+
+@dataclass
+class Claim:
+    text: str
+    verdict: str
+    evidence: str
+
+
+def below(a: Stat | None, b: Stat | None) -> str:
+    """Verdict for 'a < b' from two (mean, lo, hi) intervals."""
+    if a is None or b is None:
+        return MISSING
+    if a[2] < b[1]:
+        return SUPPORTED
+    if a[1] > b[2]:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def combine(verdicts: list[str]) -> str:
+    """All supported -> supported; any contradicted -> contradicted; else inconclusive (or not measured)."""
+    if not verdicts or all(v == MISSING for v in verdicts):
+        return MISSING
+    if any(v == CONTRADICTED for v in verdicts):
+        return CONTRADICTED
+    if all(v == SUPPORTED for v in verdicts):
+        return SUPPORTED
+    return INCONCLUSIVE
+
+
+def flat(stats: list[Stat | None], tolerance: float = 0.10) -> str:
+    s = [x for x in stats if x is not None]
+    if len(s) < 2:
+        return MISSING
+    means = [x[0] for x in s]
+    spread = (max(means) - min(means)) / max(abs(sum(means) / len(means)), 1e-12)
+    overlap = all(a[1] <= b[2] and b[1] <= a[2] for a in s for b in s)
+    if overlap or spread < tolerance:
+        return SUPPORTED
+    separated = max(means) - min(means) > 0 and below(min(s, key=lambda x: x[0]), max(s, key=lambda x: x[0])) \
+        == SUPPORTED
+    return CONTRADICTED if separated and spread >= 2 * tolerance else INCONCLUSIVE
+
+
+def trend(stats: list[Stat | None], increasing: bool) -> str:
+    """Does the metric move in one direction as z grows (first vs last separated, no reversal of means)?"""
+    if any(x is None for x in stats) or len(stats) < 2:
+        return MISSING
+    first, last = stats[0], stats[-1]
+    means = [x[0] for x in stats]
+    up = below(first, last)
+    down = below(last, first)
+    monotone_up = all(a <= b for a, b in zip(means, means[1:]))
+    monotone_down = all(a >= b for a, b in zip(means, means[1:]))
+    if increasing:
+        if up == SUPPORTED and monotone_up:
+            return SUPPORTED
+        return CONTRADICTED if down == SUPPORTED else INCONCLUSIVE
+    if down == SUPPORTED and monotone_down:
+        return SUPPORTED
+    return CONTRADICTED if up == SUPPORTED else INCONCLUSIVE
+
+
+def fmt_stats(label: str, zs, stats: list[Stat | None], digits: int = 3) -> str:
+    parts = []
+    for z, s in zip(zs, stats):
+        parts.append(f"z{z} {s[0]:.{digits}g} [{s[1]:.{digits}g}, {s[2]:.{digits}g}]" if s else f"z{z} –")
+    return f"{label}: " + ", ".join(parts)
+
+
+def arm(settings: dict, dataset: str, model: str, zs) -> list:
+    return [settings.get((dataset, model, z)) for z in zs]
+
+
+def stats_of(arm_settings: list, key: str) -> list[Stat | None]:
+    return [s.stat(key) if s is not None else None for s in arm_settings]
+
+
+def ratio_to_floor(setting, key: str = M.FID) -> Stat | None:
+    """A metric divided by the dataset's real-vs-real floor, so datasets with different judges can be compared."""
+    st = setting.stat(key) if setting is not None else None
+    if st is None or not setting.evals or not setting.evals[0].get("floor", {}).get(key):
+        return None
+    f = setting.evals[0]["floor"][key]
+    return (st[0] / f, st[1] / f, st[2] / f)
+
+
+def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
+    """The study's conclusions, each marked supported / contradicted / inconclusive with its evidence."""
+    arms = study["arms"]
+    gz, vz = arms.get("gan", ()), arms.get("vae", ())
+    dss = study["datasets"]
+    claims = []
+
+    verdicts, ev = [], []
+    for ds in dss:
+        g, v = stats_of(arm(settings, ds, "gan", gz), M.FID), stats_of(arm(settings, ds, "vae", vz), M.FID)
+        verdicts += [below(a, b) for a, b in zip(g, v)]
+        ev.append(f"{ds}: " + "; ".join(f"GAN z{a} {x[0]:.3g} vs VAE z{b} {y[0]:.3g}" if x and y else f"z{a}/z{b} –"
+                                         for a, b, x, y in zip(gz, vz, g, v)))
+    claims.append(Claim("GANs reach lower FID than VAEs at every matched capacity on both datasets",
+                        combine(verdicts), " | ".join(ev)))
+
+    verdicts = [flat(stats_of(arm(settings, ds, "gan", gz), M.FID)) for ds in dss]
+    claims.append(Claim("GAN FID is roughly flat across z", combine(verdicts),
+                        " | ".join(fmt_stats(ds, gz, stats_of(arm(settings, ds, "gan", gz), M.FID)) for ds in dss)))
+
+    parts, verdicts = [], []
+    for ds in dss:
+        st = stats_of(arm(settings, ds, "vae", vz), M.FID)
+        verdicts.append(trend(st, increasing=True) if ds == "mnist" else flat(st))
+        parts.append(fmt_stats(ds, vz, st))
+    claims.append(Claim("VAE FID rises with z on MNIST (study: 0.14, 0.24, 0.28) and is flat on Fashion-MNIST",
+                        combine(verdicts), " | ".join(parts)))
+
+    verdicts, parts = [], []
+    for ds in dss:
+        mse = stats_of(arm(settings, ds, "vae", vz), M.RECON_MSE)
+        verdicts.append(trend(mse, increasing=False))
+        parts.append(fmt_stats(f"{ds} recon MSE", vz, mse))
+    claims.append(Claim("VAE reconstructions sharpen as z grows", combine(verdicts), " | ".join(parts)))
+
+    verdicts, parts = [], []
+    for ds in dss:
+        prec = stats_of(arm(settings, ds, "vae", vz), M.PRECISION)
+        fid = stats_of(arm(settings, ds, "vae", vz), M.FID)
+        verdicts.append(combine([trend(prec, increasing=True), trend(fid, increasing=False)]))
+        parts.append(fmt_stats(f"{ds} sample precision", vz, prec) + "; " + fmt_stats("FID", vz, fid))
+    claims.append(Claim("VAE random samples become more coherent as z grows (precision up, FID down)",
+                        combine(verdicts), " | ".join(parts)))
+
+    verdicts, parts = [], []
+    for ds in dss:
+        a = arm(settings, ds, "gan", gz)
+        fid = stats_of(a, M.FID)
+        verdicts.append(trend(fid, increasing=False))
+        spread = [stab_mean(s, "fid_epoch_rel_spread") for s in a]
+        parts.append(fmt_stats(f"{ds} GAN FID", gz, fid) + "; late-epoch FID spread " +
+                     ", ".join(f"z{z} {x:.3g}" if x is not None else f"z{z} –" for z, x in zip(gz, spread)))
+    claims.append(Claim("Larger z makes GAN samples more coherent and the GAN more stable", combine(verdicts),
+                        " | ".join(parts)))
+
+    verdicts, parts = [], []
+    for ds in dss:
+        a = arm(settings, ds, "gan", gz)
+        rec = stats_of(a, M.RECALL)
+        cls = stats_of(a, M.CLASSES_COVERED)
+        collapse_low = cls[0] is not None and (cls[0][0] < 10 or (rec[0] and rec[0][0] < 0.5))
+        verdicts.append(combine([SUPPORTED if collapse_low else CONTRADICTED, trend(rec, increasing=True)])
+                        if cls[0] is not None else MISSING)
+        parts.append(fmt_stats(f"{ds} GAN recall", gz, rec) + "; " + fmt_stats("classes covered", gz, cls, 2))
+    claims.append(Claim("The GAN at z = 32 shows partial mode collapse that larger z reduces", combine(verdicts),
+                        " | ".join(parts)))
+
+    if len(dss) >= 2 and "mnist" in dss and "fashion-mnist" in dss:
+        verdicts, parts = [], []
+        for model, zs in (("gan", gz), ("vae", vz)):
+            for z in zs:
+                a = ratio_to_floor(settings.get(("mnist", model, z)))
+                b = ratio_to_floor(settings.get(("fashion-mnist", model, z)))
+                verdicts.append(below(a, b))
+                if a and b:
+                    parts.append(f"{model.upper()} z{z}: FID/floor MNIST {a[0]:.3g} vs Fashion {b[0]:.3g}")
+        claims.append(Claim("Fashion-MNIST is harder than MNIST for both models (FID relative to each dataset's "
+                            "real-vs-real floor)", combine(verdicts), "; ".join(parts)))
+    return claims
+
+
+def stab_mean(setting, key: str) -> float | None:
+    if setting is None:
+        return None
+    vals = [e.get("stability", {}).get(key) for e in setting.evals]
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str], str]]:
+    """The four questions: (question, lines of measured evidence, one-line caveat)."""
+    arms = study["arms"]
+    gz, vz = arms.get("gan", ()), arms.get("vae", ())
+    out = []
+
+    lines = []
+    for ds in study["datasets"]:
+        for z in gz:
+            s = settings.get((ds, "gan", z))
+            fid = s.stat(M.FID) if s else None
+            lines.append(f"{ds} GAN z{z}: FID {fid[0]:.3g}" if fid else f"{ds} GAN z{z}: not measured")
+            if s:
+                lines[-1] += (f", late-epoch FID spread {fmt_opt(stab_mean(s, 'fid_epoch_rel_spread'))}, generator-loss "
+                              f"std {fmt_opt(stab_mean(s, 'loss_g_std'))}, D saturated on "
+                              f"{fmt_pct(stab_mean(s, 'd_saturation'))} of late log steps, seeds {len(s.evals)}")
+    out.append(("1. Which hyperparameters most influenced GAN stability?", lines,
+                "The study varied only z (and the dataset); learning rate, batch size, architecture and loss were "
+                "fixed, so their influence is not measured here — add them as studies to measure it."))
+
+    lines = []
+    for ds in study["datasets"]:
+        for z in gz:
+            s = settings.get((ds, "gan", z))
+            if not s or not s.evals:
+                lines.append(f"{ds} GAN z{z}: not measured")
+                continue
+            lines.append(f"{ds} GAN z{z}: classes covered {s.stat(M.CLASSES_COVERED)[0]:.3g}/10, class KL "
+                         f"{s.stat(M.CLASS_KL)[0]:.3g} nats, recall {s.stat(M.RECALL)[0]:.3g}, coverage "
+                         f"{s.stat(M.COVERAGE)[0]:.3g}, near-duplicates of training images "
+                         f"{fmt_pct(s.stat(M.NEAR_DUPLICATES)[0])}")
+    out.append(("2. Was there evidence of mode collapse, and what helped?", lines,
+                "Class coverage uses the judge's labels: collapse within a class (one style of '1') shows only in "
+                "recall and coverage."))
+
+    lines = []
+    for ds in study["datasets"]:
+        for z in vz:
+            s = settings.get((ds, "vae", z))
+            if not s or not s.evals:
+                lines.append(f"{ds} VAE z{z}: not measured")
+                continue
+            lines.append(f"{ds} VAE z{z}: recon MSE {s.stat(M.RECON_MSE)[0]:.4f}, SSIM {s.stat(M.RECON_SSIM)[0]:.3f}, "
+                         f"ELBO {s.stat(M.ELBO)[0]:.1f} nats, IWAE {s.stat(M.IWAE)[0]:.1f} nats, active units "
+                         f"{s.stat(M.ACTIVE_UNITS)[0]:.3g}/{z}, sample FID {s.stat(M.FID)[0]:.3g}")
+    out.append(("3. How did latent size affect VAE reconstructions and samples?", lines,
+                "Likelihoods are for Bernoulli pixel means on grey-level data: compare them across z, not with "
+                "binarized-MNIST numbers in papers."))
+
+    lines = []
+    hz = arms.get("vaegan", ())
+    for ds in study["datasets"]:
+        for i, z in enumerate(hz):
+            h, v = settings.get((ds, "vaegan", z)), settings.get((ds, "vae", vz[i] if i < len(vz) else z))
+            g = settings.get((ds, "gan", gz[i])) if i < len(gz) else None
+            if not h or not h.evals:
+                lines.append(f"{ds} VAE-GAN z{z}: not measured")
+                continue
+            parts = [f"{ds} VAE-GAN z{z}: FID {h.stat(M.FID)[0]:.3g}"]
+            if g and g.evals:
+                parts.append(f"(GAN z{gz[i]} {g.stat(M.FID)[0]:.3g}")
+            if v and v.evals:
+                parts.append(f"VAE z{v.z_dim} {v.stat(M.FID)[0]:.3g})")
+            parts.append(f"precision {h.stat(M.PRECISION)[0]:.3g}, recon MSE {h.stat(M.RECON_MSE)[0]:.4f}"
+                         + (f" (VAE {v.stat(M.RECON_MSE)[0]:.4f})" if v and v.evals else "")
+                         + f", SSIM {h.stat(M.RECON_SSIM)[0]:.3f}, interpolation step "
+                         f"{fmt_opt(h.stat(M.INTERP_STEP)[0] if h.stat(M.INTERP_STEP) else None)}"
+                         + (f" (VAE {fmt_opt(v.stat(M.INTERP_STEP)[0] if v.stat(M.INTERP_STEP) else None)})"
+                            if v and v.evals else ""))
+            lines.append(" ".join(parts))
+    if not hz:
+        lines.append("The VAE-GAN was not part of this study run.")
+    out.append(("4. Could a VAE-GAN combine the strengths?", lines,
+                "One architecture and one weighting (gamma) of the hybrid; the paper trained far longer on larger "
+                "images."))
+    return out
+
+
+def fmt_opt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+def fmt_pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"

@@ -1,0 +1,86 @@
+"""The report: claims come out of the numbers, strings from run dirs are escaped, missing runs show."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from genlab import findings
+from genlab.compare import load_study
+from genlab.report import write_report
+from genlab.runs import write_json
+
+ARMS = {"gan": [32, 64, 128], "vae": [8, 16, 32]}
+
+
+def fake_eval(model, ds, z, fid, recall=0.5, mse=None):
+    metrics = {"fid": fid, "kid": fid / 100, "kid_std": 0.01, "precision": 0.7, "recall": recall, "density": 1.0,
+               "coverage": 0.8, "classifier_score": 9.0, "classes_covered": 10, "class_kl": 0.01,
+               "near_duplicate_share": 0.0}
+    if mse is not None:
+        metrics.update({"recon_mse": mse, "recon_ssim": 0.8, "elbo": -100.0, "iwae": -95.0, "active_units": z})
+    return {"run": f"{ds}-{model}-z{z}-s0", "model": model, "dataset": ds, "z_dim": z, "seed": 0, "epoch": 3,
+            "metrics": metrics, "intervals": {k: [v * 0.98, v * 1.02] for k, v in metrics.items()
+                                              if isinstance(v, float)},
+            "floor": {"fid": 1.0, "kid": 0.0, "precision": 0.8, "recall": 0.8},
+            "protocol": {"n_fake": 100, "reference": "test", "feature_space": "judge", "intervals": "bootstrap"},
+            "class_histogram": [0.1] * 10, "train_class_histogram": [0.1] * 10, "judge": {"test_accuracy": 0.99},
+            "stability": {"fid_epoch_rel_spread": 0.1, "loss_g_std": 0.2, "d_saturation": 0.0}}
+
+
+def make_store(root: Path, gan_fid: float, vae_fid: float, names=None, skip=()) -> Path:
+    study = root / "lab-quick"
+    runs = []
+    for ds in ("mnist", "fashion-mnist"):
+        for model, zs in ARMS.items():
+            for z in zs:
+                name = f"{ds}-{model}-z{z}-s0"
+                runs.append(name)
+                if name in skip:
+                    continue
+                write_json(study / name / "meta.json", {"status": "done", "dataset": ds, "model": model, "z_dim": z,
+                                                        "wall_s": 1.0})
+                fid = gan_fid if model == "gan" else vae_fid
+                write_json(study / name / "eval.json",
+                           fake_eval(model, ds, z, fid * (2 if ds == "fashion-mnist" else 1),
+                                     mse=0.05 - z / 1000 if model == "vae" else None))
+    write_json(study / "study.json", {"study": "lab", "profile": "quick", "seeds": 1, "datasets": ["mnist",
+                                      "fashion-mnist"], "arms": ARMS, "capacity_names": ["low", "mid", "high"],
+                                      "runs": runs, "description": names or "synthetic", "profile_description": "x"})
+    return study
+
+
+def verdict(study_dir: Path, start: str) -> str:
+    study, settings = load_study(study_dir)
+    return next(c.verdict for c in findings.check_claims(study, settings) if c.text.startswith(start))
+
+
+def test_claims_follow_the_numbers(tmp_path):
+    gan_wins = make_store(tmp_path / "a", gan_fid=10.0, vae_fid=50.0)
+    assert verdict(gan_wins, "GANs reach lower FID") == findings.SUPPORTED
+    gan_loses = make_store(tmp_path / "b", gan_fid=80.0, vae_fid=20.0)
+    assert verdict(gan_loses, "GANs reach lower FID") == findings.CONTRADICTED
+    assert verdict(gan_wins, "GAN FID is roughly flat") == findings.SUPPORTED
+    assert verdict(gan_wins, "VAE reconstructions sharpen") == findings.SUPPORTED
+    assert verdict(gan_wins, "Fashion-MNIST is harder") == findings.SUPPORTED
+    close = make_store(tmp_path / "c", gan_fid=10.0, vae_fid=10.1)
+    assert verdict(close, "GANs reach lower FID") == findings.INCONCLUSIVE
+
+
+def test_report_escapes_strings_from_run_dirs(tmp_path):
+    study = make_store(tmp_path, 10.0, 50.0, names="<script>alert(1)</script>")
+    (study / "mnist-gan-z32-s0" / "config.json").write_text(json.dumps(
+        {"model": {"name": "gan", "arch": "<img src=x onerror=alert(2)>"}, "train": {"epochs": 1}}))
+    html = write_report(study).read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x onerror" not in html
+
+
+def test_missing_and_failed_runs_are_shown_not_crashed(tmp_path):
+    study = make_store(tmp_path, 10.0, 50.0, skip={"mnist-gan-z64-s0"})
+    write_json(study / "fashion-mnist-vae-z16-s0" / "meta.json", {"status": "failed", "dataset": "fashion-mnist",
+                                                                   "model": "vae", "z_dim": 16})
+    (study / "fashion-mnist-vae-z16-s0" / "eval.json").unlink()
+    html = write_report(study).read_text()
+    assert "run mnist-gan-z64-s0: missing" in html
+    assert "run fashion-mnist-vae-z16-s0: failed" in html
