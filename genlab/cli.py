@@ -63,11 +63,12 @@ def build_parser() -> Parser:
     s.add_argument("--profile", default="quick", help="quick (minutes) or full (the study as specified)")
     s.add_argument("--seeds", type=int, default=1, help="seeds per setting (>= 2 gives confidence intervals)")
     s.add_argument("--runs-dir", default="runs", help="where study folders go (default: runs)")
+    s.add_argument("--models", help="comma-separated subset of the study's models, e.g. gan,vae (default: all)")
     s.add_argument("--no-eval", action="store_true", help="train and draw figures only; skip metrics")
     data_opt(s)
 
     t = sub.add_parser("train", help="train one run")
-    t.add_argument("--model", required=True, help="gan or vae")
+    t.add_argument("--model", required=True, help="gan, vae or vaegan")
     t.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist")
     t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
     t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
@@ -98,8 +99,9 @@ def build_parser() -> Parser:
 def cmd_study(a, overrides):
     from genlab.sweep import run_study
 
+    models = [m.strip() for m in a.models.split(",") if m.strip()] if a.models else None
     study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
-                          evaluate_runs=not a.no_eval)
+                          evaluate_runs=not a.no_eval, models=models)
     print(f"open {study_dir / 'index.html'}")
 
 

@@ -52,6 +52,7 @@ class EvalConfig:
     iw_samples: int = bounded(100, 1, 100_000)  # importance samples per image for the IWAE bound
     iw_images: int = bounded(1_000, 1, 10_000)  # test images the IWAE bound is averaged over
     bootstrap: int = bounded(200, 10, 100_000)  # bootstrap resamples for single-seed intervals
+    memo_samples: int = bounded(1_000, 10, 100_000)  # samples checked for near-copies of all training images
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}

@@ -30,7 +30,6 @@ from genlab.train import load_run
 SAMPLE_SEED = 20_241_125  # generated samples for evaluation use their own fixed noise
 DUPLICATE_QUANTILE = 0.01  # a sample is a near-duplicate when closer to a training image than 99% of test images are
 PR_K, DC_K = 3, 5  # neighbourhood sizes (Kynkaanniemi et al. 2019; Naeem et al. 2020)
-MEMO_N = 1_000  # samples checked for near-duplicates against all 60,000 training images
 
 
 @torch.no_grad()
@@ -106,9 +105,9 @@ def duplicate_threshold(dataset: str, n: int, data_dir=None) -> float:
     return float(torch.quantile(d, DUPLICATE_QUANTILE))
 
 
-def near_duplicate_share(x: torch.Tensor, dataset: str, data_dir=None) -> tuple[float, float]:
-    """(share of samples that are near-copies of a training image, the threshold used)."""
-    n = min(MEMO_N, x.shape[0])
+def near_duplicate_share(x: torch.Tensor, dataset: str, n: int, data_dir=None) -> tuple[float, float]:
+    """(share of the first n samples that are near-copies of a training image, the threshold used)."""
+    n = min(n, x.shape[0])
     thr = duplicate_threshold(dataset, n, data_dir)
     train, _ = data.load(dataset, "train", data_dir)
     d = M.nearest_distances(x[:n], data.to_unit(train))
@@ -177,7 +176,7 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
     res = sample_metrics(real_f, real_p, fake_f, fake_p, train_hist, ev.kid_subsets, ev.kid_subset_size)
     intervals = bootstrap(real_f, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
     values = res["values"]
-    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x, ds, data_dir)
+    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x, ds, ev.memo_samples, data_dir)
 
     floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir)
     out: dict[str, Any] = {
@@ -193,7 +192,7 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
             "precision_recall_k": PR_K, "density_coverage_k": DC_K, "kid": f"{ev.kid_subsets} subsets of "
             f"{min(ev.kid_subset_size, n, n_real)}, cubic polynomial kernel", "sample_seed": SAMPLE_SEED,
             "classes_covered": "classes with at least 1% of samples (10% of the uniform share)",
-            "near_duplicates": f"share of {min(MEMO_N, n)} samples whose nearest training image (pixel L2) is closer "
+            "near_duplicates": f"share of {min(ev.memo_samples, n)} samples whose nearest training image (pixel L2) is closer "
                                f"than {dup_thr:.3f}, the distance 99% of test images exceed",
             "intervals": f"95% bootstrap over generated samples ({ev.bootstrap} resamples); one seed: sampling "
                          "uncertainty only, not seed-to-seed variation",

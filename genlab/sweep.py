@@ -17,7 +17,7 @@ from genlab import figures
 from genlab.config import RunConfig
 from genlab.errors import GenlabError, Interrupted
 from genlab.runs import check_name, claim, read_meta, release, update_meta, write_json
-from genlab.studies import expand, get_profile, get_study
+from genlab.studies import expand, get_profile, get_study, select_models
 from genlab.train import train
 
 
@@ -47,9 +47,9 @@ def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = 
 
 def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path = Path("runs"),
               data_dir=None, overrides: list[str] | None = None, evaluate_runs: bool = True,
-              log=print) -> Path:
-    """Run every missing run of a study and write its index page; returns the study folder."""
-    study, profile = get_study(study_name), get_profile(profile_name)
+              log=print, models: list[str] | None = None) -> Path:
+    """Run every missing run of a study (optionally only some models) and write its pages; returns its folder."""
+    study, profile = select_models(get_study(study_name), models), get_profile(profile_name)
     configs = expand(study, profile, seeds, overrides)
     study_dir = study_dir_for(runs_dir, study.name, profile.name)
     study_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ from genlab.cli import main
 
 pytestmark = pytest.mark.slow
 
-RUN_FIGURES = {"gan": ["samples.png", "curves.png", "fid-by-epoch.png"],
-               "vae": ["samples.png", "reconstructions.png", "interpolation.png", "curves.png", "fid-by-epoch.png"]}
+AE_FIGURES = ["samples.png", "reconstructions.png", "interpolation.png", "curves.png", "fid-by-epoch.png"]
+RUN_FIGURES = {"gan": ["samples.png", "curves.png", "fid-by-epoch.png"], "vae": AE_FIGURES, "vaegan": AE_FIGURES}
 METRIC_KEYS = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "classifier_score",
                "classes_covered", "class_kl", "near_duplicate_share"]
 VAE_KEYS = ["recon_mse", "recon_ssim", "elbo", "iwae", "active_units", "interp_step_distance"]
@@ -38,25 +38,25 @@ def assert_real_image(path: Path, min_spread: float = 10.0) -> None:
 
 def test_every_figure_exists_decodes_and_is_not_blank(quick_study):
     study = json.loads((quick_study / "study.json").read_text())
-    assert len(study["runs"]) == 12
+    assert len(study["runs"]) == 18
     for ds in ("mnist", "fashion-mnist"):
         assert_real_image(quick_study / "figures" / f"{ds}-real.png")
         for key in ("fid", "kid", "precision", "recall"):
             assert_real_image(quick_study / "figures" / f"{ds}-compare-{key}.png")
     for name in study["runs"]:
-        family = "gan" if "-gan-" in name else "vae"
+        family = name.split("-")[-3]
         meta = json.loads((quick_study / name / "meta.json").read_text())
         assert meta["status"] == "done"
         for fig in RUN_FIGURES[family]:
             assert_real_image(quick_study / name / "figures" / fig)
     index = (quick_study / "index.html").read_text()
-    assert index.count("<img") >= 12 * 3 + 2
+    assert index.count("<img") >= 18 * 3 + 2
 
 
 def test_eval_json_has_every_metric_with_its_protocol(quick_study):
     for path in sorted(quick_study.glob("*/eval.json")):
         ev = json.loads(path.read_text())
-        for key in METRIC_KEYS + (VAE_KEYS if "-vae-" in path.parent.name else []):
+        for key in METRIC_KEYS + (VAE_KEYS if "-gan-" not in path.parent.name else []):
             assert key in ev["metrics"], (path, key)
         assert ev["protocol"]["n_fake"] == 2000 and ev["protocol"]["comparable_to_papers"] is False
         assert ev["floor"]["fid"] < ev["metrics"]["fid"]
@@ -75,7 +75,7 @@ def test_rerun_skips_finished_runs(quick_study, real_data, capsys):
     before = {p: p.stat().st_mtime_ns for p in quick_study.glob("*/eval.json")}
     assert main(["study", "lab", "--profile", "quick", "--runs-dir", str(quick_study.parent),
                  "--data-dir", str(real_data)]) == 0
-    assert capsys.readouterr().out.count("skipped") == 12
+    assert capsys.readouterr().out.count("skipped") == 18
     assert {p: p.stat().st_mtime_ns for p in quick_study.glob("*/eval.json")} == before
 
 
@@ -89,7 +89,7 @@ def test_report_opens_in_headless_chromium(quick_study, tmp_path):
     with Browser() as b:
         visit = b.visit(report.resolve().as_uri())
         shot = b.screenshot(tmp_path / "report.png")
-    assert visit.images_total >= 40 and visit.images_broken == []
+    assert visit.images_total >= 60 and visit.images_broken == []
     assert visit.console_errors == []
     assert [r for r in visit.requests if not r.startswith(("file:", "data:"))] == []
     assert_real_image(shot)

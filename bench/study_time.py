@@ -1,0 +1,62 @@
+"""Wall time of a whole study (default: the 12-run GAN-vs-VAE `lab` study, quick profile), median of n runs.
+
+Each repeat runs `python -m genlab study` in a fresh runs folder; the judge networks are trained once
+beforehand (they are cached and shared, as for a user after the first study), and that one-time cost is
+printed separately. Prints hardware and versions.
+
+    .venv/bin/python bench/study_time.py --profile quick --repeats 3
+    .venv/bin/python bench/study_time.py --profile full --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from genlab import features
+from genlab.runs import environment, read_meta
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--study", default="lab")
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--models", default="gan,vae", help="the 12-run study of issue #2 by default")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--data-dir", default=os.environ.get("GENLAB_DATA"))
+    a = ap.parse_args()
+    env = environment()
+    print(f"# genlab study wall time · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
+          f"({env['torch_threads']} threads) · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}")
+    t = time.perf_counter()
+    for ds in ("mnist", "fashion-mnist"):
+        features.get_judge(ds, a.data_dir)
+    print(f"judges ready in {time.perf_counter() - t:.1f}s (one-time, cached in {features.cache_dir()})")
+    walls, train_s = [], []
+    for r in range(a.repeats):
+        with tempfile.TemporaryDirectory() as runs:
+            cmd = [sys.executable, "-m", "genlab", "study", a.study, "--profile", a.profile, "--models", a.models,
+                   "--runs-dir", runs] + (["--data-dir", a.data_dir] if a.data_dir else [])
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, env={**os.environ, "GENLAB_QUIET": "1"}, stdout=subprocess.DEVNULL)
+            walls.append(time.perf_counter() - t)
+            study = Path(runs) / f"{a.study}-{a.profile}"
+            names = json.loads((study / "study.json").read_text())["runs"]
+            train_s.append(sum(read_meta(study / n).get("wall_s", 0.0) for n in names))
+            print(f"repeat {r + 1}: {walls[-1]:.1f}s total, {train_s[-1]:.1f}s of it training ({len(names)} runs)")
+    print(f"{a.study} {a.profile} ({a.models}): median {statistics.median(walls):.1f}s total "
+          f"(min {min(walls):.1f}, max {max(walls):.1f}, n={len(walls)}); training median "
+          f"{statistics.median(train_s):.1f}s")
+
+
+if __name__ == "__main__":
+    main()
