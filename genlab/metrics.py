@@ -89,8 +89,10 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size:
 # ---------------------------------------------------------------- k-NN based metrics
 
 def pairwise_distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """(len(a), len(b)) Euclidean distances, computed in row chunks to bound memory."""
-    return torch.cat([torch.cdist(a[i:i + chunk].double(), b.double()) for i in range(0, a.shape[0], chunk)])
+    """(len(a), len(b)) Euclidean distances in float32 (half the time of float64; every comparison uses the
+    same path, so ball membership is consistent), computed in row chunks to bound memory."""
+    b = b.float()
+    return torch.cat([torch.cdist(a[i:i + chunk].float(), b) for i in range(0, a.shape[0], chunk)])
 
 
 def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:

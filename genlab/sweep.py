@@ -88,7 +88,8 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
             release(run_dir)
         log(f"[{i}/{len(configs)}] {cfg.run_name}: {meta.get('status')} in {time.perf_counter() - t:.1f}s")
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
-    from genlab.report import write_index
+    from genlab.report import write_index, write_report
 
     write_index(study_dir)
+    log(f"report: {write_report(study_dir)}")
     return study_dir

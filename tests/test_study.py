@@ -75,7 +75,7 @@ def test_rerun_skips_finished_runs(quick_study, real_data, capsys):
     before = {p: p.stat().st_mtime_ns for p in quick_study.glob("*/eval.json")}
     assert main(["study", "lab", "--profile", "quick", "--runs-dir", str(quick_study.parent),
                  "--data-dir", str(real_data)]) == 0
-    assert capsys.readouterr().out.count("skipped") == 18
+    assert capsys.readouterr().out.count(": done, skipped") == 18
     assert {p: p.stat().st_mtime_ns for p in quick_study.glob("*/eval.json")} == before
 
 
