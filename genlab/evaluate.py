@@ -114,9 +114,19 @@ def near_duplicate_share(x: torch.Tensor, dataset: str, n: int, data_dir=None) -
     return float((d < thr).double().mean()), thr
 
 
+def mean_interval(per_item: torch.Tensor, n_boot: int, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of a mean over items (test images), resampling the items."""
+    g = torch.Generator().manual_seed(seed)
+    v = per_item.double()
+    idx = torch.randint(0, v.numel(), (n_boot, v.numel()), generator=g)
+    return list(M.percentile_ci(v[idx].mean(1).tolist()))
+
+
 @torch.no_grad()
-def vae_metrics(model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, seed: int = 0) -> dict[str, Any]:
-    """Reconstruction MSE/SSIM, ELBO and IWAE bound in nats/image, active units, KL per dim."""
+def vae_metrics(model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, seed: int = 0,
+                n_boot: int = 200) -> dict[str, Any]:
+    """Reconstruction MSE/SSIM, ELBO and IWAE bound in nats/image (with bootstrap intervals over test images),
+    active units, KL per dim."""
     g = torch.Generator().manual_seed(seed)
     x = data.to_unit(test_u8)
     mus, logvars, mse, ssim, elbo = [], [], [], [], []
@@ -134,15 +144,18 @@ def vae_metrics(model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, s
     mu, logvar = torch.cat(mus), torch.cat(logvars)
     au, var = M.active_units(mu)
     kl_dim = kl_to_standard_normal(mu, logvar).mean(0)
-    return {M.RECON_MSE: float(torch.cat(mse).mean()), M.RECON_SSIM: float(torch.cat(ssim).mean()),
-            M.ELBO: float(torch.cat(elbo).double().mean()),
-            M.IWAE: iwae_bound(model, x[:iw_images], iw_samples, g), M.ACTIVE_UNITS: au,
-            "kl_per_dim": kl_dim.tolist(), "mean_variance_per_dim": var.tolist()}
+    per_image = {M.RECON_MSE: torch.cat(mse), M.RECON_SSIM: torch.cat(ssim), M.ELBO: torch.cat(elbo),
+                 M.IWAE: iwae_bound(model, x[:iw_images], iw_samples, g)}
+    out: dict[str, Any] = {k: float(v.double().mean()) for k, v in per_image.items()}
+    out[M.ACTIVE_UNITS] = au
+    out["intervals"] = {k: mean_interval(v, n_boot) for k, v in per_image.items()}
+    out["kl_per_dim"], out["mean_variance_per_dim"] = kl_dim.tolist(), var.tolist()
+    return out
 
 
 @torch.no_grad()
-def iwae_bound(model, x: torch.Tensor, k: int, g: torch.Generator, batch: int = 50) -> float:
-    """log p(x) >= E log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x) (Burda et al. 2016, eq. 8), nats/image."""
+def iwae_bound(model, x: torch.Tensor, k: int, g: torch.Generator, batch: int = 50) -> torch.Tensor:
+    """log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x) (Burda et al. 2016, eq. 8), nats, per image."""
     out = []
     log2pi = math.log(2 * math.pi)
     for i in range(0, x.shape[0], batch):
@@ -155,7 +168,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, g: torch.Generator, batch: int = 
         log_pz = -0.5 * (z.pow(2) + log2pi).sum(1)
         log_qz = -0.5 * ((z - mu_k).pow(2) / lv_k.exp() + lv_k + log2pi).sum(1)
         out.append(M.log_mean_exp((log_px_z + log_pz - log_qz).view(b, k).double(), 1))
-    return float(torch.cat(out).mean())
+    return torch.cat(out)
 
 
 def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
@@ -205,7 +218,8 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
     }
     if model.is_autoencoder:
         test_u8, _ = data.load(ds, "test", data_dir)
-        vm = vae_metrics(model, test_u8[:n_real], ev.iw_samples, ev.iw_images)
+        vm = vae_metrics(model, test_u8[:n_real], ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
+        intervals.update(vm.pop("intervals"))
         out["kl_per_dim"] = vm.pop("kl_per_dim")
         out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
         values.update(vm)

@@ -30,7 +30,7 @@ td,th{border:1px solid #ccc;padding:.2rem .45rem;text-align:right}th{background:
 td:first-child,th:first-child{text-align:left}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}.note{font-size:.85rem;color:#555}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
-@media print{figure{page-break-inside:avoid}h2{page-break-before:auto}}
+@media print{figure,tr{page-break-inside:avoid}h2,h3,h4{page-break-after:avoid}}
 """
 
 e = html.escape

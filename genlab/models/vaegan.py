@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.config import bounded
-from genlab.models.base import GenerativeModel
-from genlab.models.vae import bernoulli_nll, kl_to_standard_normal, reparameterize, build_autoencoder
+from genlab.models.vae import VAE, kl_to_standard_normal, reparameterize
 from genlab.nn import PIXELS, adam
 
 
@@ -77,20 +76,20 @@ class VAEGANConfig:
     gamma: float = bounded(0.9, 0.0, 1.0)  # decoder weight of L_llike vs the GAN term. Paper/authors' code: 1e-6
     #   on CelebA with a 16k-feature conv layer; with this MLP's 512 features 0.9 was best measured (docs/results.md)
     feature_layer: Literal[1, 2] = 1  # the discriminator layer l whose features measure reconstruction
-    recon: Literal["bernoulli"] = "bernoulli"  # pixel model used only for the ELBO/IWAE metrics and figures
+    recon: Literal["bernoulli"] = "bernoulli"  # pixel model for the ELBO/IWAE metrics only (training uses Dis_l)
     lr: float = bounded(3e-4, 1e-7, 1.0)  # Adam step size, all three networks (paper: RMSProp 3e-4)
     beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
 
 
-class VAEGAN(GenerativeModel):
+class VAEGAN(VAE):
+    """A VAE (encode, decode, nll, sample inherited) whose decoder is also a GAN generator."""
+
     Config = VAEGANConfig
     family = "vaegan"
-    is_autoencoder = True
 
     def __init__(self, cfg: VAEGANConfig):
         super().__init__(cfg)
-        self.encoder, self.decoder = build_autoencoder(cfg)
         self.discriminator = Discriminator(cfg.arch, cfg.width // 2, cfg.feature_layer)
 
     def make_optimizers(self):
@@ -98,20 +97,6 @@ class VAEGAN(GenerativeModel):
         return {"enc": adam(self.encoder.parameters(), self.cfg.lr, betas),
                 "dec": adam(self.decoder.parameters(), self.cfg.lr, betas),
                 "dis": adam(self.discriminator.parameters(), self.cfg.lr, betas)}
-
-    def encode(self, x):
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar
-
-    def decode_logits(self, z):
-        return self.decoder(z)
-
-    def decode(self, z):
-        return torch.tanh(self.decoder(z) / 2)
-
-    def nll(self, logits, x):
-        """Pixel NLL, for the ELBO/IWAE metrics only (training measures error in Dis_l)."""
-        return bernoulli_nll(logits, x)
 
     def train_step(self, x, opt):
         b = x.shape[0]
@@ -149,7 +134,3 @@ class VAEGAN(GenerativeModel):
         return {"loss_enc": loss_enc.detach(), "loss_dec": loss_dec.detach(), "loss_dis": loss_dis.detach(),
                 "llike": llike.detach(), "kl": kl.detach(), "d_real": torch.sigmoid(logits[:b]).mean().detach(),
                 "d_fake": torch.sigmoid(logits[b:]).mean().detach()}
-
-    @torch.no_grad()
-    def sample(self, n, generator=None):
-        return self.decode(torch.randn(n, self.cfg.z_dim, generator=generator))
