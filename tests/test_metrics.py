@@ -111,3 +111,36 @@ def test_prdc_matches_the_prdc_package_sanity_values():
     d, c = M.density_coverage(real, fake, k=5)
     assert p == pytest.approx(0.477, abs=0.03) and r == pytest.approx(0.471, abs=0.03)
     assert d == pytest.approx(1.056, abs=0.05) and c == pytest.approx(0.974, abs=0.02)
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    if sigma == 0:
+        return x
+    t = torch.arange(-4, 5, dtype=x.dtype)
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, 9), padding=(0, 4))
+    return torch.nn.functional.conv2d(x, g.view(1, 1, 9, 1), padding=(4, 0))
+
+
+@pytest.mark.slow
+def test_fid_and_kid_grow_with_noise_and_blur(real_data):
+    """Corrupting real test images more must move them further from the clean ones in judge space."""
+    from genlab import data, features
+
+    judge, _ = features.get_judge("mnist", real_data)
+    test, _ = data.load("mnist", "test", real_data)
+    x = data.to_unit(test)
+    ref, _ = judge.features_and_probs(x[:2000])
+    g = torch.Generator().manual_seed(0)
+    other = x[2000:4000]
+    noise = torch.randn(other.shape, generator=g)
+    for corrupt, levels in ((lambda s: (other + s * noise).clamp(-1, 1), (0.0, 0.1, 0.25, 0.5)),
+                            (lambda s: _blur(other, s), (0.0, 0.6, 1.0, 1.6))):
+        fids, kids = [], []
+        for s in levels:
+            f, _ = judge.features_and_probs(corrupt(s))
+            fids.append(M.fid(ref, f))
+            kids.append(M.kid(ref, f, subsets=20, subset_size=1000)[0])
+        assert fids == sorted(fids) and fids[-1] > 2 * fids[0], fids
+        assert kids == sorted(kids), kids
