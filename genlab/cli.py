@@ -118,12 +118,9 @@ def cmd_train(a, overrides):
 
 
 def cmd_eval(a, overrides):
-    from genlab.evaluate import evaluate_run
+    from genlab.evaluate import evaluate_run, summary_line
 
-    result = evaluate_run(Path(a.run_dir), a.data_dir)
-    from genlab.evaluate import summary_line
-
-    print(summary_line(result))
+    print(summary_line(evaluate_run(Path(a.run_dir), a.data_dir)))
 
 
 def cmd_sample(a, overrides):

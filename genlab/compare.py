@@ -40,11 +40,6 @@ class Setting:
         iv = self.evals[0].get("intervals", {}).get(key)
         return (vals[0], iv[0], iv[1]) if iv else (vals[0], vals[0], vals[0])
 
-    @property
-    def interval_kind(self) -> str:
-        return f"t-interval over {len(self.evals)} seeds" if len(self.evals) >= 2 else \
-            "bootstrap over samples (1 seed)"
-
 
 def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, int], Setting]]:
     """(study.json, settings keyed by (dataset, model, z)) with every listed run, evaluated or not."""

@@ -25,7 +25,6 @@ CLASSIFIER_SCORE, CLASSES_COVERED, CLASS_KL = "classifier_score", "classes_cover
 NEAR_DUPLICATES = "near_duplicate_share"
 RECON_MSE, RECON_SSIM, ELBO, IWAE, ACTIVE_UNITS = "recon_mse", "recon_ssim", "elbo", "iwae", "active_units"
 INTERP_STEP, INTERP_MAX_SHARE = "interp_step_distance", "interp_max_step_share"
-LOWER_IS_BETTER = {FID, KID, CLASS_KL, RECON_MSE, INTERP_STEP, INTERP_MAX_SHARE}
 
 
 # ---------------------------------------------------------------- Frechet distance

@@ -259,8 +259,3 @@ def write_report(study_dir: Path, pdf: bool = False) -> Path:
 
         html_to_pdf(path, path.with_suffix(".pdf"))
     return path
-
-
-def read_eval(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / "eval.json"
-    return read_json(path) if path.exists() else None

@@ -24,7 +24,6 @@ from typing import Any
 from genlab.errors import GenlabError, shown
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-STATUSES = ("running", "done", "interrupted", "diverged", "failed")
 
 
 def check_name(name: str, what: str = "name") -> str:
