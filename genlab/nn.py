@@ -94,6 +94,6 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    """Adam with the fused kernel (one op for all parameters). Measured 2026-11-25 on 2 CPU cores: ~9% faster than
-    the per-tensor loop for the GAN, but 33% slower for a small MLP VAE (docs/results.md): a candidate to revisit."""
+    """Adam with the fused kernel (one op for all parameters); against the per-tensor variants the difference on
+    2 CPU cores was within the machine's run-to-run noise (bench/adam_modes.py, docs/results.md)."""
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
