@@ -222,31 +222,18 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
                 "The study varied only z (and the dataset); learning rate, batch size, architecture and loss were "
                 "fixed, so their influence is not measured here — add them as studies to measure it."))
 
-    lines = []
-    for ds in study["datasets"]:
-        for z in gz:
-            s = settings.get((ds, "gan", z))
-            if not s or not s.evals:
-                lines.append(f"{ds} GAN z{z}: not measured")
-                continue
-            lines.append(f"{ds} GAN z{z}: classes covered {s.stat(M.CLASSES_COVERED)[0]:.3g}/10, class KL "
-                         f"{s.stat(M.CLASS_KL)[0]:.3g} nats, recall {s.stat(M.RECALL)[0]:.3g}, coverage "
-                         f"{s.stat(M.COVERAGE)[0]:.3g}, near-duplicates of training images "
-                         f"{fmt_pct(s.stat(M.NEAR_DUPLICATES)[0])}")
+    lines = per_setting(study, settings, "gan", gz, lambda s: (
+        f"classes covered {s.stat(M.CLASSES_COVERED)[0]:.3g}/10, class KL {s.stat(M.CLASS_KL)[0]:.3g} nats, "
+        f"recall {s.stat(M.RECALL)[0]:.3g}, coverage {s.stat(M.COVERAGE)[0]:.3g}, near-duplicates of training "
+        f"images {fmt_pct(s.stat(M.NEAR_DUPLICATES)[0])}"))
     out.append(("2. Was there evidence of mode collapse, and what helped?", lines,
                 "Class coverage uses the judge's labels: collapse within a class (one style of '1') shows only in "
                 "recall and coverage."))
 
-    lines = []
-    for ds in study["datasets"]:
-        for z in vz:
-            s = settings.get((ds, "vae", z))
-            if not s or not s.evals:
-                lines.append(f"{ds} VAE z{z}: not measured")
-                continue
-            lines.append(f"{ds} VAE z{z}: recon MSE {s.stat(M.RECON_MSE)[0]:.4f}, SSIM {s.stat(M.RECON_SSIM)[0]:.3f}, "
-                         f"ELBO {s.stat(M.ELBO)[0]:.1f} nats, IWAE {s.stat(M.IWAE)[0]:.1f} nats, active units "
-                         f"{s.stat(M.ACTIVE_UNITS)[0]:.3g}/{z}, sample FID {s.stat(M.FID)[0]:.3g}")
+    lines = per_setting(study, settings, "vae", vz, lambda s: (
+        f"recon MSE {s.stat(M.RECON_MSE)[0]:.4f}, SSIM {s.stat(M.RECON_SSIM)[0]:.3f}, ELBO {s.stat(M.ELBO)[0]:.1f} "
+        f"nats, IWAE {s.stat(M.IWAE)[0]:.1f} nats, active units {s.stat(M.ACTIVE_UNITS)[0]:.3g}/{s.z_dim}, "
+        f"sample FID {s.stat(M.FID)[0]:.3g}"))
     out.append(("3. How did latent size affect VAE reconstructions and samples?", lines,
                 "Likelihoods are for Bernoulli pixel means on grey-level data: compare them across z, not with "
                 "binarized-MNIST numbers in papers."))
@@ -275,6 +262,17 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
                 "One architecture and one weighting (gamma) of the hybrid; the paper trained far longer on larger "
                 "images."))
     return out
+
+
+def per_setting(study: dict[str, Any], settings: dict, model: str, zs, describe) -> list[str]:
+    """One evidence line per dataset and latent size of a model; 'not measured' where no run was evaluated."""
+    lines = []
+    for ds in study["datasets"]:
+        for z in zs:
+            s = settings.get((ds, model, z))
+            label = f"{ds} {model.upper()} z{z}"
+            lines.append(f"{label}: {describe(s)}" if s and s.evals else f"{label}: not measured")
+    return lines
 
 
 def fmt_opt(x: float | None) -> str:
