@@ -53,42 +53,52 @@ def epoch_fid_hook(cfg, data_dir=None):
     return hook
 
 
-def sample_metrics(real_f, real_p, fake_f, fake_p, train_hist, kid_subsets, kid_subset_size) -> dict[str, Any]:
-    """Every sample metric for one (real, fake) pair of feature sets, plus per-sample indicators for bootstrap."""
-    prec_i, rec_i = M.precision_recall_indicators(real_f, fake_f, PR_K)
-    dens_i, cov_i = M.density_coverage_indicators(real_f, fake_f, DC_K)
+@functools.lru_cache(maxsize=4)
+def real_reference(dataset: str, n: int, data_dir=None) -> dict[str, Any]:
+    """The first n test images in judge space with what every run is compared against (Gaussian statistics,
+    k-NN radii): computed once per process, not once per run."""
+    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir)
+    return {"features": real_f, "probs": real_p, "stats": M.gaussian_stats(real_f),
+            "radii": M.knn_radii(real_f, (PR_K, DC_K))}
+
+
+def sample_metrics(ref: dict[str, Any], fake_f, fake_p, train_hist, kid_subsets, kid_subset_size) -> dict[str, Any]:
+    """Every sample metric for real (`real_reference`) vs fake features, plus per-sample indicators for bootstrap."""
+    real_f = ref["features"]
+    ind = M.manifold_indicators(real_f, fake_f, PR_K, DC_K, ref["radii"])
     kid_mean, kid_std = M.kid(real_f, fake_f, kid_subsets, kid_subset_size)
     hist = M.class_histogram(fake_p, train_hist.numel())
     values = {
-        M.FID: M.fid(real_f, fake_f), M.KID: kid_mean, M.KID_STD: kid_std,
-        M.PRECISION: float(prec_i.mean()), M.RECALL: float(rec_i.mean()),
-        M.DENSITY: float(dens_i.mean()), M.COVERAGE: float(cov_i.mean()),
+        M.FID: M.frechet_distance(*ref["stats"], *M.gaussian_stats(fake_f)), M.KID: kid_mean, M.KID_STD: kid_std,
+        **{k: float(v.mean()) for k, v in ind.items()},
         M.CLASSIFIER_SCORE: M.classifier_score(fake_p), M.CLASSES_COVERED: M.classes_covered(hist),
         M.CLASS_KL: M.kl_divergence(hist, train_hist),
     }
-    return {"values": values, "hist": hist, "indicators": {M.PRECISION: prec_i, M.RECALL: rec_i,
-                                                            M.DENSITY: dens_i, M.COVERAGE: cov_i}}
+    return {"values": values, "hist": hist, "indicators": ind}
 
 
-def bootstrap(real_f, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets: int, seed: int = 0
+def bootstrap(ref, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets: int, seed: int = 0
               ) -> dict[str, list[float]]:
-    """95% percentile intervals from resampling generated samples (and reals for recall/coverage)."""
+    """95% percentile intervals from resampling generated samples (and reals for recall/coverage).
+
+    Vectorised: each resample is a row of counts, every per-sample mean a matrix product, and the resampled
+    Gaussian statistics come from weighted second moments (metrics.weighted_gaussian_stats)."""
     g = torch.Generator().manual_seed(seed)
-    real_stats = M.gaussian_stats(real_f)
-    reps: dict[str, list[float]] = {k: [] for k in (M.FID, M.PRECISION, M.RECALL, M.DENSITY, M.COVERAGE,
-                                                    M.CLASSIFIER_SCORE, M.CLASS_KL)}
-    n, m = fake_f.shape[0], real_f.shape[0]
+    mu_r, cov_r = ref["stats"]
+    root = M.psd_sqrt(cov_r)
+    n, m = fake_f.shape[0], ref["features"].shape[0]
+    wf, wr = M.resample_counts(n, n_boot, g), M.resample_counts(m, n_boot, g)
     ind = result["indicators"]
-    for _ in range(n_boot):
-        fi = torch.randint(0, n, (n,), generator=g)
-        ri = torch.randint(0, m, (m,), generator=g)
-        reps[M.FID].append(M.frechet_distance(*real_stats, *M.gaussian_stats(fake_f[fi])))
-        reps[M.PRECISION].append(float(ind[M.PRECISION][fi].mean()))
-        reps[M.DENSITY].append(float(ind[M.DENSITY][fi].mean()))
-        reps[M.RECALL].append(float(ind[M.RECALL][ri].mean()))
-        reps[M.COVERAGE].append(float(ind[M.COVERAGE][ri].mean()))
-        reps[M.CLASSIFIER_SCORE].append(M.classifier_score(fake_p[fi]))
-        reps[M.CLASS_KL].append(M.kl_divergence(M.class_histogram(fake_p[fi], train_hist.numel()), train_hist))
+    mus, covs = M.weighted_gaussian_stats(fake_f, wf)
+    onehot = torch.nn.functional.one_hot(fake_p.argmax(1), train_hist.numel()).double()
+    hists = wf @ onehot / n
+    reps = {
+        M.FID: [M.frechet_distance(mu_r, cov_r, mus[b], covs[b], root1=root) for b in range(n_boot)],
+        M.PRECISION: (wf @ ind[M.PRECISION] / n).tolist(), M.DENSITY: (wf @ ind[M.DENSITY] / n).tolist(),
+        M.RECALL: (wr @ ind[M.RECALL] / m).tolist(), M.COVERAGE: (wr @ ind[M.COVERAGE] / m).tolist(),
+        M.CLASSIFIER_SCORE: M.weighted_classifier_score(fake_p, wf).tolist(),
+        M.CLASS_KL: [M.kl_divergence(h, train_hist) for h in hists],
+    }
     out = {k: list(M.percentile_ci(v)) for k, v in reps.items()}
     kid, std = result["values"][M.KID], result["values"][M.KID_STD]
     half = 1.96 * std / math.sqrt(kid_subsets)
@@ -180,14 +190,14 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
     judge, judge_info = features.get_judge(ds, data_dir)
     n = ev.n_samples
     n_real = min(n, 10_000)
-    real_f, real_p, _ = features.real_features(ds, "test", n_real, data_dir)
+    ref = real_reference(ds, n_real, data_dir)
     _, train_labels = data.load(ds, "train", data_dir)
     train_hist = torch.bincount(train_labels, minlength=10).double() / train_labels.numel()
 
     x = generate(model, n, SAMPLE_SEED)
     fake_f, fake_p = judge.features_and_probs(x)
-    res = sample_metrics(real_f, real_p, fake_f, fake_p, train_hist, ev.kid_subsets, ev.kid_subset_size)
-    intervals = bootstrap(real_f, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
+    res = sample_metrics(ref, fake_f, fake_p, train_hist, ev.kid_subsets, ev.kid_subset_size)
+    intervals = bootstrap(ref, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
     values = res["values"]
     values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x, ds, ev.memo_samples, data_dir)
 
@@ -239,10 +249,9 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
 @functools.lru_cache(maxsize=8)
 def floor_metrics(dataset: str, n: int, kid_subsets: int, kid_subset_size: int, data_dir=None) -> dict[str, float]:
     """Real-vs-real: n training images vs n test images in judge space, the best a model can hope for."""
-    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir)
     train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir)
     hist = torch.bincount(train_y, minlength=10).double() / train_y.numel()
-    res = sample_metrics(real_f, real_p, train_f, train_p, hist, kid_subsets, kid_subset_size)
+    res = sample_metrics(real_reference(dataset, n, data_dir), train_f, train_p, hist, kid_subsets, kid_subset_size)
     return {k: v for k, v in res["values"].items()}
 
 

@@ -35,15 +35,59 @@ def gaussian_stats(feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return f.mean(0), np.cov(f, rowvar=False)
 
 
-def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+def resample_counts(n: int, n_boot: int, generator: torch.Generator) -> torch.Tensor:
+    """(n_boot, n) float64: how often each of n items appears in each of n_boot bootstrap resamples of size n.
+    Every mean over a resample is then counts @ values / n, which vectorises the bootstrap."""
+    idx = torch.randint(0, n, (n_boot, n), generator=generator)
+    return torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(1, idx, torch.ones(n_boot, n, dtype=torch.float64))
+
+
+def weighted_gaussian_stats(feats: torch.Tensor, counts: torch.Tensor, chunk: int = 1024
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample (rows of `counts`): gaussian_stats of the resampled features, without building the sets.
+    Returns means (B, D) and covariances (B, D, D), float64, with the N-1 denominator like gaussian_stats."""
+    f = feats.double()
+    f = f - f.mean(0)  # centre first: the second-moment formula then loses no precision
+    n, d = f.shape
+    iu = torch.triu_indices(d, d)
+    second = torch.zeros(counts.shape[0], iu.shape[1], dtype=torch.float64)
+    for i in range(0, n, chunk):  # sum_i w_bi f_i f_i^T as one matrix product over the upper triangles
+        fc = f[i:i + chunk]
+        second += counts[:, i:i + chunk] @ (fc[:, iu[0]] * fc[:, iu[1]])
+    total = counts.sum(1, keepdim=True)
+    mu = counts @ f / total
+    cov = torch.zeros(counts.shape[0], d, d, dtype=torch.float64)
+    cov[:, iu[0], iu[1]] = second
+    cov = cov + cov.triu(1).transpose(1, 2)
+    cov = (cov - total.unsqueeze(2) * mu.unsqueeze(2) * mu.unsqueeze(1)) / (total.unsqueeze(2) - 1)
+    return (mu + feats.double().mean(0)).numpy(), cov.numpy()
+
+
+def weighted_classifier_score(probs: torch.Tensor, counts: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """classifier_score of each resample (rows of `counts`), as the same sums rewritten over weights; (B,)."""
+    p = probs.double()
+    total = counts.sum(1, keepdim=True)
+    own = (p * torch.log(p + eps)).sum(1)  # sum_y p log p, per sample
+    py = counts @ p / total  # (B, classes)
+    return torch.exp((counts @ own) / total.squeeze(1) - (py * torch.log(py + eps)).sum(1))
+
+
+def psd_sqrt(s: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a covariance matrix (eigenvalues below 0 from rounding clipped)."""
+    w, v = np.linalg.eigh((s + s.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray,
+                     root1: np.ndarray | None = None) -> float:
     """||mu1-mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2) (Heusel et al. 2017, eq. 6).
 
     Tr((S1 S2)^1/2) = sum of sqrt of the eigenvalues of S1^1/2 S2 S1^1/2, a symmetric PSD
     matrix, so no complex square root is needed; eigenvalues below 0 from rounding are clipped.
+    `root1` = psd_sqrt(s1) when one reference meets many sets (bootstrap).
     """
     mu1, mu2, s1, s2 = (np.asarray(a, dtype=np.float64) for a in (mu1, mu2, s1, s2))
-    w, v = np.linalg.eigh((s1 + s1.T) / 2)
-    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    root1 = psd_sqrt(s1) if root1 is None else root1
     m = root1 @ s2 @ root1
     eig = np.linalg.eigvalsh((m + m.T) / 2)
     tr_cross = float(np.sqrt(np.clip(eig, 0, None)).sum())
@@ -87,51 +131,54 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size:
 
 # ---------------------------------------------------------------- k-NN based metrics
 
-def pairwise_distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """(len(a), len(b)) Euclidean distances in float32 (half the time of float64; every comparison uses the
-    same path, so ball membership is consistent), computed in row chunks to bound memory."""
-    b = b.float()
-    return torch.cat([torch.cdist(a[i:i + chunk].float(), b) for i in range(0, a.shape[0], chunk)])
+CHUNK = 2048  # rows of a distance matrix held at once: 2048 x 10,000 floats = 80 MB
 
 
-def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance from each point to its k-th nearest other point in the same set."""
-    d = pairwise_distances(x, x)
-    return d.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
+def knn_radii(x: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torch.Tensor]:
+    """Distance from each point to its k-th nearest other point in the same set, for every k in `ks`, from one
+    pass over the distance matrix (row chunks, partial sort with topk)."""
+    x = x.float()
+    kmax = max(ks)
+    near = torch.cat([torch.cdist(x[i:i + CHUNK], x).topk(kmax + 1, dim=1, largest=False).values
+                      for i in range(0, x.shape[0], CHUNK)])
+    return {k: near[:, k] for k in ks}  # column 0 is the point itself, at distance 0
 
 
-def inside_any_ball(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
-    """For each point, how many of the balls B(centre_i, radius_i) contain it; (len(points),)."""
-    return (pairwise_distances(points, centres) <= radii.unsqueeze(0)).sum(1)
+def manifold_indicators(real: torch.Tensor, fake: torch.Tensor, pr_k: int = 3, dc_k: int = 5,
+                        real_radii: dict[int, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Per-sample indicators of improved precision and recall (Kynkaanniemi et al. 2019) and density and coverage
+    (Naeem et al. 2020), all from one pass over the fake-to-real distances.
 
-
-def precision_recall_indicators(real: torch.Tensor, fake: torch.Tensor, k: int = 3
-                                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-fake 'inside the real manifold' and per-real 'inside the fake manifold' (Kynkaanniemi et al. 2019)."""
-    in_real = inside_any_ball(fake, real, kth_neighbour_radius(real, k)) > 0
-    in_fake = inside_any_ball(real, fake, kth_neighbour_radius(fake, k)) > 0
-    return in_real.double(), in_fake.double()
+    precision: fake j lies in some real ball B(real_i, NND_pr_k(real_i)); recall: real i lies in some fake ball;
+    density: number of real balls B(real_i, NND_dc_k) holding fake j, / dc_k; coverage: real ball i holds a fake.
+    `real_radii` ({k: radii} from knn_radii) saves the real-real pass when one real set meets many fake sets.
+    """
+    real, fake = real.float(), fake.float()
+    rr = real_radii if real_radii is not None else knn_radii(real, (pr_k, dc_k))
+    fake_r = knn_radii(fake, (pr_k,))[pr_k]
+    prec, dens = torch.empty(fake.shape[0]), torch.empty(fake.shape[0])
+    rec = torch.zeros(real.shape[0], dtype=torch.bool)
+    cov = torch.zeros(real.shape[0], dtype=torch.bool)
+    for i in range(0, fake.shape[0], CHUNK):
+        d = torch.cdist(fake[i:i + CHUNK], real)  # (chunk, N)
+        prec[i:i + CHUNK] = (d <= rr[pr_k]).any(1).float()
+        in_dc = d <= rr[dc_k]
+        dens[i:i + CHUNK] = in_dc.sum(1).float() / dc_k
+        cov |= in_dc.any(0)
+        rec |= (d <= fake_r[i:i + CHUNK, None]).any(0)
+    return {PRECISION: prec.double(), RECALL: rec.double(), DENSITY: dens.double(), COVERAGE: cov.double()}
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
     """Improved precision (share of fakes in the real manifold) and recall (reals in the fake manifold)."""
-    p, r = precision_recall_indicators(real, fake, k)
-    return float(p.mean()), float(r.mean())
-
-
-def density_coverage_indicators(real: torch.Tensor, fake: torch.Tensor, k: int = 5
-                                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-fake count of real balls containing it / k, and per-real 'its ball holds a fake' (Naeem et al. 2020)."""
-    radii = kth_neighbour_radius(real, k)
-    d = pairwise_distances(fake, real)  # (M, N)
-    inside = d <= radii.unsqueeze(0)
-    return inside.sum(1).double() / k, inside.any(0).double()
+    ind = manifold_indicators(real, fake, pr_k=k, dc_k=k)
+    return float(ind[PRECISION].mean()), float(ind[RECALL].mean())
 
 
 def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
     """density = (1/kM) sum_j sum_i 1[fake_j in B(real_i, NND_k)]; coverage = share of real balls hit."""
-    dens, cov = density_coverage_indicators(real, fake, k)
-    return float(dens.mean()), float(cov.mean())
+    ind = manifold_indicators(real, fake, pr_k=k, dc_k=k)
+    return float(ind[DENSITY].mean()), float(ind[COVERAGE].mean())
 
 
 # ---------------------------------------------------------------- classifier-based

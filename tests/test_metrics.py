@@ -73,6 +73,40 @@ def test_precision_recall_brackets():
     assert p > 0.9 and r < 0.5
 
 
+def test_manifold_metrics_match_a_brute_force_count():
+    """The one-pass, chunked indicators equal the definitions computed from full distance matrices."""
+    real, fake = gaussian(300, 6, seed=4), gaussian(250, 6, seed=5, scale=0.8)
+    d_rr, d_ff, d_fr = torch.cdist(real, real), torch.cdist(fake, fake), torch.cdist(fake, real)
+    r3, r5 = d_rr.sort(1).values[:, 3], d_rr.sort(1).values[:, 5]
+    f3 = d_ff.sort(1).values[:, 3]
+    old, M.CHUNK = M.CHUNK, 64  # several chunks, a ragged last one
+    try:
+        ind = M.manifold_indicators(real, fake, 3, 5)
+    finally:
+        M.CHUNK = old
+    assert torch.equal(ind[M.PRECISION], (d_fr <= r3).any(1).double())
+    assert torch.equal(ind[M.RECALL], (d_fr.T <= f3).any(1).double())
+    assert torch.allclose(ind[M.DENSITY], (d_fr <= r5).sum(1).double() / 5)
+    assert torch.equal(ind[M.COVERAGE], (d_fr <= r5).any(0).double())
+
+
+def test_vectorised_bootstrap_equals_explicit_resamples():
+    """Weighted statistics from resampling counts equal the statistics of the resampled sets themselves."""
+    g = torch.Generator().manual_seed(0)
+    f = gaussian(500, 12, seed=6) * 3 + 1
+    probs = torch.softmax(gaussian(500, 10, seed=7) * 2, 1)
+    counts = M.resample_counts(500, 5, g)
+    assert torch.equal(counts.sum(1), torch.full((5,), 500.0, dtype=torch.float64))
+    mus, covs = M.weighted_gaussian_stats(f, counts, chunk=128)
+    scores = M.weighted_classifier_score(probs, counts)
+    for b in range(5):
+        idx = torch.repeat_interleave(torch.arange(500), counts[b].long())
+        mu, cov = M.gaussian_stats(f[idx])
+        np.testing.assert_allclose(mus[b], mu, atol=1e-10)
+        np.testing.assert_allclose(covs[b], cov, atol=1e-10)
+        assert float(scores[b]) == pytest.approx(M.classifier_score(probs[idx]), rel=1e-10)
+
+
 def test_one_class_samples_cover_one_class():
     probs = torch.zeros(500, 10)
     probs[:, 3] = 1
