@@ -22,7 +22,7 @@ from torch import nn
 from genlab.config import make_config
 from genlab.models import build_model
 from genlab.models.base import GenerativeModel, step
-from genlab.models.gan import d_loss, g_loss_nonsaturating
+from genlab.models.gan import gan_step
 from genlab.models.vae import bernoulli_nll, kl_to_standard_normal, reparameterize
 from genlab.nn import adam
 from genlab.runs import environment
@@ -49,14 +49,7 @@ class RefGAN(GenerativeModel):
         return {"d": adam(self.D.parameters(), 2e-4, (0.5, 0.999)), "g": adam(self.G.parameters(), 2e-4, (0.5, 0.999))}
 
     def train_step(self, x, opt):
-        b = x.shape[0]
-        fake = self.G(torch.randn(b, 100)).view(b, 1, 28, 28)
-        logits = self.D(torch.cat([x, fake.detach()]).flatten(1)).squeeze(1)
-        loss_d = d_loss(logits[:b], logits[b:])
-        step(opt["d"], loss_d)
-        loss_g = g_loss_nonsaturating(self.D(fake.flatten(1)).squeeze(1))
-        step(opt["g"], loss_g)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        return gan_step(lambda z: self.G(z).view(-1, 1, 28, 28), lambda v: self.D(v.flatten(1)), x, 100, opt)
 
 
 class RefVAE(GenerativeModel):
