@@ -5,7 +5,7 @@ beforehand (they are cached and shared, as for a user after the first study), an
 printed separately. Prints hardware and versions.
 
     .venv/bin/python bench/study_time.py --profile quick --repeats 3
-    .venv/bin/python bench/study_time.py --profile full --repeats 1
+    .venv/bin/python bench/study_time.py --profile full --repeats 1 --keep /tmp/full-study
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def main():
     ap.add_argument("--models", default="gan,vae", help="the 12-run study of issue #2 by default")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data-dir", default=os.environ.get("GENLAB_DATA"))
+    ap.add_argument("--keep", type=Path, help="keep each repeat's study here (DIR/repeat-N) to look at it")
     a = ap.parse_args()
+    if a.keep and a.keep.exists() and any(a.keep.iterdir()):
+        sys.exit(f"--keep {a.keep} is not empty: a study there would be resumed, not timed; pick a new folder")
     env = environment()
     print(f"# genlab study wall time · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
           f"({env['torch_threads']} threads) · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}")
@@ -43,7 +46,8 @@ def main():
     print(f"judges ready in {time.perf_counter() - t:.1f}s (one-time, cached in {features.cache_dir()})")
     walls, train_s = [], []
     for r in range(a.repeats):
-        with tempfile.TemporaryDirectory() as runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = str(a.keep / f"repeat-{r + 1}") if a.keep else tmp
             cmd = [sys.executable, "-m", "genlab", "study", a.study, "--profile", a.profile, "--models", a.models,
                    "--runs-dir", runs] + (["--data-dir", a.data_dir] if a.data_dir else [])
             t = time.perf_counter()
