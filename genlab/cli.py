@@ -65,6 +65,10 @@ def build_parser() -> Parser:
     s.add_argument("--runs-dir", default="runs", help="where study folders go (default: runs)")
     s.add_argument("--models", help="comma-separated subset of the study's models, e.g. gan,vae (default: all)")
     s.add_argument("--no-eval", action="store_true", help="train and draw figures only; skip metrics")
+    s.add_argument("--workers", type=int, help="processes sharing the runs (default: one per CPU core, each with "
+                                               "one torch thread; 1 = this process alone)")
+    s.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")
+    s.add_argument("--no-pages", action="store_true", help=argparse.SUPPRESS)  # a worker: its parent writes them
     data_opt(s)
 
     t = sub.add_parser("train", help="train one run")
@@ -100,9 +104,13 @@ def cmd_study(a, overrides):
     from genlab.sweep import run_study
 
     models = [m.strip() for m in a.models.split(",") if m.strip()] if a.models else None
+    if a.threads is not None and not 1 <= a.threads <= 1024:
+        raise GenlabError(f"--threads {a.threads} must be a whole number from 1 to 1024")
     study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
-                          evaluate_runs=not a.no_eval, models=models)
-    print(f"open {study_dir / 'index.html'}")
+                          evaluate_runs=not a.no_eval, models=models, workers=a.workers, threads=a.threads,
+                          pages=not a.no_pages)
+    if not a.no_pages:
+        print(f"open {study_dir / 'index.html'}")
 
 
 def cmd_train(a, overrides):
@@ -170,13 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             raise GenlabError(f"config overrides ({overrides[0]}) only apply to 'genlab study' and 'genlab train'")
         return COMMANDS[a.command](a, overrides) or 0
     except GenlabError as e:
-        print("genlab: error: " + " ".join(str(e).split("\n")), file=sys.stderr)  # always one line
+        sys.stderr.write("genlab: error: " + " ".join(str(e).split("\n")) + "\n")  # one line, one write
         return 2
     except Interrupted as e:
-        print(f"genlab: {e}", file=sys.stderr)
+        sys.stderr.write(f"genlab: {e}\n")
         return 130
     except KeyboardInterrupt:
-        print("genlab: interrupted; run the same command again to resume", file=sys.stderr)
+        sys.stderr.write("genlab: interrupted; run the same command again to resume\n")
         return 130
     except BrokenPipeError:
         os._exit(1)

@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -305,7 +306,8 @@ def test_divergence_is_recorded_and_the_study_goes_on(real_data, tmp_path, monke
         return out
 
     monkeypatch.setattr(GAN, "train_step", explode_small_z)
-    study = run_study("smoke", "quick", runs_dir=tmp_path, data_dir=real_data, evaluate_runs=False, log=lambda m: None)
+    study = run_study("smoke", "quick", runs_dir=tmp_path, data_dir=real_data, evaluate_runs=False, log=lambda m: None,
+                      workers=1)  # in this process: the patched train_step does not reach worker processes
     assert read_meta(study / "mnist-gan-z2-s0")["status"] == "diverged"
     assert read_meta(study / "mnist-gan-z2-s0")["diverged_step"] == 1
     assert all(read_meta(study / n)["status"] == "done" for n in ("mnist-gan-z4-s0", "mnist-vae-z2-s0",
@@ -319,7 +321,7 @@ def test_divergence_is_recorded_and_the_study_goes_on(real_data, tmp_path, monke
 def test_16_concurrent_workers_lose_nothing(real_data, tmp_path):
     env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "genlab", "study", "smoke", "--seeds", "4", "--no-eval", "--runs-dir",
-           str(tmp_path), "--data-dir", str(real_data), "--train.threads=1", "--train.log_every=1"]
+           str(tmp_path), "--data-dir", str(real_data), "--workers", "1", "--train.threads=1", "--train.log_every=1"]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(16)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-300:] for o in outs]
@@ -333,3 +335,66 @@ def test_16_concurrent_workers_lose_nothing(real_data, tmp_path):
         steps = [r["step"] for r in read_jsonl(study / name / "metrics.jsonl") if "event" not in r]
         assert steps == list(range(1, 17)), name  # 1024 images / batch 64, logged every step, once
     assert (study / "index.html").is_file()
+
+
+def test_worker_plan_shares_the_cores(monkeypatch):
+    from genlab import sweep
+
+    monkeypatch.setattr(sweep, "usable_cores", lambda: 8)
+    assert sweep.plan_workers(None, 12) == (8, 1)
+    assert sweep.plan_workers(None, 3) == (3, 2)  # never more workers than runs waiting
+    assert sweep.plan_workers(2, 12) == (2, 4)
+    assert sweep.plan_workers(None, 0) == (1, 8)
+    for bad in (0, -1, 1000):
+        with pytest.raises(GenlabError, match="--workers"):
+            sweep.plan_workers(bad, 4)
+
+
+def smoke_study_cmd(runs_dir: Path, data_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "genlab", "study", "smoke", "--runs-dir", str(runs_dir), "--data-dir",
+            str(data_dir), *extra]
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_study_and_one_page_is_written(real_data, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(smoke_study_cmd(tmp_path, real_data, "--workers", "2", "--seeds", "2", "--no-eval"), env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert "8 of 8 runs to do, 2 workers x" in out.stdout
+    study = tmp_path / "smoke-quick"
+    names = json.loads((study / "study.json").read_text())["runs"]
+    assert sorted(line.split()[1].rstrip(":") for line in out.stdout.splitlines() if ": done in" in line) == \
+        sorted(names), "each run trained exactly once"
+    assert all(read_meta(study / n)["status"] == "done" for n in names)
+    assert not list(study.glob("*/.lock"))
+    assert out.stdout.count("report: ") == 1 and (study / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_with_a_checkpoint_and_the_study_resumes(real_data, tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = smoke_study_cmd(tmp_path, real_data, "--workers", "2", "--data.n_train=20000", "--train.epochs=2",
+                          "--no-eval", "--train.checkpoint_every=20")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    study = tmp_path / "smoke-quick"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(study.glob("*/checkpoints/step-*"))) < 2:
+        time.sleep(0.2)  # both workers are training and have checkpointed at least once
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-500:]
+    assert "the same command resumes the study" in err
+    assert not list(study.glob("*/.lock"))
+    stopped = [n for n in json.loads((study / "study.json").read_text())["runs"]
+               if read_meta(study / n).get("status") == "interrupted"]
+    assert len(stopped) == 2
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-500:]
+    for name in stopped:
+        meta = read_meta(study / name)
+        assert meta["status"] == "done" and meta["resumed_from_step"] > 0
+        steps = [r["step"] for r in read_jsonl(study / name / "metrics.jsonl") if "event" not in r]
+        assert steps == sorted(set(steps)), "no step logged twice after the resume"
