@@ -49,7 +49,8 @@ class RefGAN(GenerativeModel):
         return {"d": adam(self.D.parameters(), 2e-4, (0.5, 0.999)), "g": adam(self.G.parameters(), 2e-4, (0.5, 0.999))}
 
     def train_step(self, x, opt):
-        return gan_step(lambda z: self.G(z).view(-1, 1, 28, 28), lambda v: self.D(v.flatten(1)), x, 100, opt)
+        return gan_step(lambda z: self.G(z).view(-1, 1, 28, 28), lambda v: self.D(v.flatten(1)), x, 100, opt,
+                        "simultaneous")  # PyTorch-GAN's own update: G first, then D on the same fakes
 
 
 class RefVAE(GenerativeModel):

@@ -2,8 +2,8 @@
 
 Two architectures: `mlp` (fully connected, the default: fastest on a CPU) and
 `conv` (a small DCGAN for 28x28). D sees real and fake images in one batched
-forward pass (no batch norm in D, so that is the same as two passes), and that
-one pass serves both players' losses (`gan_step`).
+forward pass (no batch norm in D, so that is the same as two passes); `update`
+chooses alternating (default) or simultaneous steps (`gan_step`).
 """
 
 from __future__ import annotations
@@ -33,29 +33,37 @@ def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Callable[[torch.Tensor], torch.Tensor],
-             x: torch.Tensor, z_dim: int,
-             opt: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-    """One simultaneous G and D update from one D forward pass over [real, fake].
+             x: torch.Tensor, z_dim: int, opt: dict[str, torch.optim.Optimizer],
+             update: str = "alternating") -> dict[str, torch.Tensor]:
+    """One D and one G update; D always sees real and fake images in one forward pass.
 
-    Both players step from the same snapshot: G against D as it was, D on the fakes G made before its
-    step, which is the update of PyTorch-GAN's gan.py (G first, then D on the same detached fakes). It
-    lets D's forward pass on the fakes serve both losses, and G's backward skips D's weight gradients:
-    about 1.3x less work per image than recomputing D(G(z)) for G (bench/throughput.py, docs/results.md).
+    alternating (DCGAN's update): D steps first, then G steps against the updated D, which needs a second
+    D pass over the fakes. simultaneous (PyTorch-GAN's gan.py: G first, then D on the same detached fakes):
+    both players step from the same snapshot, so the one D pass serves both losses, ~1.3x less work per
+    image. Either way G's backward skips D's weight gradients, which the next D step would discard.
+    On the full lab study the simultaneous update gave clearly worse GAN FID on all 6 settings (1 seed;
+    docs/results.md), so alternating is the default and simultaneous reproduces the reference's update.
     """
     b = x.shape[0]
     fake = generate(torch.randn(b, z_dim))
-    logits = discriminator(torch.cat([x, fake])).squeeze(1)
+    g_params = [p for g in opt["g"].param_groups for p in g["params"]]
+    d_params = [p for g in opt["d"].param_groups for p in g["params"]]
+    logits = discriminator(torch.cat([x, fake if update == "simultaneous" else fake.detach()])).squeeze(1)
     real_logits, fake_logits = logits[:b], logits[b:]
     loss_d = d_loss(real_logits, fake_logits)
-    loss_g = g_loss_nonsaturating(fake_logits)
-    d_params = [p for g in opt["d"].param_groups for p in g["params"]]
-    g_params = [p for g in opt["g"].param_groups for p in g["params"]]
     for o in opt.values():
         o.zero_grad(set_to_none=True)
-    loss_d.backward(inputs=d_params, retain_graph=True)  # D's weights only: the fakes count as constants
-    loss_g.backward(inputs=g_params)  # through D to G, without D's weight gradients
-    for o in opt.values():
-        o.step()
+    if update == "simultaneous":
+        loss_g = g_loss_nonsaturating(fake_logits)
+        loss_d.backward(inputs=d_params, retain_graph=True)  # D's weights only: the fakes count as constants
+        loss_g.backward(inputs=g_params)  # through D to G, without D's weight gradients
+        opt["d"].step()
+    else:
+        loss_d.backward(inputs=d_params)
+        opt["d"].step()
+        loss_g = g_loss_nonsaturating(discriminator(fake).squeeze(1))
+        loss_g.backward(inputs=g_params)
+    opt["g"].step()
     return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
             "d_real": torch.sigmoid(real_logits).mean().detach(),
             "d_fake": torch.sigmoid(fake_logits).mean().detach()}
@@ -70,6 +78,7 @@ class GANConfig:
     lr: float = bounded(2e-4, 1e-7, 1.0)  # Adam step size for G and D (DCGAN: 2e-4)
     beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1 (DCGAN: 0.5)
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
+    update: Literal["alternating", "simultaneous"] = "alternating"  # D then G (DCGAN), or both from one D pass
 
 
 def build_gan_nets(cfg: GANConfig) -> tuple[nn.Module, nn.Module]:
@@ -99,7 +108,7 @@ class GAN(GenerativeModel):
         return torch.tanh(self.generator(z))
 
     def train_step(self, x, opt):
-        return gan_step(self.generate, self.discriminator, x, self.cfg.z_dim, opt)
+        return gan_step(self.generate, self.discriminator, x, self.cfg.z_dim, opt, self.cfg.update)
 
     @torch.no_grad()
     def sample(self, n, generator=None):
