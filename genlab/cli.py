@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from genlab.errors import GenlabError, Interrupted
@@ -171,6 +173,10 @@ COMMANDS = {"study": cmd_study, "train": cmd_train, "eval": cmd_eval, "sample": 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM unwinds like Ctrl-C (finally blocks run: lock files released, temp files removed);
+    # inside the training loop both become a checkpoint first (train.StopFlag)
+    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
         rest, overrides = split_overrides(argv)
         a = build_parser().parse_args(rest)
@@ -188,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         os._exit(1)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 if __name__ == "__main__":

@@ -174,11 +174,17 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(n)]
     stopping = threading.Event()
 
-    def stop(signum, frame):
-        stopping.set()
+    def forward(signum: int) -> None:
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+                p.send_signal(signum)
+
+    def stop(signum, frame):
+        stopping.set()
+        if signum == signal.SIGINT:  # a terminal's Ctrl-C reached the workers too; forward it only to those
+            threading.Timer(2.0, forward, (signum,)).start()  # it missed (kill -INT to this process alone)
+        else:
+            forward(signum)
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
