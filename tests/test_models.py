@@ -64,57 +64,59 @@ def test_sample_shape_range_and_fixed_noise(name, arch):
         assert model.decode(mu).shape == (3, 1, 28, 28)
 
 
+def tiny_gan_twins():
+    """(G, D, opt for gan_step, G2, D2 copies to update by hand, x): small nets, SGD so an update is lr * grad."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 5))
+    D = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 1))
+    opt = {"d": torch.optim.SGD(D.parameters(), lr=0.1), "g": torch.optim.SGD(G.parameters(), lr=0.1)}
+    return G, D, opt, copy.deepcopy(G), copy.deepcopy(D), torch.randn(6, 5)
+
+
+def sgd_by_hand(params, grads, lr: float = 0.1) -> None:
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p -= lr * g
+
+
+def assert_same_weights(*pairs) -> None:
+    for a_net, b_net in pairs:
+        for a, b in zip(a_net.parameters(), b_net.parameters()):
+            assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_gan_step_is_the_simultaneous_update_of_two_separate_passes():
     """One shared D pass must give exactly PyTorch-GAN's update: G steps against D as it was, D steps on the
     same fakes treated as constants, and neither player's loss leaks gradient into the other's weights."""
-    from torch import nn
-
     from genlab.models.gan import d_loss, g_loss_nonsaturating, gan_step
 
-    torch.manual_seed(0)
-    G, D = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 5)), nn.Sequential(nn.Linear(5, 4), nn.Tanh(),
-                                                                                      nn.Linear(4, 1))
-    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
-    x = torch.randn(6, 5)
-
+    G, D, opt, G2, D2, x = tiny_gan_twins()
     torch.manual_seed(1)
-    gan_step(G, D, x, 3, {"d": torch.optim.SGD(D.parameters(), lr=0.1), "g": torch.optim.SGD(G.parameters(), lr=0.1)},
-             "simultaneous")
+    gan_step(G, D, x, 3, opt, "simultaneous")
 
     torch.manual_seed(1)  # the same noise, two separate passes as in the reference script
     fake = G2(torch.randn(6, 3))
     g_grads = torch.autograd.grad(g_loss_nonsaturating(D2(fake).squeeze(1)), list(G2.parameters()))
     d_grads = torch.autograd.grad(d_loss(D2(x).squeeze(1), D2(fake.detach()).squeeze(1)), list(D2.parameters()))
-    with torch.no_grad():
-        for p, g in [*zip(G2.parameters(), g_grads), *zip(D2.parameters(), d_grads)]:
-            p -= 0.1 * g
-    for a, b in [*zip(G.parameters(), G2.parameters()), *zip(D.parameters(), D2.parameters())]:
-        assert torch.allclose(a, b, atol=1e-6)
+    sgd_by_hand(G2.parameters(), g_grads)
+    sgd_by_hand(D2.parameters(), d_grads)
+    assert_same_weights((G, G2), (D, D2))
 
 
 def test_alternating_gan_step_updates_g_against_the_updated_d():
     """DCGAN's order: D steps on detached fakes, then G steps against the new D; D's weights get no G gradient."""
-    from torch import nn
-
     from genlab.models.gan import d_loss, g_loss_nonsaturating, gan_step
 
-    torch.manual_seed(0)
-    G, D = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 5)), nn.Sequential(nn.Linear(5, 4), nn.Tanh(),
-                                                                                      nn.Linear(4, 1))
-    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
-    x = torch.randn(6, 5)
+    G, D, opt, G2, D2, x = tiny_gan_twins()
     torch.manual_seed(1)
-    gan_step(G, D, x, 3, {"d": torch.optim.SGD(D.parameters(), lr=0.1), "g": torch.optim.SGD(G.parameters(), lr=0.1)})
+    gan_step(G, D, x, 3, opt)
 
     torch.manual_seed(1)
     fake = G2(torch.randn(6, 3))
-    d_grads = torch.autograd.grad(d_loss(D2(x).squeeze(1), D2(fake.detach()).squeeze(1)), list(D2.parameters()))
-    with torch.no_grad():
-        for p, g in zip(D2.parameters(), d_grads):
-            p -= 0.1 * g
-    g_grads = torch.autograd.grad(g_loss_nonsaturating(D2(fake).squeeze(1)), list(G2.parameters()))
-    with torch.no_grad():
-        for p, g in zip(G2.parameters(), g_grads):
-            p -= 0.1 * g
-    for a, b in [*zip(G.parameters(), G2.parameters()), *zip(D.parameters(), D2.parameters())]:
-        assert torch.allclose(a, b, atol=1e-6)
+    sgd_by_hand(D2.parameters(), torch.autograd.grad(d_loss(D2(x).squeeze(1), D2(fake.detach()).squeeze(1)),
+                                                     list(D2.parameters())))
+    sgd_by_hand(G2.parameters(), torch.autograd.grad(g_loss_nonsaturating(D2(fake).squeeze(1)),
+                                                     list(G2.parameters())))
+    assert_same_weights((G, G2), (D, D2))
