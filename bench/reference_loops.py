@@ -88,6 +88,20 @@ class PGDiscriminator(nn.Module):
         return self.model(img.view(img.size(0), -1))
 
 
+def timed_loader(loader, batch: int, steps: int, repeats: int, step) -> list[float]:
+    """Images/s of `step(i, images)` over `steps` fresh DataLoader batches, `repeats` times after one warm-up:
+    the loader's own cost is inside the timing, as it is in the reference scripts."""
+    rates = []
+    for r in range(repeats + 1):
+        it = iter(loader)
+        t = time.perf_counter()
+        for i in range(steps):
+            step(i, next(it)[0])
+        if r:
+            rates.append(steps * batch / (time.perf_counter() - t))
+    return rates
+
+
 def reference_gan(root: Path, batch: int, steps: int, repeats: int, log) -> list[float]:
     """PyTorch-GAN's gan.py loop; images/s over `steps` batches, `repeats` times after one warm-up."""
     ds = datasets.MNIST(str(root), train=True, download=False, transform=transforms.Compose(
@@ -97,29 +111,24 @@ def reference_gan(root: Path, batch: int, steps: int, repeats: int, log) -> list
     bce = nn.BCELoss()
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    rates = []
-    for r in range(repeats + 1):
-        it = iter(loader)
-        t = time.perf_counter()
-        for i in range(steps):
-            imgs, _ = next(it)
-            valid = torch.ones(imgs.size(0), 1)
-            fake = torch.zeros(imgs.size(0), 1)
-            real = imgs.type(torch.FloatTensor)
-            opt_g.zero_grad()
-            z = torch.tensor(np.random.normal(0, 1, (imgs.shape[0], 100)), dtype=torch.float32)
-            gen = G(z)
-            g_loss = bce(D(gen), valid)
-            g_loss.backward()
-            opt_g.step()
-            opt_d.zero_grad()
-            d_loss = (bce(D(real), valid) + bce(D(gen.detach()), fake)) / 2
-            d_loss.backward()
-            opt_d.step()
-            print(f"[Batch {i}] [D loss: {d_loss.item():f}] [G loss: {g_loss.item():f}]", file=log)
-        if r:
-            rates.append(steps * batch / (time.perf_counter() - t))
-    return rates
+
+    def step(i, imgs):
+        valid = torch.ones(imgs.size(0), 1)
+        fake = torch.zeros(imgs.size(0), 1)
+        real = imgs.type(torch.FloatTensor)
+        opt_g.zero_grad()
+        z = torch.tensor(np.random.normal(0, 1, (imgs.shape[0], 100)), dtype=torch.float32)
+        gen = G(z)
+        g_loss = bce(D(gen), valid)
+        g_loss.backward()
+        opt_g.step()
+        opt_d.zero_grad()
+        d_loss = (bce(D(real), valid) + bce(D(gen.detach()), fake)) / 2
+        d_loss.backward()
+        opt_d.step()
+        print(f"[Batch {i}] [D loss: {d_loss.item():f}] [G loss: {g_loss.item():f}]", file=log)
+
+    return timed_loader(loader, batch, steps, repeats, step)
 
 
 class ExamplesVAE(nn.Module):
@@ -141,23 +150,18 @@ def reference_vae(root: Path, batch: int, steps: int, repeats: int, log) -> list
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True)
     model = ExamplesVAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rates = []
-    for r in range(repeats + 1):
-        it = iter(loader)
-        t = time.perf_counter()
-        for i in range(steps):
-            data, _ = next(it)
-            opt.zero_grad()
-            recon, mu, logvar = model(data)
-            loss = (F.binary_cross_entropy(recon, data.view(-1, 784), reduction="sum")
-                    - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()))
-            loss.backward()
-            opt.step()
-            if i % 10 == 0:
-                print(f"[{i}] Loss: {loss.item() / len(data):.6f}", file=log)
-        if r:
-            rates.append(steps * batch / (time.perf_counter() - t))
-    return rates
+
+    def step(i, data):
+        opt.zero_grad()
+        recon, mu, logvar = model(data)
+        loss = (F.binary_cross_entropy(recon, data.view(-1, 784), reduction="sum")
+                - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()))
+        loss.backward()
+        opt.step()
+        if i % 10 == 0:
+            print(f"[{i}] Loss: {loss.item() / len(data):.6f}", file=log)
+
+    return timed_loader(loader, batch, steps, repeats, step)
 
 
 def mnist_uint8(root: Path) -> torch.Tensor:
