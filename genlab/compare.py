@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from genlab import metrics as M
-from genlab import viz
+from genlab import schema, viz
 from genlab.runs import read_json, read_meta
 
 CHART_METRICS = {M.FID: "FID in judge space (lower is better)", M.KID: "KID in judge space (lower is better)",
-                 M.PRECISION: "precision (higher is better)", M.RECALL: "recall (higher is better)"}
+                 M.PRECISION: "precision (higher is better)", M.RECALL: "recall (higher is better)",
+                 M.RECOGNISABLE: "recognisable share (higher is better)"}
 MODEL_LABELS = {"gan": "GAN", "vae": "VAE", "vaegan": "VAE-GAN"}
 
 
@@ -32,7 +33,7 @@ class Setting:
 
     def stat(self, key: str) -> tuple[float, float, float] | None:
         """(mean, lo, hi) of a metric, or None when no run of this setting has it."""
-        vals = [e["metrics"][key] for e in self.evals if key in e.get("metrics", {})]
+        vals = [e["metrics"][key] for e in self.evals if e.get("metrics", {}).get(key) is not None]
         if not vals:
             return None
         if len(vals) >= 2:
@@ -43,7 +44,7 @@ class Setting:
 
 def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, int], Setting]]:
     """(study.json, settings keyed by (dataset, model, z)) with every listed run, evaluated or not."""
-    study = read_json(Path(study_dir) / "study.json")
+    study = schema.check_study(read_json(Path(study_dir) / "study.json"), Path(study_dir) / "study.json")
     settings: dict[tuple[str, str, int], Setting] = {}
     for ds in study["datasets"]:
         for model, zs in study["arms"].items():
@@ -53,7 +54,7 @@ def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, in
         run_dir = Path(study_dir) / name
         meta = read_meta(run_dir) if run_dir.is_dir() else {}
         ev_path = run_dir / "eval.json"
-        ev = read_json(ev_path) if ev_path.exists() else None
+        ev = schema.check(read_json(ev_path), schema.EVAL, ev_path) if ev_path.exists() else None
         key = (meta.get("dataset"), meta.get("model"), meta.get("z_dim"))
         if ev is not None:
             key = (ev["dataset"], ev["model"], ev["z_dim"])

@@ -67,12 +67,13 @@ def sample_metrics(ref: dict[str, Any], fake_f, fake_p, train_hist, kid_subsets,
     real_f = ref["features"]
     ind = M.manifold_indicators(real_f, fake_f, PR_K, DC_K, ref["radii"])
     kid_mean, kid_std = M.kid(real_f, fake_f, kid_subsets, kid_subset_size)
-    hist = M.class_histogram(fake_p, train_hist.numel())
+    ind[M.RECOGNISABLE] = M.recognisable(fake_p, features.RECOGNISABLE_P)
+    hist = M.class_histogram(fake_p, features.RECOGNISABLE_P)
     values = {
         M.FID: M.frechet_distance(*ref["stats"], *M.gaussian_stats(fake_f)), M.KID: kid_mean, M.KID_STD: kid_std,
         **{k: float(v.mean()) for k, v in ind.items()},
         M.CLASSIFIER_SCORE: M.classifier_score(fake_p), M.CLASSES_COVERED: M.classes_covered(hist),
-        M.CLASS_KL: M.kl_divergence(hist, train_hist),
+        M.CLASS_KL: M.class_kl(hist, train_hist),
     }
     return {"values": values, "hist": hist, "indicators": ind}
 
@@ -90,15 +91,19 @@ def bootstrap(ref, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets:
     wf, wr = M.resample_counts(n, n_boot, g), M.resample_counts(m, n_boot, g)
     ind = result["indicators"]
     mus, covs = M.weighted_gaussian_stats(fake_f, wf)
-    onehot = torch.nn.functional.one_hot(fake_p.argmax(1), train_hist.numel()).double()
+    onehot = torch.nn.functional.one_hot(M.class_assignments(fake_p, features.RECOGNISABLE_P),
+                                         fake_p.shape[1]).double()
     hists = wf @ onehot / n
+    kls = [M.class_kl(h, train_hist) for h in hists]
     reps = {
         M.FID: [M.frechet_distance(mu_r, cov_r, mus[b], covs[b], root1=root) for b in range(n_boot)],
         M.PRECISION: (wf @ ind[M.PRECISION] / n).tolist(), M.DENSITY: (wf @ ind[M.DENSITY] / n).tolist(),
         M.RECALL: (wr @ ind[M.RECALL] / m).tolist(), M.COVERAGE: (wr @ ind[M.COVERAGE] / m).tolist(),
+        M.RECOGNISABLE: (wf @ ind[M.RECOGNISABLE] / n).tolist(),
         M.CLASSIFIER_SCORE: M.weighted_classifier_score(fake_p, wf).tolist(),
-        M.CLASS_KL: [M.kl_divergence(h, train_hist) for h in hists],
     }
+    if all(k is not None for k in kls):
+        reps[M.CLASS_KL] = kls
     out = {k: list(M.percentile_ci(v)) for k, v in reps.items()}
     kid, std = result["values"][M.KID], result["values"][M.KID_STD]
     half = 1.96 * std / math.sqrt(kid_subsets)
@@ -202,6 +207,7 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
     values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x, ds, ev.memo_samples, data_dir)
 
     floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir)
+    test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
     out: dict[str, Any] = {
         "run": cfg.run_name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim, "seed": cfg.train.seed,
         "epoch": state["epoch"], "step": state["step"],
@@ -214,7 +220,11 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
             "floor": f"first {n_real} training images vs the same test images",
             "precision_recall_k": PR_K, "density_coverage_k": DC_K, "kid": f"{ev.kid_subsets} subsets of "
             f"{min(ev.kid_subset_size, n, n_real)}, cubic polynomial kernel", "sample_seed": SAMPLE_SEED,
-            "classes_covered": "classes with at least 1% of samples (10% of the uniform share)",
+            "classes_covered": "classes with at least 1% of the recognisable samples (10% of the uniform share); "
+                               "class_kl over the recognisable samples too",
+            "recognisable": f"share of samples to which the judge gives one real class probability >= "
+                            f"{features.RECOGNISABLE_P} (the rest, junk or ambiguous, fill the histogram's last "
+                            f"bin); the {n_real} test images: {test_recognisable:.4f}",
             "near_duplicates": f"share of {min(ev.memo_samples, n)} samples whose nearest training image (pixel L2) is closer "
                                f"than {dup_thr:.3f}, the distance 99% of test images exceed",
             "intervals": f"95% bootstrap over generated samples ({ev.bootstrap} resamples); one seed: sampling "
@@ -222,7 +232,9 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
             "comparable_to_papers": False,
         },
         "metrics": values, "intervals": intervals, "floor": floor,
+        "test_recognisable_share": test_recognisable,
         "class_histogram": res["hist"].tolist(), "train_class_histogram": train_hist.tolist(),
+        "class_names": [*data.get_dataset(ds).classes, "junk"],
         "fid_by_epoch": [[r["epoch"], r["fid_epoch"]] for r in read_jsonl(run_dir / "metrics.jsonl")
                          if r.get("event") == "epoch" and "fid_epoch" in r],
     }
@@ -295,6 +307,7 @@ def summary_line(result: dict[str, Any]) -> str:
     m, f = result["metrics"], result["floor"]
     parts = [f"{result['run']} (epoch {result['epoch']}): FID {m[M.FID]:.3f} (real-vs-real {f[M.FID]:.3f})",
              f"KID {m[M.KID]:.4f}", f"precision {m[M.PRECISION]:.3f}", f"recall {m[M.RECALL]:.3f}",
+             f"recognisable {m[M.RECOGNISABLE]:.3f} (test images {result['test_recognisable_share']:.3f})",
              f"classes {m[M.CLASSES_COVERED]}/10"]
     if M.RECON_MSE in m:
         parts.append(f"recon MSE {m[M.RECON_MSE]:.4f}, ELBO {m[M.ELBO]:.1f} nats, active units {m[M.ACTIVE_UNITS]}")

@@ -166,9 +166,14 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
         a = arm(settings, ds, "gan", gz)
         rec, cov = stats_of(a, M.RECALL), stats_of(a, M.COVERAGE)
         cls = stats_of(a, M.CLASSES_COVERED)
+        recog = stats_of(a, M.RECOGNISABLE)
         floor_cov = a[0].evals[0]["floor"].get(M.COVERAGE) if a[0] is not None and a[0].evals else None
         if cls[0] is None or cov[0] is None:
             verdicts.append(MISSING)
+        elif recog[0] is not None and recog[0][0] < 0.5:
+            verdicts.append(INCONCLUSIVE)  # mostly junk: missing classes say "garbage", not "collapse"
+            parts.append(f"{ds} GAN z{gz[0]}: only {recog[0][0]:.0%} of samples recognisable, so missing classes "
+                         "cannot be told from junk")
         else:
             # partial collapse at the smallest z: classes missing, or coverage under half the real-vs-real floor
             collapsed = cls[0][0] < 10 or (floor_cov is not None and cov[0][2] < 0.5 * floor_cov)
@@ -223,11 +228,13 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
                 "fixed, so their influence is not measured here — add them as studies to measure it."))
 
     lines = per_setting(study, settings, "gan", gz, lambda s: (
-        f"classes covered {s.stat(M.CLASSES_COVERED)[0]:.3g}/10, class KL {s.stat(M.CLASS_KL)[0]:.3g} nats, "
+        f"recognisable {fmt_pct(first(s.stat(M.RECOGNISABLE)))}, classes covered (of recognisable samples) "
+        f"{s.stat(M.CLASSES_COVERED)[0]:.3g}/10, class KL {fmt_opt(first(s.stat(M.CLASS_KL)))} nats, "
         f"recall {s.stat(M.RECALL)[0]:.3g}, coverage {s.stat(M.COVERAGE)[0]:.3g}, near-duplicates of training "
         f"images {fmt_pct(s.stat(M.NEAR_DUPLICATES)[0])}"))
     out.append(("2. Was there evidence of mode collapse, and what helped?", lines,
-                "Class coverage uses the judge's labels: collapse within a class (one style of '1') shows only in "
+                "Class coverage uses the judge's labels on the samples it recognises (a real class at probability "
+                ">= 0.9; the rest is junk or ambiguous): collapse within a class (one style of '1') shows only in "
                 "recall and coverage."))
 
     lines = per_setting(study, settings, "vae", vz, lambda s: (
@@ -273,6 +280,11 @@ def per_setting(study: dict[str, Any], settings: dict, model: str, zs, describe)
             label = f"{ds} {model.upper()} z{z}"
             lines.append(f"{label}: {describe(s)}" if s and s.evals else f"{label}: not measured")
     return lines
+
+
+def first(stat: Stat | None) -> float | None:
+    """The mean of a (mean, lo, hi) statistic, or None when it was not measured."""
+    return None if stat is None else stat[0]
 
 
 def fmt_opt(x: float | None) -> str:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 FID, KID, KID_STD = "fid", "kid", "kid_std"
 PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "coverage"
 CLASSIFIER_SCORE, CLASSES_COVERED, CLASS_KL = "classifier_score", "classes_covered", "class_kl"
+RECOGNISABLE = "recognisable_share"
 NEAR_DUPLICATES = "near_duplicate_share"
 RECON_MSE, RECON_SSIM, ELBO, IWAE, ACTIVE_UNITS = "recon_mse", "recon_ssim", "elbo", "iwae", "active_units"
 INTERP_STEP, INTERP_MAX_SHARE = "interp_step_distance", "interp_max_step_share"
@@ -184,21 +185,54 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
 # ---------------------------------------------------------------- classifier-based
 
 def classifier_score(probs: torch.Tensor, eps: float = 1e-12) -> float:
-    """exp E_x KL(p(y|x) || p(y)) (Salimans et al. 2016) with the judge as classifier; at most n_classes."""
+    """exp E_x KL(p(y|x) || p(y)) (Salimans et al. 2016) with the judge as classifier; at most the number of
+    columns of `probs` (the judge's real classes plus junk: pure junk scores 1)."""
     p = probs.double()
     py = p.mean(0, keepdim=True)
     kl = (p * (torch.log(p + eps) - torch.log(py + eps))).sum(1).mean()
     return float(torch.exp(kl))
 
 
-def class_histogram(probs: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Share of samples the judge assigns to each class; (n_classes,)."""
-    return torch.bincount(probs.argmax(1), minlength=n_classes).double() / probs.shape[0]
+def recognisable(probs: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+    """(N,) float 0/1: some real class (every column but the last, junk) has probability >= threshold."""
+    return (probs[:, :-1].max(1).values >= threshold).double()
+
+
+def class_assignments(probs: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+    """(N,) class index per sample: its most probable real class when recognisable, else the junk bin (the last
+    column's index)."""
+    junk = probs.shape[1] - 1
+    return torch.where(recognisable(probs, threshold).bool(), probs[:, :-1].argmax(1), torch.tensor(junk))
+
+
+def class_histogram(probs: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+    """Share of samples per real class among all samples, and in the last bin the share the judge cannot
+    recognise (junk or ambiguous); sums to 1; (n_classes + 1,)."""
+    return torch.bincount(class_assignments(probs, threshold), minlength=probs.shape[1]).double() / probs.shape[0]
+
+
+def recognised_part(hist: torch.Tensor) -> torch.Tensor | None:
+    """The real-class bins of a histogram with a junk bin, renormalised over recognisable samples; None when no
+    sample was recognisable."""
+    real = hist[:-1].double()
+    total = real.sum()
+    return real / total if total > 0 else None
 
 
 def classes_covered(hist: torch.Tensor, min_share_of_uniform: float = 0.1) -> int:
-    """Classes holding at least 10% of their uniform share (1% of samples for 10 classes)."""
-    return int((hist >= min_share_of_uniform / hist.numel()).sum())
+    """Classes holding at least 10% of their uniform share of the *recognisable* samples (1% for 10 classes);
+    `hist` has a junk bin last. No recognisable sample covers no class."""
+    real = recognised_part(hist)
+    if real is None:
+        return 0
+    return int((real >= min_share_of_uniform / real.numel()).sum())
+
+
+def class_kl(hist: torch.Tensor, train_hist: torch.Tensor) -> float | None:
+    """KL(recognisable samples' class histogram || training class histogram), nats; None without any
+    recognisable sample. `hist` has a junk bin last, `train_hist` has not."""
+    real = recognised_part(hist)
+    return None if real is None else kl_divergence(real, train_hist)
 
 
 def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> float:

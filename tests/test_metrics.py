@@ -94,7 +94,7 @@ def test_vectorised_bootstrap_equals_explicit_resamples():
     """Weighted statistics from resampling counts equal the statistics of the resampled sets themselves."""
     g = torch.Generator().manual_seed(0)
     f = gaussian(500, 12, seed=6) * 3 + 1
-    probs = torch.softmax(gaussian(500, 10, seed=7) * 2, 1)
+    probs = torch.softmax(gaussian(500, 11, seed=7) * 2, 1)
     counts = M.resample_counts(500, 5, g)
     assert torch.equal(counts.sum(1), torch.full((5,), 500.0, dtype=torch.float64))
     mus, covs = M.weighted_gaussian_stats(f, counts, chunk=128)
@@ -107,16 +107,37 @@ def test_vectorised_bootstrap_equals_explicit_resamples():
         assert float(scores[b]) == pytest.approx(M.classifier_score(probs[idx]), rel=1e-10)
 
 
+def onehots(classes: list[int], n_columns: int = 11) -> torch.Tensor:
+    """Judge outputs certain of one column each (the last column is junk)."""
+    return torch.nn.functional.one_hot(torch.tensor(classes), n_columns).double()
+
+
 def test_one_class_samples_cover_one_class():
-    probs = torch.zeros(500, 10)
-    probs[:, 3] = 1
-    hist = M.class_histogram(probs, 10)
+    probs = onehots([3] * 500)
+    hist = M.class_histogram(probs)
+    assert hist.shape == (11,) and hist[3] == 1 and hist[-1] == 0
     assert M.classes_covered(hist) == 1
-    assert M.kl_divergence(hist, torch.full((10,), 0.1)) == pytest.approx(np.log(10), rel=1e-6)
+    assert M.class_kl(hist, torch.full((10,), 0.1)) == pytest.approx(np.log(10), rel=1e-6)
     assert M.classifier_score(probs) == pytest.approx(1.0)
-    uniform = torch.eye(10).repeat(50, 1)
-    assert M.classes_covered(M.class_histogram(uniform, 10)) == 10
+    uniform = onehots(list(range(10)) * 50)
+    assert M.classes_covered(M.class_histogram(uniform)) == 10
     assert M.classifier_score(uniform) == pytest.approx(10.0, rel=1e-6)
+
+
+def test_junk_fills_the_last_bin_and_class_metrics_read_only_recognisable_samples():
+    """Collapse and garbage are told apart: junk never covers a class, and the class metrics say so."""
+    junk = onehots([10] * 300 + [3] * 100 + [5] * 100)
+    hist = M.class_histogram(junk)
+    assert hist[-1] == pytest.approx(0.6) and hist[3] == pytest.approx(0.2) and hist.sum() == pytest.approx(1)
+    assert M.recognisable(junk).mean() == pytest.approx(0.4)
+    assert M.classes_covered(hist) == 2  # of the recognisable samples, not diluted by junk
+    assert M.class_kl(hist, torch.full((10,), 0.1)) == pytest.approx(np.log(5), rel=1e-6)
+    all_junk = M.class_histogram(onehots([10] * 50))
+    assert M.classes_covered(all_junk) == 0 and M.class_kl(all_junk, torch.full((10,), 0.1)) is None
+    # unsure samples (no real class at >= 0.9) are not recognisable, even when no junk is predicted
+    unsure = torch.full((4, 11), 0.0, dtype=torch.float64)
+    unsure[:, 2], unsure[:, 7] = 0.6, 0.4
+    assert M.recognisable(unsure).sum() == 0 and M.class_histogram(unsure)[-1] == 1
 
 
 def test_ssim_and_active_units():

@@ -1,0 +1,126 @@
+"""Synthetic junk images for training the judge to reject non-images (outlier exposure).
+
+Outlier exposure (Hendrycks, Mazeika & Dietterich, ICLR 2019): a classifier
+trained with an auxiliary set of outliers learns to say "none of my classes"
+for inputs far from its data, instead of filing them confidently under one
+class. genlab's judge gets an extra class, "junk", fed with the images below,
+generated on the fly from a seeded generator (deterministic, nothing stored):
+
+  uniform     i.i.d. uniform noise in [-1, 1]
+  blobs       Gaussian noise smoothed with a random width and thresholded into bright blobs
+  shuffled    a real image with its pixels randomly permuted (same grey levels, no shape)
+  patches     a real image cut into 7x7 patches that are shuffled (strokes, but no glyph)
+  salt        a real image with 25-60 % of its pixels set to black or white
+  noisy       a real image plus Gaussian noise of std 0.6-1.2, clipped
+  strokes     3-6 random thick curves: scribbles
+  mixed       two of the above blended, so the judge does not learn one generator's signature
+
+None of these is a model sample, so the judge learns no generator's artefacts;
+and none is a blurred or thin-stroked real image, so neither the VAE's blur nor
+a GAN's sharpness is junk by construction (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Generator = torch.Generator
+
+
+def _u(n: int, g: Generator, lo: float, hi: float) -> torch.Tensor:
+    """(n, 1, 1, 1) uniform draws in [lo, hi)."""
+    return lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=g)
+
+
+def uniform(real: torch.Tensor, g: Generator) -> torch.Tensor:
+    return torch.rand(real.shape, generator=g) * 2 - 1
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflect padding, same size."""
+    r = max(1, int(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+
+
+def blobs(real: torch.Tensor, g: Generator) -> torch.Tensor:
+    """Smoothed noise (width 1.5-3.5 px) thresholded at a random level: bright blobs on a dark ground."""
+    n = real.shape[0]
+    sigma = float(1.5 + 2 * torch.rand(1, generator=g))
+    s = _blur(torch.randn(real.shape, generator=g), sigma)
+    s = (s - s.mean((1, 2, 3), keepdim=True)) / s.std((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return torch.tanh(_u(n, g, 2, 6) * (s - _u(n, g, -0.3, 1.2)))
+
+
+def shuffled(real: torch.Tensor, g: Generator) -> torch.Tensor:
+    n = real.shape[0]
+    perm = torch.rand(n, 784, generator=g).argsort(1)
+    return real.flatten(1).gather(1, perm).view_as(real)
+
+
+def patches(real: torch.Tensor, g: Generator) -> torch.Tensor:
+    """7x7 patches of each image in random order (a 4x4 jigsaw)."""
+    n = real.shape[0]
+    p = real.unfold(2, 7, 7).unfold(3, 7, 7).reshape(n, 16, 7, 7)
+    perm = torch.rand(n, 16, generator=g).argsort(1)
+    p = p.gather(1, perm.view(n, 16, 1, 1).expand(n, 16, 7, 7))
+    return p.view(n, 4, 4, 7, 7).permute(0, 1, 3, 2, 4).reshape(n, 1, 28, 28)
+
+
+def salt(real: torch.Tensor, g: Generator, lo: float = 0.25, hi: float = 0.6) -> torch.Tensor:
+    return salt_and_pepper(real, _u(real.shape[0], g, lo, hi), g)
+
+
+def salt_and_pepper(x: torch.Tensor, rate: float | torch.Tensor, g: Generator) -> torch.Tensor:
+    """A share `rate` of the pixels set to -1 or +1 with equal chance (also used to test the judge)."""
+    hit = torch.rand(x.shape, generator=g) < rate
+    value = torch.where(torch.rand(x.shape, generator=g) < 0.5, -1.0, 1.0)
+    return torch.where(hit, value, x)
+
+
+def noisy(real: torch.Tensor, g: Generator) -> torch.Tensor:
+    return (real + _u(real.shape[0], g, 0.6, 1.2) * torch.randn(real.shape, generator=g)).clamp(-1, 1)
+
+
+_YX = torch.stack(torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij"), -1).view(1, 784, 1, 2)
+
+
+def strokes(real: torch.Tensor, g: Generator, points: int = 24) -> torch.Tensor:
+    """3-6 quadratic Bezier curves per image, 1.2-2.2 px thick, anywhere in the frame."""
+    n = real.shape[0]
+    k = int(torch.randint(3, 7, (1,), generator=g))
+    ctrl = 2 + 24 * torch.rand(n, k, 3, 2, generator=g)  # (n, curves, 3 control points, yx)
+    t = torch.linspace(0, 1, points).view(1, 1, points, 1)
+    a, b, c = ctrl[:, :, 0:1], ctrl[:, :, 1:2], ctrl[:, :, 2:3]
+    pts = ((1 - t) ** 2 * a + 2 * (1 - t) * t * b + t ** 2 * c).reshape(n, 1, k * points, 2)
+    d = (_YX - pts).norm(dim=-1).min(-1).values  # (n, 784): distance to the nearest curve point
+    width = _u(n, g, 1.2, 2.2).view(n, 1)
+    return (2 * torch.sigmoid(3 * (width - d)) - 1).view(n, 1, 28, 28)
+
+
+KINDS: dict[str, Callable[[torch.Tensor, Generator], torch.Tensor]] = {
+    "uniform": uniform, "blobs": blobs, "shuffled": shuffled, "patches": patches, "salt": salt,
+    "noisy": noisy, "strokes": strokes,
+}
+
+
+def mixed(real: torch.Tensor, g: Generator) -> torch.Tensor:
+    """Two junk kinds blended pixel-wise with a random weight."""
+    names = list(KINDS)
+    i, j = torch.randperm(len(names), generator=g)[:2].tolist()
+    w = _u(real.shape[0], g, 0.3, 0.7)
+    return w * KINDS[names[i]](real, g) + (1 - w) * KINDS[names[j]](real, g)
+
+
+def make_junk(real: torch.Tensor, g: Generator) -> torch.Tensor:
+    """A batch of junk as large as `real` (real images in [-1, 1], used only by the kinds that destroy them):
+    the batch is split evenly over every kind and the blend, so each batch holds all of them."""
+    makers = [*KINDS.values(), mixed]
+    parts = torch.arange(real.shape[0]).tensor_split(len(makers))
+    return torch.cat([make(real[idx], g) for make, idx in zip(makers, parts) if idx.numel()])
