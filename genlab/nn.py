@@ -41,13 +41,18 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """(B, z_dim) -> (B,1,28,28) pre-activation: a linear stem to 7x7 and two stride-2 transposed convs."""
+    """(B, z_dim) -> (B,1,28,28) pre-activation: an optional hidden FC layer (`fc` units; InfoGAN/Lucic et al.'s
+    G has 1024), a linear stem to 7x7 x 2w, and two stride-2 transposed convs (7 -> 14 -> 28)."""
 
-    def __init__(self, z_dim: int, width: int = 32, norm: bool = False):
+    def __init__(self, z_dim: int, width: int = 32, norm: bool = False, fc: int = 0):
         super().__init__()
         c = 2 * width
         norm_layer = (lambda n: nn.BatchNorm2d(n)) if norm else (lambda n: nn.Identity())
-        self.stem = nn.Linear(z_dim, c * 7 * 7)
+        if fc:
+            self.stem = nn.Sequential(nn.Linear(z_dim, fc), nn.BatchNorm1d(fc) if norm else nn.Identity(), nn.ReLU(),
+                                      nn.Linear(fc, c * 7 * 7))
+        else:  # a plain Linear keeps the state-dict keys of runs saved before `fc` existed
+            self.stem = nn.Linear(z_dim, c * 7 * 7)
         self.body = nn.Sequential(
             norm_layer(c), nn.ReLU(),
             nn.ConvTranspose2d(c, width, 4, 2, 1), norm_layer(width), nn.ReLU(),

@@ -29,10 +29,10 @@ def batch(n=8, seed=0):
 def test_every_parameter_group_changes_after_one_step(name, arch):
     model = tiny(name, arch)
     opt = model.make_optimizers()
-    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    before = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
     losses = model.train_step(batch(), opt)
     assert all(torch.isfinite(v) for v in losses.values())
-    unchanged = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
+    unchanged = [k for k, v in model.named_parameters() if k in before and torch.equal(v, before[k])]
     assert not unchanged, f"parameters that did not move: {unchanged}"
     groups = {k: [p for g in o.param_groups for p in g["params"]] for k, o in opt.items()}
     assert sum(len(v) for v in groups.values()) == len(before)  # every parameter belongs to an optimizer
@@ -120,3 +120,90 @@ def test_alternating_gan_step_updates_g_against_the_updated_d():
     sgd_by_hand(G2.parameters(), torch.autograd.grad(g_loss_nonsaturating(D2(fake).squeeze(1)),
                                                      list(G2.parameters())))
     assert_same_weights((G, G2), (D, D2))
+
+
+# ---------------------------------------------------------------- the GAN recipe pieces (issue "A fair fight")
+
+RECIPE = ["model.arch=conv", "model.width=32", "model.z_dim=4", "model.ema_nimg=1000", "model.d_sn=true",
+          "model.r1_gamma=1", "model.r1_every=2", "model.d_dropout=0.2", "model.lr_d=4e-4"]
+
+
+def recipe_gan(*extra):
+    torch.manual_seed(0)
+    return build_model("gan", make_config("gan", "mnist", [*RECIPE, *extra]).model)
+
+
+def test_every_recipe_piece_trains_and_the_average_moves():
+    model = recipe_gan()
+    opt = model.make_optimizers()
+    ema_before = [p.clone() for p in model.generator_ema.parameters()]
+    g_before = [p.detach().clone() for p in model.generator.parameters()]
+    for s in range(3):
+        losses = model.train_step(batch(seed=s), opt)
+        assert all(torch.isfinite(v) for v in losses.values())
+    assert all(not p.requires_grad for p in model.generator_ema.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(ema_before, model.generator_ema.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+    assert float(model.images_seen) == 3 * 8
+
+
+def test_lazy_r1_runs_on_every_nth_d_step_only():
+    model = recipe_gan("model.r1_every=3")
+    opt = model.make_optimizers()
+    has_r1 = ["r1" in model.train_step(batch(seed=s), opt) for s in range(7)]
+    assert has_r1 == [True, False, False, True, False, False, True]
+
+
+def test_ema_of_a_constant_model_equals_it():
+    from genlab.models.gan import ema_update
+
+    net, avg = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    avg.load_state_dict(net.state_dict())
+    for beta in (0.0, 0.5, 0.999):
+        ema_update(avg, net, beta)
+    assert all(torch.allclose(a, b, atol=0, rtol=1e-7) for a, b in zip(avg.parameters(), net.parameters()))
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema_update(avg, net, 0.75)  # one step towards the new weights: a quarter of the way
+    assert torch.allclose(avg.weight, net.weight - 0.75, atol=1e-6)
+
+
+def test_ema_ramp_follows_stylegan2_ada():
+    """beta = 0.5 ** (batch / min(ema_nimg, rampup * images_seen)) (StyleGAN2-ADA training_loop.py)."""
+    from genlab.models.gan import ema_beta
+
+    assert ema_beta(128, 1280, 10_000, 0.05) == pytest.approx(0.5 ** (128 / 64))  # early: half-life 64 images
+    assert ema_beta(128, 100_000, 10_000, 0.05) == pytest.approx(0.5 ** (128 / 5000))
+    assert ema_beta(128, 10**7, 10_000, 0.05) == pytest.approx(0.5 ** (128 / 10_000))  # capped at ema_nimg
+    assert ema_beta(128, 10**7, 10_000, 0.0) == pytest.approx(0.5 ** (128 / 10_000))  # no ramp
+    betas = [ema_beta(128, n, 10_000, 0.05) for n in (128, 10_000, 100_000, 200_000, 400_000)]
+    assert betas == sorted(betas) and betas[-1] == betas[-2]  # rises, then stays at the cap
+
+
+def test_spectral_norm_keeps_d_largest_singular_value_near_one():
+    model = recipe_gan()
+    opt = model.make_optimizers()
+    for s in range(20):
+        model.train_step(batch(seed=s), opt)
+    model.discriminator.eval()
+    for m in model.discriminator.modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+            w = m.weight.detach().flatten(1)  # the normalised weight, as used in the forward pass
+            assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=0.05)
+
+
+def test_ema_generator_batch_norm_statistics_are_its_own():
+    """After training, sampling re-estimates the average's batch-norm statistics from its own outputs; they are a
+    pure function of its weights, so two identical models sample identically."""
+    a, b = recipe_gan(), recipe_gan()
+    for m in (a, b):
+        opt = m.make_optimizers()
+        for s in range(3):
+            m.train_step(batch(seed=s), opt)
+    b.load_state_dict(a.state_dict())
+    a.eval(), b.eval()
+    g = torch.Generator
+    assert torch.equal(a.sample(6, g().manual_seed(1)), b.sample(6, g().manual_seed(1)))
+    bn = next(m for m in a.generator_ema.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    gbn = next(m for m in a.generator.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert not torch.equal(bn.running_mean, gbn.running_mean)

@@ -1,13 +1,25 @@
-"""GAN (Goodfellow et al. 2014) with the non-saturating generator loss and DCGAN's Adam settings.
+"""GAN (Goodfellow et al. 2014) with the non-saturating generator loss, and the recipe pieces that make a GAN
+learn within a 10-epoch budget, each a config option measured on its own (docs/results.md, study `recipes`):
 
-Two architectures: `mlp` (fully connected, the default: fastest on a CPU) and
-`conv` (a small DCGAN for 28x28). D sees real and fake images in one batched
-forward pass (no batch norm in D, so that is the same as two passes); `update`
-chooses alternating (default) or simultaneous steps (`gan_step`).
+  arch          `conv`: transposed-conv generator and conv discriminator (DCGAN, Radford et al. 2016), whose
+                output is spatially coherent; `mlp`: per-pixel outputs, prone to salt-and-pepper speckle
+  ema_nimg      exponential moving average of G's weights for every sample, figure and metric (Yazici et al.,
+                ICLR 2019), with the decay ramped as in StyleGAN2-ADA (Karras et al. 2020)
+  d_sn          spectral normalisation of D's layers (Miyato et al., ICLR 2018)
+  lr_d          D's own step size: two time-scale update rule (Heusel et al., NeurIPS 2017)
+  d_dropout     dropout in D's hidden layers
+  g_norm        batch norm in G (DCGAN); with EMA, the averaged G's batch-norm statistics are re-estimated
+                from its own outputs (`recalibrate_bn`), since G's running statistics belong to other weights
+  r1_gamma      R1 gradient penalty on real images (Mescheder et al., ICML 2018), lazily every r1_every steps
+                (Karras et al. 2020)
+
+D sees real and fake images in one batched forward pass (no batch norm in D, so that is the same as two
+passes); `update` chooses alternating (default) or simultaneous steps (`gan_step`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -15,10 +27,15 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.config import bounded
-from genlab.models.base import GenerativeModel, step
-from genlab.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam, dcgan_init
+from genlab.errors import GenlabError
+from genlab.models.base import GenerativeModel
+from genlab.nn import ConvDecoder, MLPDecoder, adam, dcgan_init
+
+BN_RECALIBRATION = (8, 256)  # batches x samples of noise that re-estimate the EMA generator's batch-norm statistics
+BN_RECALIBRATION_SEED = 97  # fixed noise: the statistics are a pure function of the averaged weights
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -32,9 +49,52 @@ def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+def r1_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 on real images (Mescheder et al. 2018, eq. 9, without the gamma/2 factor)."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def ema_beta(batch: int, images_seen: float, ema_nimg: float, rampup: float) -> float:
+    """Per-step decay of the G average: 0.5 ** (batch / half-life), half-life = min(ema_nimg, rampup * images
+    seen) images (StyleGAN2-ADA, training/training_loop.py), so early averages forget the random init fast."""
+    half_life = min(ema_nimg, rampup * images_seen) if rampup > 0 else ema_nimg
+    return 0.5 ** (batch / max(half_life, 1e-8))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """ema <- beta * ema + (1 - beta) * model, parameters only (buffers are re-estimated, `recalibrate_bn`)."""
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1.0 - beta)
+
+
+@torch.no_grad()
+def recalibrate_bn(net: nn.Module, z_dim: int) -> None:
+    """Re-estimate every batch-norm layer's running statistics as the plain average over fixed noise batches
+    ("precise BN"): the averaged weights' own statistics, not those G accumulated with other weights."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = {m: m.momentum for m in bns}
+    g = torch.Generator().manual_seed(BN_RECALIBRATION_SEED)
+    was_training = net.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    net.train()
+    batches, size = BN_RECALIBRATION
+    for _ in range(batches):
+        net(torch.randn(size, z_dim, generator=g))
+    for m, mom in saved.items():
+        m.momentum = mom
+    net.train(was_training)
+
+
 def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Callable[[torch.Tensor], torch.Tensor],
              x: torch.Tensor, z_dim: int, opt: dict[str, torch.optim.Optimizer],
-             update: str = "alternating") -> dict[str, torch.Tensor]:
+             update: str = "alternating", r1: float = 0.0) -> dict[str, torch.Tensor]:
     """One D and one G update; D always sees real and fake images in one forward pass.
 
     alternating (DCGAN's update): D steps first, then G steps against the updated D, which needs a second
@@ -43,6 +103,7 @@ def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Ca
     image. Either way G's backward skips D's weight gradients, which the next D step would discard.
     On the full lab study the simultaneous update gave clearly worse GAN FID on all 6 settings (1 seed;
     docs/results.md), so alternating is the default and simultaneous reproduces the reference's update.
+    `r1` > 0 adds r1 * R1 penalty to D's loss this step (the caller scales it for lazy regularisation).
     """
     b = x.shape[0]
     fake = generate(torch.randn(b, z_dim))
@@ -51,6 +112,11 @@ def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Ca
     logits = discriminator(torch.cat([x, fake if update == "simultaneous" else fake.detach()])).squeeze(1)
     real_logits, fake_logits = logits[:b], logits[b:]
     loss_d = d_loss(real_logits, fake_logits)
+    out = {}
+    if r1 > 0:
+        penalty = r1_penalty(discriminator, x)
+        out["r1"] = penalty.detach()
+        loss_d = loss_d + r1 * penalty
     for o in opt.values():
         o.zero_grad(set_to_none=True)
     if update == "simultaneous":
@@ -66,27 +132,91 @@ def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Ca
     opt["g"].step()
     return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
             "d_real": torch.sigmoid(real_logits).mean().detach(),
-            "d_fake": torch.sigmoid(fake_logits).mean().detach()}
+            "d_fake": torch.sigmoid(fake_logits).mean().detach(), **out}
 
 
 @dataclass(frozen=True)
 class GANConfig:
     z_dim: int = bounded(64, 1, 4096)  # latent size
     arch: Literal["mlp", "conv"] = "mlp"  # network family for G and D
-    width: int = bounded(256, 4, 8192)  # mlp: first hidden layer of G (G: w, 2w; D: 2w, w); conv: channels
-    g_norm: bool = True  # batch norm in the MLP generator's hidden layers (stabilises MLP GANs)
-    lr: float = bounded(2e-4, 1e-7, 1.0)  # Adam step size for G and D (DCGAN: 2e-4)
+    width: int = bounded(256, 8, 8192)  # mlp: first hidden layer of G (G: w, 2w; D: 2w, w); conv: 8 x G's last
+    #   channels (G: z -> 7x7 x w/4 -> 14x14 x w/8 -> 28x28; D: 28x28 -> 14x14 x w/8 -> 7x7 x w/4 -> 1)
+    d_arch: Literal["same", "mlp", "conv"] = "same"  # D's network family; same = arch
+    d_width: int = bounded(0, 0, 8192)  # D's width in the same units as width (mlp: 2w, w; conv: w/8, w/4 channels);
+    #   0 = width
+    g_fc: int = bounded(0, 0, 8192)  # conv G: a hidden FC layer of this many units before the 7x7 map (InfoGAN-style
+    #   G of Lucic et al. 2018: 1024); 0 = none
+    d_fc: int = bounded(0, 0, 8192)  # conv D: a hidden FC layer before the logit (Lucic et al.: 1024); 0 = none
+    g_norm: bool = True  # batch norm in G's hidden layers (DCGAN; stabilises MLP GANs)
+    d_sn: bool = False  # spectral norm on every D layer (Miyato et al. 2018)
+    d_dropout: float = bounded(0.0, 0.0, 0.9)  # dropout after each hidden D activation
+    lr: float = bounded(2e-4, 1e-7, 1.0)  # Adam step size for G, and for D unless lr_d is set (DCGAN: 2e-4)
+    lr_d: float = bounded(0.0, 0.0, 1.0)  # D's Adam step size; 0 = lr. TTUR (Heusel et al. 2017): D 4e-4, G 1e-4
     beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1 (DCGAN: 0.5)
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
+    ema_nimg: int = bounded(0, 0, 10**9)  # half-life of G's weight average in images; 0 = no average
+    #   (StyleGAN2-ADA: 10,000)
+    ema_rampup: float = bounded(0.05, 0.0, 1.0)  # half-life <= this x images seen (StyleGAN2-ADA: 0.05); 0 = no ramp
+    r1_gamma: float = bounded(0.0, 0.0, 1e4)  # R1 weight gamma (penalty gamma/2 E|grad D(x)|^2); 0 = off
+    r1_every: int = bounded(16, 1, 10**6)  # lazy R1: every N steps, scaled by N (StyleGAN2)
     update: Literal["alternating", "simultaneous"] = "alternating"  # D then G (DCGAN), or both from one D pass
+
+    def check(self) -> None:
+        """Combinations that cannot work, as one line (called by the config validator)."""
+        conv_d = self.d_arch == "conv" or (self.d_arch == "same" and self.arch == "conv")
+        for key, value, conv in (("width", self.width, self.arch == "conv"), ("d_width", self.d_width, conv_d)):
+            if conv and 0 < value < 16:
+                raise GenlabError(f"model.{key}={value} is too small for a conv network; use 16 or more")
+
+
+class MLPDiscriminator(nn.Module):
+    """(B,1,28,28) -> (B,1): 784 -> 2w -> w -> 1 with LeakyReLU(0.2), optional dropout."""
+
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        drop = [nn.Dropout(dropout)] if dropout else []
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 2 * width), nn.LeakyReLU(0.2), *drop,
+                                 nn.Linear(2 * width, width), nn.LeakyReLU(0.2), *drop, nn.Linear(width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvDiscriminator(nn.Module):
+    """(B,1,28,28) -> (B,1): two stride-2 4x4 convs (28 -> 14 -> 7, c and 2c channels), LeakyReLU(0.2), a linear
+    head (DCGAN's D for 28x28, as in Lucic et al.'s InfoGAN-style net without its FC layer)."""
+
+    def __init__(self, c: int, dropout: float, fc: int = 0):
+        super().__init__()
+        drop = [nn.Dropout(dropout)] if dropout else []
+        head = [nn.Linear(2 * c * 49, fc), nn.LeakyReLU(0.2), *drop, nn.Linear(fc, 1)] if fc else [
+            nn.Linear(2 * c * 49, 1)]
+        self.net = nn.Sequential(nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.2), *drop,
+                                 nn.Conv2d(c, 2 * c, 4, 2, 1), nn.LeakyReLU(0.2), *drop,
+                                 nn.Flatten(), *head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 def build_gan_nets(cfg: GANConfig) -> tuple[nn.Module, nn.Module]:
     """(generator producing pre-tanh images, discriminator producing one logit)."""
+    w, dw = cfg.width, cfg.d_width or cfg.width
     if cfg.arch == "mlp":
-        w = cfg.width
-        return MLPDecoder(cfg.z_dim, [w, 2 * w], norm=cfg.g_norm), MLPEncoder(1, [2 * w, w])
-    return ConvDecoder(cfg.z_dim, cfg.width // 8, norm=True), ConvEncoder(1, cfg.width // 8)
+        g = MLPDecoder(cfg.z_dim, [w, 2 * w], norm=cfg.g_norm)
+    else:
+        g = ConvDecoder(cfg.z_dim, w // 8, norm=cfg.g_norm, fc=cfg.g_fc)
+        dcgan_init(g)
+    if (cfg.arch if cfg.d_arch == "same" else cfg.d_arch) == "mlp":
+        d = MLPDiscriminator(dw, cfg.d_dropout)
+    else:
+        d = ConvDiscriminator(dw // 8, cfg.d_dropout, cfg.d_fc)
+        dcgan_init(d)
+    if cfg.d_sn:
+        for m in d.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                spectral_norm(m)
+    return g, d
 
 
 class GAN(GenerativeModel):
@@ -96,20 +226,49 @@ class GAN(GenerativeModel):
     def __init__(self, cfg: GANConfig):
         super().__init__(cfg)
         self.generator, self.discriminator = build_gan_nets(cfg)
-        if cfg.arch == "conv":
-            dcgan_init(self)
+        if cfg.ema_nimg:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+            self.register_buffer("images_seen", torch.zeros((), dtype=torch.float64))  # drives the EMA ramp
+        self._bn_stale = True  # the EMA generator's batch-norm statistics need re-estimating before sampling
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         betas = (self.cfg.beta1, self.cfg.beta2)
-        return {"d": adam(self.discriminator.parameters(), self.cfg.lr, betas),
+        return {"d": adam(self.discriminator.parameters(), self.cfg.lr_d or self.cfg.lr, betas),
                 "g": adam(self.generator.parameters(), self.cfg.lr, betas)}
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.generator(z))
 
     def train_step(self, x, opt):
-        return gan_step(self.generate, self.discriminator, x, self.cfg.z_dim, opt, self.cfg.update)
+        cfg = self.cfg
+        r1 = 0.0
+        if cfg.r1_gamma:  # lazy: every r1_every steps, scaled by r1_every (StyleGAN2, sec. 3.1)
+            step = int(next(iter(opt["d"].state.values()), {}).get("step", 0))  # D steps so far (checkpointed)
+            r1 = 0.5 * cfg.r1_gamma * cfg.r1_every if step % cfg.r1_every == 0 else 0.0
+        out = gan_step(self.generate, self.discriminator, x, cfg.z_dim, opt, cfg.update, r1)
+        if cfg.ema_nimg:
+            self.images_seen += x.shape[0]
+            ema_update(self.generator_ema, self.generator,
+                       ema_beta(x.shape[0], float(self.images_seen), cfg.ema_nimg, cfg.ema_rampup))
+            self._bn_stale = True
+        return out
+
+    def sampling_generator(self) -> nn.Module:
+        """The network every sample comes from: the weight average when there is one (its batch-norm statistics
+        re-estimated first), else G itself."""
+        if not self.cfg.ema_nimg:
+            return self.generator
+        if self._bn_stale:
+            recalibrate_bn(self.generator_ema, self.cfg.z_dim)
+            self._bn_stale = False
+        self.generator_ema.eval()
+        return self.generator_ema
 
     @torch.no_grad()
     def sample(self, n, generator=None):
-        return self.generate(torch.randn(n, self.cfg.z_dim, generator=generator))
+        return torch.tanh(self.sampling_generator()(torch.randn(n, self.cfg.z_dim, generator=generator)))
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._bn_stale = True
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
