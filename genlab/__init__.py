@@ -3,4 +3,4 @@
 Start at `genlab.cli` (the commands) or `docs/architecture.md` (how the pieces fit).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2: judge v2 (junk class), GAN recipe options

@@ -135,10 +135,21 @@ class Browser:
         self.close()
 
 
+def check_pdf_support() -> None:
+    """One line naming what to install when --pdf cannot work here (checked before anything is written)."""
+    try:
+        import websocket  # noqa: F401  (websocket-client)
+    except ImportError:
+        raise GenlabError("--pdf needs the websocket-client package: pip install 'genlab[pdf]' "
+                          "(and a Chromium browser)") from None
+    chromium_path()
+
+
 def html_to_pdf(html_path: Path, pdf_path: Path) -> Path:
     """Print an HTML file to PDF with headless Chromium (images and backgrounds included)."""
     from genlab.runs import atomic_write
 
+    check_pdf_support()
     with Browser() as b:
         b.visit(Path(html_path).resolve().as_uri())
         tmp = Path(pdf_path).with_suffix(".pdf.part")

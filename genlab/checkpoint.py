@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from genlab import schema
 from genlab.errors import GenlabError
 from genlab.runs import atomic_write, fsync_dir
 
@@ -123,8 +124,9 @@ def open_manifest(raw: bytes) -> dict[str, Any]:
     return manifest
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load one checkpoint after checking every file against its manifest."""
+def read_checkpoint(path: Path, spec: Any = None) -> dict[str, Any]:
+    """Load one checkpoint after checking every file against its manifest (and its content against `spec`, a
+    genlab.schema spec, when given: a sealed checkpoint is not necessarily one genlab wrote)."""
     path = Path(path)
     try:
         manifest = open_manifest((path / "manifest.json").read_bytes())
@@ -144,20 +146,47 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         blobs[name] = data
     try:
         tensors = st_load(blobs["tensors.safetensors"])
-        state = json.loads(blobs["state.json"])
-    except (SafetensorError, ValueError) as e:
-        raise CorruptCheckpoint(f"{path}: cannot parse ({e})") from None
-    return unflatten(state, tensors)
+        state = unflatten(json.loads(blobs["state.json"]), tensors)
+    except (SafetensorError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise CorruptCheckpoint(f"{path}: cannot parse ({type(e).__name__}: {e})") from None
+    if spec is None:
+        return state
+    try:
+        return schema.check(state, spec, path / "state.json")
+    except GenlabError as e:
+        raise CorruptCheckpoint(str(e)) from None
 
 
-def load_latest(run_dir: Path) -> dict[str, Any] | None:
-    """The newest intact checkpoint's payload (damaged newer ones are reported and skipped), or None."""
+def load_latest(run_dir: Path, damaged: list[str] | None = None, spec: Any = None) -> dict[str, Any] | None:
+    """The newest intact checkpoint's payload (damaged newer ones are reported and skipped), or None.
+    `damaged` collects why each skipped one was skipped; `spec` as in read_checkpoint."""
     for path in reversed(checkpoint_dirs(run_dir)):
         try:
-            return read_checkpoint(path)
+            return read_checkpoint(path, spec)
         except CorruptCheckpoint as e:
             warnings.warn(f"skipping damaged checkpoint: {e}", stacklevel=2)
+            if damaged is not None:
+                damaged.append(str(e))
     return None
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], run_dir: Path) -> None:
+    """Load a checkpoint's weights into the model its config.json describes, or say in one line why they do not
+    fit (another model, latent size or width in config.json than the checkpoint was trained with)."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    wrong = [k for k in own if k in weights and tuple(own[k].shape) != tuple(weights[k].shape)]
+    if missing or extra or wrong:
+        if wrong:
+            k = wrong[0]
+            why = f"{k} is {tuple(own[k].shape)} by config.json but {tuple(weights[k].shape)} in the checkpoint"
+        else:
+            why = (f"config.json's model has {missing[0]}, absent from the checkpoint" if missing else
+                   f"the checkpoint has {extra[0]}, absent from config.json's model")
+        raise GenlabError(f"{run_dir}: config.json does not match the checkpoint ({why}); restore the run's own "
+                          "config.json or delete the run folder")
+    module.load_state_dict(weights)
 
 
 def prune(run_dir: Path, keep: int, protect: set[int]) -> None:

@@ -53,7 +53,10 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def build_parser() -> Parser:
+    from genlab import __version__
+
     p = Parser(prog="genlab", description="A laboratory for generative image models (GAN, VAE) on MNIST-like data.")
+    p.add_argument("--version", action="version", version=f"genlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def data_opt(sp):
@@ -102,12 +105,56 @@ def build_parser() -> Parser:
     return p
 
 
+def output_dir(path: str, what: str) -> Path:
+    """A folder genlab will write into: an existing writable folder, or one it can create inside an existing
+    folder. Checked before anything is trained or written."""
+    import tempfile
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise GenlabError(f"{what} {path} is a file, not a folder; pass a folder")
+    if not p.exists():
+        if not p.parent.is_dir():
+            raise GenlabError(f"{what} {path}: its parent folder {p.parent} does not exist; create it first")
+        try:
+            p.mkdir()
+        except OSError as e:
+            raise GenlabError(f"{what} {path} cannot be created ({e.strerror}); choose another folder") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=p, prefix=".genlab-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise GenlabError(f"{what} {path} is not writable ({e.strerror}); choose another folder") from None
+    return p
+
+
+def output_png(path: str) -> Path:
+    """A PNG file to write: name ends in .png, not a folder, inside an existing writable folder."""
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise GenlabError(f"--out {path} must end in .png")
+    if out.is_dir():
+        raise GenlabError(f"--out {path} is a folder; give a file name ending in .png")
+    parent = out.parent
+    if not parent.is_dir():
+        raise GenlabError(f"--out {path}: the folder {parent} does not exist; create it first (mkdir -p {parent})")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GenlabError(f"--out {path}: the folder {parent} is not writable; choose another place")
+    return out
+
+
 def cmd_study(a, overrides):
-    from genlab.sweep import run_study
+    from genlab.sweep import plan_workers, run_study
 
     models = [m.strip() for m in a.models.split(",") if m.strip()] if a.models else None
     if a.threads is not None and not 1 <= a.threads <= 1024:
         raise GenlabError(f"--threads {a.threads} must be a whole number from 1 to 1024")
+    if not 1 <= a.seeds <= 100:
+        raise GenlabError(f"--seeds {a.seeds} must be a whole number from 1 to 100")
+    if a.workers is not None:
+        plan_workers(a.workers, 1)  # its one-line check, before anything is written
+    output_dir(a.runs_dir, "--runs-dir")
     study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
                           evaluate_runs=not a.no_eval, models=models, workers=a.workers, threads=a.threads,
                           pages=not a.no_pages)
@@ -121,7 +168,11 @@ def cmd_train(a, overrides):
     from genlab.sweep import run_one
 
     cfg = make_config(a.model, a.dataset, overrides)
-    run_dir = Path(a.runs_dir) / check_name(a.name or cfg.run_name, "run name")
+    if a.name is not None and not a.name:
+        raise GenlabError("--name is empty; give a run folder name, or leave --name out for "
+                          f"'{cfg.run_name}'")
+    name = check_name(a.name if a.name is not None else cfg.run_name, "run name")
+    run_dir = output_dir(a.runs_dir, "--runs-dir") / name
     meta = run_one(cfg, run_dir, a.data_dir, evaluate_runs=not a.no_eval)
     print(f"{run_dir}: {meta.get('status')} ({meta.get('wall_s', 0):.1f}s training)")
     return 0 if meta.get("status") == "done" else 1
@@ -141,13 +192,16 @@ def cmd_sample(a, overrides):
 
     if not 1 <= a.n <= 1024:
         raise GenlabError(f"--n {a.n} must be from 1 to 1024")
+    if not 0 <= a.seed < 2**63:
+        raise GenlabError(f"--seed {a.seed} must be a whole number from 0 to 2^63-1")
+    out = output_png(a.out)  # before the model loads
     cfg, model, state = load_run(Path(a.run_dir))
     x = model.sample(a.n, torch.Generator().manual_seed(a.seed))
     title = f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {state['epoch']} · seed {a.seed}"
-    out = Path(a.out)
-    if out.suffix.lower() != ".png":
-        raise GenlabError(f"--out {out} must end in .png")
-    viz.save_png(viz.titled(viz.grid(x), title), out)
+    try:
+        viz.save_png(viz.titled(viz.grid(x), title), out)
+    except OSError as e:
+        raise GenlabError(f"--out {out} cannot be written ({e.strerror}); choose another place") from None
     print(out)
 
 

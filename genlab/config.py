@@ -163,7 +163,10 @@ def from_json(text: str, source: str = "config") -> RunConfig:
         d = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise GenlabError(f"{source} is not valid JSON ({e}); fix or delete it") from None
-    return from_dict(d)
+    try:
+        return from_dict(d)
+    except GenlabError as e:  # name the file: a config read back from a run dir may be damaged or hostile
+        raise GenlabError(f"{source}: {e}" if source != "config" else str(e)) from None
 
 
 def parse_value(text: str) -> Any:

@@ -14,8 +14,11 @@ import html
 from pathlib import Path
 from typing import Any
 
-from genlab import compare
+from PIL import Image
+
+from genlab import compare, schema
 from genlab import metrics as M
+from genlab.errors import GenlabError
 from genlab.runs import atomic_write, read_json, read_meta
 
 CSS = """
@@ -34,6 +37,7 @@ td:first-child,th:first-child{text-align:left}
 """
 
 e = html.escape
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class Page:
@@ -47,8 +51,9 @@ class Page:
 
     def img(self, path: Path, caption: str) -> None:
         path = Path(path)
-        if not path.is_file():
-            self.add(f'<figure><figcaption class="bad">missing figure: {e(path.name)}</figcaption></figure>')
+        problem = self.unsafe(path)
+        if problem:
+            self.add(f'<figure><figcaption class="bad">{e(problem)}: {e(path.name)}</figcaption></figure>')
             return
         if self.embed:
             src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
@@ -57,10 +62,52 @@ class Page:
         self.add(f'<figure><img src="{src}" alt="{e(caption)}"><figcaption>{e(caption)}'
                  "</figcaption></figure>")
 
+    def unsafe(self, path: Path) -> str | None:
+        """Why a figure is not shown, or None: only regular PNG files inside the study folder are, never a
+        symlink (a study folder from someone else must not pull a local file into a report you share)."""
+        try:
+            rel = path.relative_to(self.root)
+        except ValueError:
+            return "figure outside the study folder"
+        cur = self.root
+        for part in rel.parts:
+            cur = cur / part
+            if cur.is_symlink():
+                return "figure is a symbolic link, not shown"
+        if not path.is_file():
+            return "missing figure"
+        try:
+            with open(path, "rb") as f:
+                head = f.read(8)
+        except OSError:
+            return "unreadable figure"
+        if head != PNG_MAGIC:
+            return "figure is not a PNG file, not shown"
+        try:
+            with Image.open(path) as im:
+                im.verify()  # chunk structure and CRCs
+        except Exception:  # PIL raises many types for damaged files  # noqa: BLE001
+            return "figure is a damaged PNG file, not shown"
+        return None
+
     def html(self, title: str) -> str:
         return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
                 "<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 f"<title>{e(title)}</title><style>{CSS}</style></head><body>" + "".join(self.parts) + "</body></html>")
+
+
+def read_config_dict(run_dir: Path) -> dict[str, Any]:
+    """The run's config.json as a dict, validated like user input ({} when absent)."""
+    from genlab.config import from_json
+
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as err:
+        raise GenlabError(f"{path} cannot be read ({err.strerror}); fix its permissions") from None
+    return from_json(text, str(path)).to_dict()
 
 
 def fmt(v: Any, digits: int = 3) -> str:
@@ -105,7 +152,8 @@ def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
 
 
 def metrics_table(page: Page, settings: dict, dataset: str) -> None:
-    keys = [M.FID, M.KID, M.PRECISION, M.RECALL, M.DENSITY, M.COVERAGE, M.CLASSIFIER_SCORE, M.CLASSES_COVERED,
+    keys = [M.FID, M.KID, M.PRECISION, M.RECALL, M.RECOGNISABLE, M.DENSITY, M.COVERAGE, M.CLASSIFIER_SCORE,
+            M.CLASSES_COVERED,
             M.CLASS_KL, M.NEAR_DUPLICATES, M.RECON_MSE, M.RECON_SSIM, M.ELBO, M.IWAE, M.ACTIVE_UNITS]
     rows = [s for s in settings.values() if s.dataset == dataset]
     page.add("<table><tr><th>model</th><th>z</th><th>runs</th>" + "".join(f"<th>{e(k)}</th>" for k in keys)
@@ -115,7 +163,7 @@ def metrics_table(page: Page, settings: dict, dataset: str) -> None:
         page.add("<tr><td>real vs real</td><td>–</td><td>–</td>" + "".join(
             f"<td>{fmt(fl.get(k))}</td>" for k in keys) + "</tr>")
     for s in rows:
-        page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{s.z_dim}</td>"
+        page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>"
                  f"<td>{len(s.evals)}/{len(s.runs)}</td>" + "".join(f"<td>{fmt_stat(s.stat(k))}</td>" for k in keys)
                  + "</tr>")
     page.add("</table>")
@@ -131,15 +179,16 @@ def setup_section(page: Page, study_dir: Path, study: dict, settings: dict) -> N
     page.add(f"<p>Datasets: {e(', '.join(study['datasets']))} (IDX files verified by SHA-256; pixels scaled to "
              "[-1, 1]). Latent sizes: " + "; ".join(f"{e(compare.MODEL_LABELS.get(m, m))} z = "
                                                    f"{e(', '.join(map(str, zs)))}" for m, zs in study["arms"].items())
-             + f". Seeds per setting: {int(study.get('seeds', 1))}.</p>")
+             + f". Seeds per setting: {e(str(study.get('seeds', 1)))}.</p>")
     rows, env = [], None
     page.add("<table><tr><th>run</th><th>status</th><th>model config</th><th>epochs</th><th>batch</th>"
              "<th>train images</th><th>best epoch</th><th>wall time (s)</th></tr>")
     for name in study["runs"]:
         run_dir = study_dir / name
         meta = read_meta(run_dir) if run_dir.is_dir() else {}
-        cfg = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-        ev = read_json(run_dir / "eval.json") if (run_dir / "eval.json").is_file() else {}
+        cfg = read_config_dict(run_dir)
+        ev = schema.check(read_json(run_dir / "eval.json"), schema.EVAL, run_dir / "eval.json") \
+            if (run_dir / "eval.json").is_file() else {}
         env = env or meta.get("environment")
         model = cfg.get("model", {})
         mdesc = ", ".join(f"{k}={v}" for k, v in sorted(model.items()) if k != "name")
@@ -181,21 +230,31 @@ def comparison_section(page: Page, study_dir: Path, study: dict, settings: dict)
 
 
 def collapse_table(page: Page, settings: dict, ds: str) -> None:
-    """Class histograms of the samples under the judge: mode collapse at a glance."""
+    """Class histograms of the samples under the judge, with the share it cannot recognise (junk) last:
+    mode collapse and garbage told apart at a glance."""
     rows = [s for s in settings.values() if s.dataset == ds and s.evals]
     if not rows:
         return
-    page.add(f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><table><tr><th>model</th>"
-             "<th>z</th>" + "".join(f"<th>{i}</th>" for i in range(10)) + "<th>classes covered</th></tr>")
-    train = rows[0].evals[0].get("train_class_histogram")
+    ev0 = rows[0].evals[0]
+    names = ev0.get("class_names") or [str(i) for i in range(len(ev0["class_histogram"]))]
+    n_bins = len(names)
+    page.add(f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><p class='note'>A sample "
+             "counts for a class when the judge gives it that class with probability &ge; 0.9; the last column "
+             "holds the rest (junk or ambiguous). Classes covered: classes with &ge; 1% of the recognisable "
+             "samples.</p><table><tr><th>model</th><th>z</th>" + "".join(f"<th>{e(str(c))}</th>" for c in names)
+             + "<th>classes covered</th></tr>")
+    train = ev0.get("train_class_histogram")
     if train:
         page.add("<tr><td>training set</td><td>–</td>" + "".join(f"<td>{100 * v:.1f}%</td>" for v in train)
-                 + "<td>10</td></tr>")
+                 + "".join("<td>–</td>" for _ in range(n_bins - len(train))) + f"<td>{len(train)}</td></tr>")
     for s in rows:
-        hist = [sum(ev["class_histogram"][i] for ev in s.evals) / len(s.evals) for i in range(10)]
-        cells = "".join(f"<td{' class=bad' if v < 0.01 else ''}>{100 * v:.1f}%</td>" for v in hist)
-        page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{s.z_dim}</td>{cells}"
-                 f"<td>{fmt(s.stat(M.CLASSES_COVERED)[0])}</td></tr>")
+        hists = [ev["class_histogram"] for ev in s.evals if len(ev.get("class_histogram", [])) == n_bins]
+        hist = [sum(h[i] for h in hists) / len(hists) for i in range(n_bins)] if hists else [0.0] * n_bins
+        bad = [v >= 0.1 if i == n_bins - 1 else v < 0.01 for i, v in enumerate(hist)]  # much junk; a missing class
+        cells = "".join(f"<td{' class=bad' if b else ''}>{100 * v:.1f}%</td>" for v, b in zip(hist, bad))
+        covered = s.stat(M.CLASSES_COVERED)
+        page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>{cells}"
+                 f"<td>{fmt(covered[0] if covered else None)}</td></tr>")
     page.add("</table>")
 
 
@@ -248,10 +307,12 @@ def write_index(study_dir: Path) -> Path:
 
 def write_report(study_dir: Path, pdf: bool = False) -> Path:
     """report.html: one self-contained file (images embedded, nothing fetched)."""
-    from genlab.errors import GenlabError
-
     if not (Path(study_dir) / "study.json").is_file():
         raise GenlabError(f"{study_dir} is not a study folder (no study.json); run 'genlab study' first")
+    if pdf:
+        from genlab.browser import check_pdf_support
+
+        check_pdf_support()
     path = Path(study_dir) / "report.html"
     atomic_write(path, build(study_dir, embed=True).encode())
     if pdf:

@@ -23,12 +23,12 @@ from typing import Any
 
 from genlab.errors import GenlabError, shown
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched whole (fullmatch: no trailing newline)
 
 
 def check_name(name: str, what: str = "name") -> str:
     """Run and study names become folder names: letters, digits, . _ - only, never a path."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         raise GenlabError(f"{what} {shown(name)} is not allowed; use 1-128 letters, digits, '.', '_' or '-' "
                           "(starting with a letter or digit, no '..')")
     return name
@@ -117,16 +117,18 @@ def truncate_metrics(path: Path, max_step: int) -> None:
 
 
 def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
-    path = Path(run_dir) / "meta.json"
-    meta = read_json(path) if path.exists() else {}
+    meta = read_meta(run_dir)
     meta.update(changes)
-    write_json(path, meta)
+    write_json(Path(run_dir) / "meta.json", meta)
     return meta
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
+    """meta.json, checked against its schema (a damaged one is one line naming the file and field); {} if absent."""
+    from genlab import schema
+
     path = Path(run_dir) / "meta.json"
-    return read_json(path) if path.exists() else {}
+    return schema.check(read_json(path), schema.META, path) if path.exists() else {}
 
 
 def git_sha() -> str | None:

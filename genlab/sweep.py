@@ -93,6 +93,12 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     """
     study, profile = select_models(get_study(study_name), models), get_profile(profile_name)
     configs = expand(study, profile, seeds, overrides)
+    if workers not in (None, 1):
+        plan_workers(workers, 1)  # its one-line check
+    for dataset in study.datasets:  # every input is checked before anything is written
+        from genlab import data
+
+        data.load(dataset, "train", data_dir)
     study_dir = study_dir_for(runs_dir, study.name, profile.name)
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(study_dir / "study.json", {  # identical from every worker of the same study, so safe to rewrite
@@ -181,8 +187,10 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
 
     def stop(signum, frame):
         stopping.set()
-        if signum == signal.SIGINT:  # a terminal's Ctrl-C reached the workers too; forward it only to those
-            threading.Timer(2.0, forward, (signum,)).start()  # it missed (kill -INT to this process alone)
+        if signum == signal.SIGINT:  # a terminal's Ctrl-C reached the workers too; after 2 s the ones still
+            # running get SIGTERM: it also reaches workers that ignore SIGINT (a study started with `&`, whose
+            # children inherit SIGINT ignored), and each checkpoints its run on either signal
+            threading.Timer(2.0, forward, (signal.SIGTERM,)).start()
         else:
             forward(signum)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from genlab import checkpoint, data
+from genlab import checkpoint, data, schema
 from genlab.config import RunConfig, from_json
 from genlab.errors import GenlabError, Interrupted
 from genlab.models import GenerativeModel, build_model
@@ -52,17 +52,19 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[RunConfig, GenerativeM
     """(config, model in eval mode, checkpoint state) from a run dir; `which` is 'best' or 'last'."""
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
-    state = checkpoint.load_latest(run_dir)
+    damaged: list[str] = []
+    state = checkpoint.load_latest(run_dir, damaged, schema.CHECKPOINT_STATE)
     if state is None:
-        raise GenlabError(f"{run_dir} has no intact checkpoint; train it first ('genlab study' resumes it)")
+        why = f" (damaged: {damaged[0]})" if damaged else ""
+        raise GenlabError(f"{run_dir} has no intact checkpoint{why}; train it first ('genlab study' resumes it)")
     best = state.get("best_step")
     if which == "best" and best is not None and best != state["step"]:
         try:
-            state = checkpoint.read_checkpoint(checkpoint.checkpoint_path(run_dir, best))
+            state = checkpoint.read_checkpoint(checkpoint.checkpoint_path(run_dir, best), schema.CHECKPOINT_STATE)
         except checkpoint.CorruptCheckpoint:
             pass  # the newest intact checkpoint is the honest fallback
     model = build_model(cfg.model_name, cfg.model)
-    model.load_state_dict(state["model"])
+    checkpoint.load_weights(model, state["model"], run_dir)
     model.eval()
     return cfg, model, state
 
@@ -100,31 +102,37 @@ class StopFlag:
 def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None) -> dict[str, Any]:
     """Train (or resume) one run to its configured epochs; returns meta.json's content."""
     run_dir = Path(run_dir)
-    prepare_run_dir(cfg, run_dir)
+    if (run_dir / "config.json").exists():
+        prepare_run_dir(cfg, run_dir)  # only checks that it is the same run
     meta = read_meta(run_dir)
     if meta.get("status") == "done":
         return meta
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    images, _ = data.load(cfg.data.dataset, "train", data_dir)
+    images, _ = data.load(cfg.data.dataset, "train", data_dir)  # the data is checked before anything is written
     if cfg.data.n_train:
         images = images[: cfg.data.n_train]
     n, bs = images.shape[0], cfg.train.batch_size
     steps_per_epoch = n // bs
     if steps_per_epoch == 0:
         raise GenlabError(f"train.batch_size={bs} is larger than the {n} training images; lower it")
+    prepare_run_dir(cfg, run_dir)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
 
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model_name, cfg.model)
     opts = model.make_optimizers()
     batch_gen = torch.Generator().manual_seed(cfg.train.seed)
     epoch, pos, step, sums, best = 0, 0, 0, {}, (None, None)
-    state = checkpoint.load_latest(run_dir)
+    state = checkpoint.load_latest(run_dir, spec=schema.CHECKPOINT_STATE)
     metrics_path = run_dir / "metrics.jsonl"
     if state is not None:
-        model.load_state_dict(state["model"])
+        checkpoint.load_weights(model, state["model"], run_dir)
         for k, o in opts.items():
-            o.load_state_dict(state["opt"][k])
+            try:
+                o.load_state_dict(state["opt"][k])
+            except (KeyError, ValueError, TypeError, IndexError) as e:
+                raise GenlabError(f"{run_dir}: the checkpoint's optimizer state '{k}' does not fit this model "
+                                  f"({type(e).__name__}: {e}); delete the run folder to train it again") from None
         torch.set_rng_state(state["rng_torch"])
         batch_gen.set_state(state["rng_batches_epoch_start"])
         epoch, pos, step, sums = state["epoch"], state["pos"], state["step"], state["sums"]

@@ -24,7 +24,8 @@ def fake_eval(model, ds, z, fid, recall=0.5, mse=None):
                                               if isinstance(v, float)},
             "floor": {"fid": 1.0, "kid": 0.0, "precision": 0.8, "recall": 0.8},
             "protocol": {"n_fake": 100, "reference": "test", "feature_space": "judge", "intervals": "bootstrap"},
-            "class_histogram": [0.1] * 10, "train_class_histogram": [0.1] * 10, "judge": {"test_accuracy": 0.99},
+            "class_histogram": [0.1] * 10 + [0.0], "train_class_histogram": [0.1] * 10,
+            "judge": {"test_accuracy": 0.99},
             "stability": {"fid_epoch_rel_spread": 0.1, "loss_g_std": 0.2, "d_saturation": 0.0}}
 
 
@@ -69,11 +70,21 @@ def test_claims_follow_the_numbers(tmp_path):
 
 def test_report_escapes_strings_from_run_dirs(tmp_path):
     study = make_store(tmp_path, 10.0, 50.0, names="<script>alert(1)</script>")
-    (study / "mnist-gan-z32-s0" / "config.json").write_text(json.dumps(
-        {"model": {"name": "gan", "arch": "<img src=x onerror=alert(2)>"}, "train": {"epochs": 1}}))
     html = write_report(study).read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<img src=x onerror" not in html
+
+
+def test_a_config_that_is_not_a_valid_config_is_one_line_naming_the_file(tmp_path):
+    import pytest
+
+    from genlab.errors import GenlabError
+
+    study = make_store(tmp_path, 10.0, 50.0)
+    (study / "mnist-gan-z32-s0" / "config.json").write_text(json.dumps(
+        {"model": {"name": "gan", "arch": "<img src=x onerror=alert(2)>"}, "train": {"epochs": 1}}))
+    with pytest.raises(GenlabError, match=r"mnist-gan-z32-s0/config.json.*model.arch"):
+        write_report(study)
+    assert not (study / "report.html").exists()
 
 
 def test_missing_and_failed_runs_are_shown_not_crashed(tmp_path):
