@@ -225,7 +225,15 @@ COMMANDS = {"study": cmd_study, "train": cmd_train, "eval": cmd_eval, "sample": 
             "report": cmd_report, "data": cmd_data}
 
 
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings (a damaged checkpoint skipped) as one 'genlab: warning:' line, not Python's two-line format."""
+    return "genlab: warning: " + " ".join(str(message).split("\n")) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.formatwarning = one_line_warning
     argv = sys.argv[1:] if argv is None else argv
     main_thread = threading.current_thread() is threading.main_thread()
     # SIGTERM unwinds like Ctrl-C (finally blocks run: lock files released, temp files removed);

@@ -43,26 +43,23 @@ class Setting:
 
 
 def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, int], Setting]]:
-    """(study.json, settings keyed by (dataset, model, z)) with every listed run, evaluated or not."""
+    """(study.json, settings keyed by (dataset, arm, z)) with every listed run, evaluated or not. A run belongs to
+    the setting its folder name starts with (dataset-arm-zZ-s)."""
     study = schema.check_study(read_json(Path(study_dir) / "study.json"), Path(study_dir) / "study.json")
     settings: dict[tuple[str, str, int], Setting] = {}
     for ds in study["datasets"]:
-        for model, zs in study["arms"].items():
+        for arm, zs in study["arms"].items():
             for z in zs:
-                settings[(ds, model, z)] = Setting(ds, model, z)
+                settings[(ds, arm, z)] = Setting(ds, arm, z)
+    prefixes = {f"{k[0]}-{k[1]}-z{k[2]}-s": v for k, v in settings.items()}
     for name in study["runs"]:
+        s = next((v for p, v in prefixes.items() if name.startswith(p) and name[len(p):].isdigit()), None)
+        if s is None:
+            continue
         run_dir = Path(study_dir) / name
         meta = read_meta(run_dir) if run_dir.is_dir() else {}
         ev_path = run_dir / "eval.json"
         ev = schema.check(read_json(ev_path), schema.EVAL, ev_path) if ev_path.exists() else None
-        key = (meta.get("dataset"), meta.get("model"), meta.get("z_dim"))
-        if ev is not None:
-            key = (ev["dataset"], ev["model"], ev["z_dim"])
-        s = settings.get(key)
-        if s is None:  # a run not trained yet: place it by its name
-            s = next((v for k, v in settings.items() if name.startswith(f"{k[0]}-{k[1]}-z{k[2]}-")), None)
-        if s is None:
-            continue
         s.runs.append(name)
         s.statuses[name] = meta.get("status", "missing")
         if ev is not None:
@@ -77,21 +74,39 @@ def floor(settings: dict, dataset: str, key: str) -> float | None:
     return None
 
 
+def chart_bars(study: dict[str, Any], settings: dict, ds: str, key: str) -> dict[str, list]:
+    """Series name -> one (mean, lo, hi) or None per capacity; the VAE's GMM-sampled images beside its prior ones."""
+    bars: dict[str, list] = {}
+    for m, zs in study["arms"].items():
+        bars[MODEL_LABELS.get(m, m)] = [settings[(ds, m, z)].stat(key) for z in zs]
+        if m == "vae":
+            gmm = [settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs]
+            if any(gmm):
+                bars["VAE, GMM sampler"] = gmm
+    return bars
+
+
+def capacity_labels(study: dict[str, Any]) -> list[str]:
+    """One short x label per matched capacity: its name, then the latent sizes in legend order."""
+    return [f"{cap}\nz " + " · ".join(str(zs[i]) for zs in study["arms"].values())
+            for i, cap in enumerate(study["capacity_names"])]
+
+
 def comparison_charts(study_dir: Path) -> dict[str, Path]:
     """Grouped bars per dataset and metric: the models side by side at each matched capacity."""
     study, settings = load_study(study_dir)
     out: dict[str, Path] = {}
-    groups = [f"{cap}\n" + " / ".join(f"{MODEL_LABELS.get(m, m)} z{zs[i]}" for m, zs in study["arms"].items())
-              for i, cap in enumerate(study["capacity_names"])]
+    groups = capacity_labels(study)
+    order = " · ".join(MODEL_LABELS.get(m, m) for m in study["arms"])
     for ds in study["datasets"]:
         for key, ylabel in CHART_METRICS.items():
-            bars = {MODEL_LABELS.get(m, m): [settings[(ds, m, z)].stat(key) for z in zs]
-                    for m, zs in study["arms"].items()}
+            bars = chart_bars(study, settings, ds, key)
             if not any(v for vs in bars.values() for v in vs):
                 continue
             seeds = study.get("seeds", 1)
             kind = f"mean and 95% CI over {seeds} seeds" if seeds >= 2 else "1 seed, 95% bootstrap CI over samples"
-            title = f"{ds} · {key.upper() if key in (M.FID, M.KID) else key} at matched capacity ({kind})"
+            name = key.upper() if key in (M.FID, M.KID) else key.replace("_", " ")
+            title = f"{ds} · {name} at matched capacity ({kind}); z: {order}"
             path = Path(study_dir) / "figures" / f"{ds}-compare-{key}.png"
             out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key))
     return out

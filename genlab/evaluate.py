@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genlab import data, features
+from genlab import data, features, samplers
 from genlab import metrics as M
 from genlab.models.vae import kl_to_standard_normal, reparameterize
 from genlab.runs import read_jsonl, update_meta, write_json
@@ -209,7 +209,7 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
     floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir)
     test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
     out: dict[str, Any] = {
-        "run": cfg.run_name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim, "seed": cfg.train.seed,
+        "run": run_dir.name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim, "seed": cfg.train.seed,
         "epoch": state["epoch"], "step": state["step"],
         "checkpoint": "best-FID epoch" if state.get("best_step") == state["step"] else "last epoch",
         "judge": judge_info,
@@ -238,7 +238,18 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
         "fid_by_epoch": [[r["epoch"], r["fid_epoch"]] for r in read_jsonl(run_dir / "metrics.jsonl")
                          if r.get("event") == "epoch" and "fid_epoch" in r],
     }
-    if model.is_autoencoder:
+    if model.is_autoencoder:  # the same sample metrics for codes drawn from the ex-post GMM (Ghosh et al. 2020)
+        mixture = samplers.fit_code_mixture(model, cfg, data_dir)
+        xg = samplers.sample_from_mixture(model, mixture, n, torch.Generator().manual_seed(SAMPLE_SEED))
+        gf, gp = judge.features_and_probs(xg)
+        res_g = sample_metrics(ref, gf, gp, train_hist, ev.kid_subsets, ev.kid_subset_size)
+        iv_g = bootstrap(ref, gf, gp, train_hist, res_g, ev.bootstrap, ev.kid_subsets)
+        values.update({samplers.PREFIX + k: v for k, v in res_g["values"].items()})
+        intervals.update({samplers.PREFIX + k: v for k, v in iv_g.items()})
+        out["gmm_class_histogram"] = res_g["hist"].tolist()
+        out["protocol"]["gmm_sampler"] = (f"{samplers.PREFIX}* metrics: the same protocol for decoder samples whose "
+                                          f"codes come from a {samplers.GMM_COMPONENTS}-component full-covariance "
+                                          "Gaussian mixture fitted to the encoder means of the training images")
         test_u8, _ = data.load(ds, "test", data_dir)
         vm = vae_metrics(model, test_u8[:n_real], ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
         intervals.update(vm.pop("intervals"))

@@ -3,7 +3,8 @@
 GAN: samples from fixed noise. Autoencoders (VAE, VAE-GAN): the first 64 test
 images beside their reconstructions, latent interpolations (column c goes
 from test image 2c to test image 2c+1, so column 0 is image 0 -> image 1),
-random samples from N(0, I) with fixed noise. Every model: training curves.
+random samples from N(0, I) with fixed noise, and from a Gaussian mixture fitted to the training codes
+(Ghosh et al. 2020; genlab.samplers). Every model: training curves.
 Every figure is titled with dataset, model, z and epoch.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from genlab import data, viz
+from genlab import data, samplers, viz
 from genlab.runs import read_jsonl
 from genlab.train import load_run, sample_noise_generator
 
@@ -75,6 +76,11 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best") -> dict[str, 
                                 ["inputs: first 64 test images", "reconstructions"])
         paths["reconstructions"] = viz.save_png(viz.titled(pair, f"{label(cfg, epoch)} · inputs vs reconstructions"),
                                                 out / "reconstructions.png")
+        mixture = samplers.fit_code_mixture(model, cfg, data_dir)
+        gmm_samples = samplers.sample_from_mixture(model, mixture, N_GRID, sample_noise_generator(cfg.train.seed))
+        paths["samples_gmm"] = viz.save_png(viz.titled(viz.grid(gmm_samples), f"{label(cfg, epoch)} · random samples "
+                                                       "z ~ 10-component GMM fitted to the training codes"),
+                                            out / "samples-gmm.png")
         start, end = interpolation_inputs(test_images)
         steps = interpolate(model, start, end)
         paths["interpolation"] = viz.save_png(

@@ -23,6 +23,7 @@ FID, KID, KID_STD = "fid", "kid", "kid_std"
 PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "coverage"
 CLASSIFIER_SCORE, CLASSES_COVERED, CLASS_KL = "classifier_score", "classes_covered", "class_kl"
 RECOGNISABLE = "recognisable_share"
+GMM_PREFIX = "gmm_"  # the sample metrics again, for autoencoder samples whose codes come from the ex-post GMM
 NEAR_DUPLICATES = "near_duplicate_share"
 RECON_MSE, RECON_SSIM, ELBO, IWAE, ACTIVE_UNITS = "recon_mse", "recon_ssim", "elbo", "iwae", "active_units"
 INTERP_STEP, INTERP_MAX_SHARE = "interp_step_distance", "interp_max_step_share"

@@ -143,7 +143,8 @@ def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
                 continue
         fig = run_dir / "figures"
         page.add("<div class='row'>")
-        for file, caption in (("samples.png", "samples"), ("reconstructions.png", "inputs vs reconstructions"),
+        for file, caption in (("samples.png", "samples"), ("samples-gmm.png", "samples, codes from the GMM"),
+                              ("reconstructions.png", "inputs vs reconstructions"),
                               ("interpolation.png", "latent interpolation"), ("curves.png", "training curves"),
                               ("fid-by-epoch.png", "FID by epoch")):
             if (fig / file).exists() or (file == "samples.png" and status == "done"):
@@ -166,6 +167,10 @@ def metrics_table(page: Page, settings: dict, dataset: str) -> None:
         page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>"
                  f"<td>{len(s.evals)}/{len(s.runs)}</td>" + "".join(f"<td>{fmt_stat(s.stat(k))}</td>" for k in keys)
                  + "</tr>")
+        if s.stat(M.GMM_PREFIX + M.FID) is not None:  # the same decoder, codes from the ex-post GMM
+            page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}, GMM sampler</td>"
+                     f"<td>{e(str(s.z_dim))}</td><td>{len(s.evals)}/{len(s.runs)}</td>"
+                     + "".join(f"<td>{fmt_stat(s.stat(M.GMM_PREFIX + k))}</td>" for k in keys) + "</tr>")
     page.add("</table>")
 
 

@@ -130,6 +130,7 @@ EVAL = Obj({
                      "intervals": "str"}, required=("n_fake", "reference", "feature_space", "intervals")),
     "metrics": DictOf(NUM_OR_NONE), "intervals": DictOf(INTERVAL), "floor": DictOf(NUM_OR_NONE),
     "class_histogram": ListOf("num", 1), "train_class_histogram": ListOf("num", 1), "class_names": ListOf("str"),
+    "gmm_class_histogram": ListOf("num", 1),
     "test_recognisable_share": "num", "stability": DictOf(NUM_OR_NONE),
     "fid_by_epoch": ListOf(ListOf("num", 2)), "kl_per_dim": ListOf("num"), "mean_variance_per_dim": ListOf("num"),
 }, required=("run", "model", "dataset", "z_dim", "metrics", "floor", "class_histogram", "judge", "protocol"))
@@ -137,7 +138,7 @@ EVAL = Obj({
 STUDY = Obj({
     "study": "str", "profile": "str", "seeds": "int", "description": "str", "profile_description": "str",
     "overrides": ListOf("str"), "datasets": ListOf("str", 1), "arms": DictOf(ListOf("int", 1)),
-    "capacity_names": ListOf("str", 1), "runs": ListOf("str"),
+    "capacity_names": ListOf("str", 1), "runs": ListOf("str"), "arm_models": DictOf("str"),
 }, required=("study", "profile", "datasets", "arms", "capacity_names", "runs"))
 
 

@@ -8,7 +8,7 @@ A new question becomes a new entry here, not a new code path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from genlab.config import RunConfig, make_config
 from genlab.errors import GenlabError, lookup
@@ -18,15 +18,24 @@ from genlab.errors import GenlabError, lookup
 class Study:
     name: str
     datasets: tuple[str, ...]
-    arms: dict[str, tuple[int, ...]]  # model name -> latent sizes, in capacity order (low, mid, high)
+    arms: dict[str, tuple[int, ...]]  # arm name -> latent sizes, in capacity order (low, mid, high)
     capacity_names: tuple[str, ...]  # one label per position in each arm's latent sizes
     overrides: tuple[str, ...] = ()  # applied to every run before the profile, e.g. train.epochs=10
     description: str = ""
     fixed: tuple[str, ...] = ()  # applied after the profile: settings that define the study whatever the profile
+    variants: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # arm -> (model, overrides);
+    #   an arm not listed is the model of that name with its defaults
 
-    def matched(self, model_name: str, capacity: int) -> int:
-        """The latent size of `model_name` at capacity position `capacity` (0 = low)."""
-        return self.arms[model_name][capacity]
+    def model_of(self, arm: str) -> tuple[str, tuple[str, ...]]:
+        """(model name, the arm's own overrides)."""
+        return self.variants.get(arm, (arm, ()))
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    name: str  # run folder name: dataset-arm-zZ-sSEED
+    arm: str
+    cfg: RunConfig
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,25 @@ class Profile:
     description: str
 
 
+GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: as fast per image as 64 or 128 on one CPU thread
+#   and ~2x fewer epochs to the same FID (docs/results.md, 2026-11-25 GAN recipe)
+BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.d_width=0", "model.ema_nimg=0",
+            "train.batch_size=128")  # the GAN of genlab 0.1 (MLP G with batch norm, MLP D, no average, batch 128)
+RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defaults; each changes one piece
+    "gan-baseline": BASELINE,
+    "gan": GAN_BATCH,  # the default recipe: conv G (width 256), MLP D, EMA, batch 32
+    "gan-no-ema": (*GAN_BATCH, "model.ema_nimg=0"),
+    "gan-mlp-g": (*GAN_BATCH, "model.arch=mlp"),
+    "gan-width128": (*GAN_BATCH, "model.width=128"),
+    "gan-conv-d": (*GAN_BATCH, "model.d_arch=conv", "model.d_sn=true"),
+    "gan-sn": (*GAN_BATCH, "model.d_sn=true"),
+    "gan-ttur": (*GAN_BATCH, "model.lr=1e-4", "model.lr_d=4e-4"),
+    "gan-r1": (*GAN_BATCH, "model.r1_gamma=1"),
+    "gan-dropout": (*GAN_BATCH, "model.d_dropout=0.3"),
+    "gan-no-bn": (*GAN_BATCH, "model.g_norm=false"),
+    "gan-batch64": ("train.batch_size=64",),
+}
+
 STUDIES: dict[str, Study] = {
     "lab": Study(
         name="lab",
@@ -43,14 +71,26 @@ STUDIES: dict[str, Study] = {
         arms={"gan": (32, 64, 128), "vae": (8, 16, 32), "vaegan": (8, 16, 32)},
         capacity_names=("low", "mid", "high"),
         overrides=("train.epochs=10",),
+        variants={"gan": ("gan", GAN_BATCH)},
         description="GAN z 32/64/128 vs VAE z 8/16/32 (and the VAE-GAN hybrid the study proposes, z 8/16/32) on "
                     "MNIST and Fashion-MNIST, 10 epochs each",
+    ),
+    "recipes": Study(
+        name="recipes",
+        datasets=("mnist", "fashion-mnist"),
+        arms={arm: (64,) for arm in RECIPE_ARMS} | {"vae": (16,)},
+        capacity_names=("mid",),
+        overrides=("train.epochs=10",),
+        variants={arm: ("gan", ov) for arm, ov in RECIPE_ARMS.items()},
+        description="the GAN recipe ablation at z 64 (each piece off and on around the default) and the VAE at z 16 "
+                    "(prior and GMM sampler in one run), MNIST and Fashion-MNIST, 10 epochs",
     ),
     "smoke": Study(
         name="smoke",
         datasets=("mnist",),
         arms={"gan": (2, 4), "vae": (2, 4)},
         capacity_names=("low", "high"),
+        variants={"gan": ("gan", ("model.d_width=32",))},
         fixed=("train.epochs=1", "data.n_train=1024", "model.width=32", "train.batch_size=64",
                    "eval.n_samples=200", "eval.epoch_fid_samples=200", "eval.kid_subsets=5",
                    "eval.kid_subset_size=100", "eval.iw_samples=5", "eval.iw_images=50", "eval.bootstrap=10"),
@@ -59,11 +99,12 @@ STUDIES: dict[str, Study] = {
 }
 
 PROFILES: dict[str, Profile] = {
-    "quick": Profile("quick", ("train.epochs=4", "data.n_train=12000", "train.batch_size=64", "eval.n_samples=2000",
+    "quick": Profile("quick", ("train.epochs=2", "eval.n_samples=2000",
                                "eval.epoch_fid_samples=1000", "eval.kid_subsets=20", "eval.kid_subset_size=500",
                                "eval.iw_samples=20", "eval.iw_images=200", "eval.bootstrap=50",
                                "eval.memo_samples=500"),
-                     "4 epochs on 12,000 images at batch 64 (748 steps), 2,000-sample metrics: minutes on a laptop CPU"),
+                     "2 epochs on all 60,000 images (the GAN: 3,750 steps at batch 32, enough for it to draw digits), "
+                     "2,000-sample metrics: minutes on a laptop CPU"),
     "full": Profile("full", (), "the study as specified: 10 epochs on all 60,000 images, 10,000-sample metrics"),
 }
 
@@ -85,29 +126,32 @@ def get_profile(name: str) -> Profile:
     return lookup(PROFILES, name, "profile")
 
 
-def expand(study: Study, profile: Profile, seeds: int, overrides: list[str] | None = None) -> list[RunConfig]:
-    """Every run of the study: dataset x model x latent size x seed, with all overrides applied."""
+def expand(study: Study, profile: Profile, seeds: int, overrides: list[str] | None = None) -> list[PlannedRun]:
+    """Every run of the study: dataset x arm x latent size x seed, with all overrides applied (the study's, the
+    profile's, the study's fixed ones, the arm's own, then the user's)."""
     if not isinstance(seeds, int) or seeds < 1 or seeds > 100:
         raise GenlabError(f"--seeds {seeds!r} must be a whole number from 1 to 100")
     runs = []
     for dataset in study.datasets:
-        for model_name, z_dims in study.arms.items():
+        for arm, z_dims in study.arms.items():
+            model_name, own = study.model_of(arm)
             mine = scoped(overrides or [], model_name, study)
             for z in z_dims:
                 for seed in range(seeds):
-                    ov = [*study.overrides, *profile.overrides, *study.fixed, *mine, f"model.z_dim={z}",
+                    ov = [*study.overrides, *profile.overrides, *study.fixed, *own, *mine, f"model.z_dim={z}",
                           f"train.seed={seed}"]
-                    runs.append(make_config(model_name, dataset, ov))
+                    runs.append(PlannedRun(f"{dataset}-{arm}-z{z}-s{seed}", arm, make_config(model_name, dataset, ov)))
     return runs
 
 
 def scoped(overrides: list[str], model_name: str, study: Study) -> list[str]:
     """Overrides for one model: `gan.lr=1e-4` reaches only the GAN (as model.lr); others reach all."""
+    models = {study.model_of(arm)[0] for arm in study.arms}
     out = []
     for item in overrides:
         item = item[2:] if item.startswith("--") else item
         head, dot, rest = item.partition(".")
-        if dot and head in study.arms:
+        if dot and head in models:
             if head == model_name:
                 out.append(f"model.{rest}")
         else:

@@ -29,7 +29,7 @@ from genlab.config import RunConfig
 from genlab.errors import GenlabError, Interrupted
 from genlab.progress import bar
 from genlab.runs import check_name, claim, read_meta, release, update_meta, write_json
-from genlab.studies import expand, get_profile, get_study, select_models
+from genlab.studies import PlannedRun, expand, get_profile, get_study, select_models
 from genlab.train import train
 
 MAX_AUTO_WORKERS = 8  # beyond this the per-worker memory and disk traffic stop paying on a laptop
@@ -105,7 +105,8 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         "study": study.name, "profile": profile.name, "seeds": seeds, "description": study.description,
         "profile_description": profile.description, "overrides": list(overrides or []),
         "datasets": list(study.datasets), "arms": {k: list(v) for k, v in study.arms.items()},
-        "capacity_names": list(study.capacity_names), "runs": [c.run_name for c in configs]})
+        "capacity_names": list(study.capacity_names), "runs": [c.name for c in configs],
+        "arm_models": {arm: study.model_of(arm)[0] for arm in study.arms}})
     for dataset in study.datasets:
         path = study_dir / "figures" / f"{dataset}-real.png"
         if not path.exists():
@@ -115,7 +116,7 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
 
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    pending = [c for c in configs if not is_complete(study_dir / c.run_name, evaluate_runs)]
+    pending = [c for c in configs if not is_complete(study_dir / c.name, evaluate_runs)]
     n_workers, worker_threads = (1, 0) if workers == 1 else plan_workers(workers, len(pending))
     if n_workers > 1:
         if evaluate_runs:  # train the judges once here, not once per worker at the same time
@@ -138,15 +139,16 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     return study_dir
 
 
-def run_queue(configs: list[RunConfig], study_dir: Path, data_dir, evaluate_runs: bool, log) -> None:
+def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_runs: bool, log) -> None:
     """This process's share of the study: every run not complete and not locked by another worker."""
-    for i, cfg in enumerate(configs, 1):
-        run_dir = study_dir / cfg.run_name
+    for i, planned in enumerate(configs, 1):
+        cfg, name = planned.cfg, planned.name
+        run_dir = study_dir / name
         if is_complete(run_dir, evaluate_runs):
-            log(f"[{i}/{len(configs)}] {cfg.run_name}: {read_meta(run_dir).get('status')}, skipped")
+            log(f"[{i}/{len(configs)}] {name}: {read_meta(run_dir).get('status')}, skipped")
             continue
         if not claim(run_dir):
-            log(f"[{i}/{len(configs)}] {cfg.run_name}: being run by another process, skipped")
+            log(f"[{i}/{len(configs)}] {name}: being run by another process, skipped")
             continue
         t = time.perf_counter()
         try:
@@ -156,11 +158,11 @@ def run_queue(configs: list[RunConfig], study_dir: Path, data_dir, evaluate_runs
         except Exception as e:  # a bug in one run must not lose the others; it is recorded, not hidden
             update_meta(run_dir, status="failed", error=f"{type(e).__name__}: {e}",
                         traceback=traceback.format_exc())
-            log(f"[{i}/{len(configs)}] {cfg.run_name}: FAILED ({type(e).__name__}: {e})")
+            log(f"[{i}/{len(configs)}] {name}: FAILED ({type(e).__name__}: {e})")
             continue
         finally:
             release(run_dir)
-        log(f"[{i}/{len(configs)}] {cfg.run_name}: {meta.get('status')} in {time.perf_counter() - t:.1f}s")
+        log(f"[{i}/{len(configs)}] {name}: {meta.get('status')} in {time.perf_counter() - t:.1f}s")
 
 
 def worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs, models,

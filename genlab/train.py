@@ -139,7 +139,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
         best = (state["best_step"], state["best_value"])
     truncate_metrics(metrics_path, step)  # lines after the checkpoint are re-made identically
     env = environment()
-    update_meta(run_dir, status="running", run_name=cfg.run_name, model=cfg.model_name, family=model.family,
+    update_meta(run_dir, status="running", run_name=run_dir.name, model=cfg.model_name, family=model.family,
                 dataset=cfg.data.dataset, z_dim=cfg.z_dim, seed=cfg.train.seed,
                 started=meta.get("started", now()), environment=env,
                 data_sha256={k: v for k, v in data.DATASETS[cfg.data.dataset].sha256.items()},
@@ -160,7 +160,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     model.train()
     t_start = time.perf_counter()
     with StopFlag() as stop, bar(total=cfg.train.epochs * steps_per_epoch, initial=step,
-                                 desc=cfg.run_name, unit="step") as pb:
+                                 desc=run_dir.name, unit="step") as pb:
         while epoch < cfg.train.epochs:
             epoch_start_state = batch_gen.get_state()
             perm = torch.randperm(n, generator=batch_gen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,9 +108,9 @@ def save_figure(fig, path: Path) -> Path:
     return Path(path)
 
 
-def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: list[list[str]],
-           title: str, ylabels: list[str], path: Path, xlabel: str = "step") -> Path:
-    """Line plots: one panel per group of series names; series maps name -> (x, y)."""
+def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: list[list[str]],
+                  title: str, ylabels: list[str], xlabel: str = "step"):
+    """Line plots as a matplotlib figure: one panel per group of series names; series maps name -> (x, y)."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
     for ax, names, ylabel in zip(axes[0], panels, ylabels):
@@ -126,17 +127,55 @@ def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: l
             ax.text(0.5, 0.5, "no data logged", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
-def grouped_bars(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
-                 ylabel: str, path: Path, floor: float | None = None, floor_label: str = "real vs real") -> Path:
-    """Grouped bars with error bars: bars maps a series name to one (mean, lo, hi) or None per group."""
+def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: list[list[str]],
+           title: str, ylabels: list[str], path: Path, xlabel: str = "step") -> Path:
+    """Line plots saved as a PNG (see curves_figure)."""
+    return save_figure(curves_figure(series, panels, title, ylabels, xlabel), path)
+
+
+def drawn_texts(fig) -> list:
+    """The texts a reader sees: tick labels inside each axis's view, axis labels, titles, annotations, legends."""
+    out = [fig._suptitle] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            out += [tick.label1 for tick in axis.get_major_ticks() if lo <= tick.get_loc() <= hi]
+            out.append(axis.label)
+        out += [ax.title, ax._left_title, ax._right_title, *ax.texts]
+        if ax.get_legend() is not None:
+            out += ax.get_legend().get_texts()
+    return [t for t in out if t.get_visible() and t.get_text().strip()]
+
+
+def text_overlaps(fig) -> list[tuple[str, str]]:
+    """Pairs of drawn texts whose boxes intersect: a chart whose labels run into each other is not readable at a
+    glance (tests/test_report.py checks every chart kind)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn_texts(fig)]
+    out = []
+    for i, (ta, a) in enumerate(boxes):
+        for tb, b in boxes[i + 1:]:
+            inter = a.intersection(a, b)
+            if inter is not None and inter.width > 1 and inter.height > 1:
+                out.append((ta, tb))
+    return out
+
+
+def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
+               ylabel: str, floor: float | None = None, floor_label: str = "real vs real"):
+    """The grouped-bar chart as a matplotlib figure (grouped_bars saves it): bars maps a series name to one
+    (mean, lo, hi) or None per group. The width grows with the bars, value labels alternate height where
+    neighbours would touch, and the legend sits outside the axes."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
     k = len(bars)
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.0 + 0.55 * k * len(groups)), 4.0))
     width = 0.8 / max(k, 1)
     colors = ["#d1495b", "#00798c", "#edae49", "#66a182", "#2e4057"]
+    top = max((v[2] for vs in bars.values() for v in vs if v is not None), default=1.0)
     for i, (name, values) in enumerate(bars.items()):
         xs, ys, err_lo, err_hi = [], [], [], []
         for g, v in enumerate(values):
@@ -149,18 +188,25 @@ def grouped_bars(groups: list[str], bars: dict[str, list[tuple[float, float, flo
             err_lo.append(max(mean - lo, 0.0))
             err_hi.append(max(hi - mean, 0.0))
         ax.bar(xs, ys, width, yerr=[err_lo, err_hi], capsize=3, label=name, color=colors[i % len(colors)])
-        for x, y in zip(xs, ys):
-            ax.text(x, y, f"{y:.3g}", ha="center", va="bottom", fontsize=7)
+        for x, y, eh in zip(xs, ys, err_hi):
+            ax.text(x, y + eh + 0.02 * top * (1 + 2 * (i % 2)), f"{y:.3g}", ha="center", va="bottom", fontsize=7)
     if floor is not None:
         ax.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"{floor_label} ({floor:.3g})")
+    ax.set_ylim(0, top * 1.22 if top > 0 else 1)
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(groups)
+    ax.set_xticklabels(groups, fontsize=8)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(textwrap.fill(title, width=int(fig.get_figwidth() * 13)), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def grouped_bars(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
+                 ylabel: str, path: Path, floor: float | None = None, floor_label: str = "real vs real") -> Path:
+    """Grouped bars with error bars, saved as a PNG (see bar_figure)."""
+    return save_figure(bar_figure(groups, bars, title, ylabel, floor, floor_label), path)
 
 
 def pixel_spread(path: Path) -> float:

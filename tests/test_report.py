@@ -95,3 +95,25 @@ def test_missing_and_failed_runs_are_shown_not_crashed(tmp_path):
     html = write_report(study).read_text()
     assert "run mnist-gan-z64-s0: missing" in html
     assert "run fashion-mnist-vae-z16-s0: failed" in html
+
+
+def test_comparison_chart_labels_never_overlap():
+    """Every chart genlab draws: no two texts (tick labels, value labels, title, legend) intersect, for the lab
+    study's own groups with four series and for a one-capacity ablation with eleven."""
+    from genlab import viz
+    from genlab.compare import capacity_labels
+
+    study = {"arms": {"gan": [32, 64, 128], "vae": [8, 16, 32], "vaegan": [8, 16, 32]},
+             "capacity_names": ["low", "mid", "high"]}
+    groups = capacity_labels(study)
+    bars = {name: [(v, v * 0.9, v * 1.1) for v in (123.4, 98.7, 101.2)]
+            for name in ("GAN", "VAE", "VAE, GMM sampler", "VAE-GAN")}
+    fig = viz.bar_figure(groups, bars, "mnist · FID at matched capacity (1 seed, 95% bootstrap CI over samples); "
+                         "z: GAN · VAE · VAE-GAN", "FID in judge space (lower is better)", floor=2.9)
+    assert viz.text_overlaps(fig) == []
+    many = {f"gan-variant-{i}": [(100.0 + 37 * i, 90.0 + 37 * i, 110.0 + 37 * i)] for i in range(11)}
+    fig = viz.bar_figure(["mid\nz 64"], many, "recipes · FID", "FID", floor=2.9)
+    assert viz.text_overlaps(fig) == []
+    series = {"loss_d": ([1, 2, 3], [1.0, 0.5, 0.7]), "loss_g": ([1, 2, 3], [2.0, 1.5, 1.1])}
+    assert viz.text_overlaps(viz.curves_figure(series, [["loss_d", "loss_g"], ["loss_g"]],
+                                               "mnist · GAN z=64 · training curves", ["loss", "loss"])) == []

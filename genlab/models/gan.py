@@ -138,12 +138,14 @@ def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Ca
 @dataclass(frozen=True)
 class GANConfig:
     z_dim: int = bounded(64, 1, 4096)  # latent size
-    arch: Literal["mlp", "conv"] = "mlp"  # network family for G and D
+    arch: Literal["mlp", "conv"] = "conv"  # G's network family (and D's when d_arch=same). conv: no speckle, FID
+    #   3x lower than mlp at the same budget (docs/results.md, study `recipes`)
     width: int = bounded(256, 8, 8192)  # mlp: first hidden layer of G (G: w, 2w; D: 2w, w); conv: 8 x G's last
     #   channels (G: z -> 7x7 x w/4 -> 14x14 x w/8 -> 28x28; D: 28x28 -> 14x14 x w/8 -> 7x7 x w/4 -> 1)
-    d_arch: Literal["same", "mlp", "conv"] = "same"  # D's network family; same = arch
-    d_width: int = bounded(0, 0, 8192)  # D's width in the same units as width (mlp: 2w, w; conv: w/8, w/4 channels);
-    #   0 = width
+    d_arch: Literal["same", "mlp", "conv"] = "mlp"  # D's network family; same = arch. An MLP D (784-512-256-1) kept
+    #   a conv G from collapsing where a conv D of matching cost overpowered it (docs/results.md)
+    d_width: int = bounded(256, 0, 8192)  # D's width in the same units as width (mlp: 2w, w; conv: w/8, w/4
+    #   channels); 0 = width
     g_fc: int = bounded(0, 0, 8192)  # conv G: a hidden FC layer of this many units before the 7x7 map (InfoGAN-style
     #   G of Lucic et al. 2018: 1024); 0 = none
     d_fc: int = bounded(0, 0, 8192)  # conv D: a hidden FC layer before the logit (Lucic et al.: 1024); 0 = none
@@ -154,7 +156,7 @@ class GANConfig:
     lr_d: float = bounded(0.0, 0.0, 1.0)  # D's Adam step size; 0 = lr. TTUR (Heusel et al. 2017): D 4e-4, G 1e-4
     beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1 (DCGAN: 0.5)
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
-    ema_nimg: int = bounded(0, 0, 10**9)  # half-life of G's weight average in images; 0 = no average
+    ema_nimg: int = bounded(10_000, 0, 10**9)  # half-life of G's weight average in images; 0 = no average
     #   (StyleGAN2-ADA: 10,000)
     ema_rampup: float = bounded(0.05, 0.0, 1.0)  # half-life <= this x images seen (StyleGAN2-ADA: 0.05); 0 = no ramp
     r1_gamma: float = bounded(0.0, 0.0, 1e4)  # R1 weight gamma (penalty gamma/2 E|grad D(x)|^2); 0 = off
