@@ -48,6 +48,8 @@ def main():
     walls, train_s = [], []
     for r in range(a.repeats):
         with tempfile.TemporaryDirectory() as tmp:
+            if a.keep:
+                (a.keep / f"repeat-{r + 1}").mkdir(parents=True, exist_ok=True)
             runs = str(a.keep / f"repeat-{r + 1}") if a.keep else tmp
             cmd = [sys.executable, "-m", "genlab", "study", a.study, "--profile", a.profile, "--models", a.models,
                    "--runs-dir", runs] + (["--data-dir", a.data_dir] if a.data_dir else []) + \

@@ -5,6 +5,7 @@
     genlab eval RUN_DIR                     metrics of a run from its checkpoint (eval.json)
     genlab sample RUN_DIR --n 64 --out grid.png
     genlab report runs/lab-quick            the study report (report.html)
+    genlab runs runs/lab-quick [--json]     a terminal table of the study's runs
     genlab data verify | fetch              check / download the datasets
 
 Config overrides: `--section.key=value` (sections: model, data, train, eval);
@@ -97,6 +98,11 @@ def build_parser() -> Parser:
     r = sub.add_parser("report", help="write report.html for a study folder")
     r.add_argument("study_dir")
     r.add_argument("--pdf", action="store_true", help="also write report.pdf with headless Chromium")
+
+    ru = sub.add_parser("runs", help="a table of a study's runs: status, epochs, best epoch, FID, wall time")
+    ru.add_argument("study_dir")
+    ru.add_argument("--json", action="store_true", help="print the rows as JSON instead")
+    ru.add_argument("--sort", default="name", choices=["name", "fid", "status", "wall"], help="row order")
 
     d = sub.add_parser("data", help="check or download the datasets")
     d.add_argument("action", choices=["verify", "fetch"])
@@ -212,6 +218,26 @@ def cmd_report(a, overrides):
     print(path)
 
 
+def cmd_runs(a, overrides):
+    import json
+
+    from genlab.compare import run_rows
+
+    rows = run_rows(Path(a.study_dir), a.sort)
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return
+    head = ["run", "status", "epochs", "best", "FID [95% CI]", "recognisable", "wall s"]
+    cells = [[r["run"], r["status"], f"{r['epochs_done']}/{r['epochs'] or '–'}", str(r["best_epoch"] or "–"),
+              "–" if r["fid"] is None else f"{r['fid']:.3g} [{r['fid_ci'][0]:.3g}, {r['fid_ci'][1]:.3g}]"
+              if r["fid_ci"] else f"{r['fid']:.3g}",
+              "–" if r["recognisable"] is None else f"{r['recognisable']:.3f}",
+              "–" if r["wall_s"] is None else f"{r['wall_s']:.0f}"] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    for line in [head, [("-" * w) for w in widths], *cells]:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+
+
 def cmd_data(a, overrides):
     from genlab import data
 
@@ -222,7 +248,7 @@ def cmd_data(a, overrides):
 
 
 COMMANDS = {"study": cmd_study, "train": cmd_train, "eval": cmd_eval, "sample": cmd_sample,
-            "report": cmd_report, "data": cmd_data}
+            "report": cmd_report, "runs": cmd_runs, "data": cmd_data}
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -110,3 +110,44 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
             path = Path(study_dir) / "figures" / f"{ds}-compare-{key}.png"
             out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key))
     return out
+
+
+SORT_KEYS = {"name": lambda r: r["run"], "status": lambda r: (r["status"], r["run"]),
+             "fid": lambda r: (r["fid"] is None, r["fid"] or 0.0, r["run"]),
+             "wall": lambda r: (r["wall_s"] is None, -(r["wall_s"] or 0.0), r["run"])}
+
+
+def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
+    """One row per run of a study for `genlab runs`: status, epochs done of planned, best epoch, FID with its
+    interval, recognisable share, training wall time (None where not measured yet)."""
+    from genlab.errors import GenlabError, lookup
+
+    if not (Path(study_dir) / "study.json").is_file():
+        raise GenlabError(f"{study_dir} is not a study folder (no study.json); run 'genlab study' first")
+    key = lookup(SORT_KEYS, sort, "sort key")
+    _, settings = load_study(study_dir)
+    rows = []
+    for s in settings.values():
+        evals = {ev["run"]: ev for ev in s.evals}
+        for name in s.runs:
+            run_dir = Path(study_dir) / name
+            meta = read_meta(run_dir) if run_dir.is_dir() else {}
+            ev = evals.get(name)
+            ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")) if run_dir.is_dir() else []
+            steps = int(ckpts[-1][5:]) if ckpts and ckpts[-1][5:].isdigit() else meta.get("step")
+            per = meta.get("steps_per_epoch")
+            epochs_cfg = None
+            if (run_dir / "config.json").is_file():
+                from genlab.config import from_json
+
+                epochs_cfg = from_json((run_dir / "config.json").read_text(errors="replace"),
+                                       str(run_dir / "config.json")).train.epochs
+            rows.append({
+                "run": name, "status": meta.get("status", "missing"),
+                "epochs_done": (steps // per) if isinstance(steps, int) and per else 0, "epochs": epochs_cfg,
+                "best_epoch": ev.get("epoch") if ev else None,
+                "fid": ev["metrics"].get(M.FID) if ev else None,
+                "fid_ci": ev.get("intervals", {}).get(M.FID) if ev else None,
+                "recognisable": ev["metrics"].get(M.RECOGNISABLE) if ev else None,
+                "wall_s": meta.get("wall_s")})
+    return sorted(rows, key=key)

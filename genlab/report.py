@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ td,th{border:1px solid #ccc;padding:.2rem .45rem;text-align:right}th{background:
 td:first-child,th:first-child{text-align:left}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}.note{font-size:.85rem;color:#555}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
+.same figure img{width:300px;max-width:300px}.strip figure img{width:210px}
+.summary{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}.summary table{font-size:.8rem}
+.summary figure img{max-width:min(100%,520px)}
+nav.toc{font-size:.9rem;margin:.6rem 0;padding:.4rem .6rem;background:#f6f6f6;border-radius:4px}
+pre{font-size:.72rem;background:#f8f8f8;padding:.4rem;overflow-x:auto}
 @media print{figure,tr{page-break-inside:avoid}h2,h3,h4{page-break-after:avoid}}
 """
 
@@ -127,7 +133,7 @@ def fmt_stat(stat: tuple[float, float, float] | None) -> str:
 
 def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
     label = f"{compare.MODEL_LABELS.get(setting.model, setting.model)} z={setting.z_dim}"
-    page.add(f"<h4>{e(label)}</h4>")
+    page.add(f"<h5>{e(label)}</h5>")
     if not setting.runs:
         page.add("<p class='bad'>no run of this setting in the study</p>")
         return
@@ -178,16 +184,34 @@ PART_NAMES = {"mnist": "Part I — MNIST", "fashion-mnist": "Part II — Fashion
 VERDICT_CLASS = {"supported": "ok", "contradicted": "bad", "inconclusive": "note", "not measured": "note"}
 
 
+def config_differences(cfg: dict[str, Any]) -> str:
+    """The settings of a run that differ from its model's defaults (what a reader needs to tell runs apart)."""
+    from genlab.config import make_config
+
+    model = cfg.get("model", {})
+    try:
+        base = make_config(model.get("name", ""), cfg.get("data", {}).get("dataset", "mnist")).to_dict()
+    except GenlabError:
+        return ""
+    diffs = [f"{k}={v}" for k, v in sorted(model.items()) if k not in ("name", "z_dim") and base["model"].get(k) != v]
+    for section in ("data", "train"):
+        diffs += [f"{section}.{k}={v}" for k, v in sorted(cfg.get(section, {}).items())
+                  if base[section].get(k) != v and k not in ("seed", "dataset")]
+    return ", ".join(diffs) or "defaults"
+
+
 def setup_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
-    """Datasets, models, training settings, protocol, hardware, versions, wall time per run."""
-    page.add("<h2>Setup</h2>")
+    """Datasets, models, training settings, protocol, hardware, versions, wall time per run; settings that differ
+    from the defaults in the table, every config in full behind a <details>."""
+    page.add("<h2 id='setup'>Setup</h2>")
     page.add(f"<p>Datasets: {e(', '.join(study['datasets']))} (IDX files verified by SHA-256; pixels scaled to "
              "[-1, 1]). Latent sizes: " + "; ".join(f"{e(compare.MODEL_LABELS.get(m, m))} z = "
                                                    f"{e(', '.join(map(str, zs)))}" for m, zs in study["arms"].items())
              + f". Seeds per setting: {e(str(study.get('seeds', 1)))}.</p>")
-    rows, env = [], None
-    page.add("<table><tr><th>run</th><th>status</th><th>model config</th><th>epochs</th><th>batch</th>"
-             "<th>train images</th><th>best epoch</th><th>wall time (s)</th></tr>")
+    env = None
+    full = []
+    page.add("<table><tr><th>run</th><th>status</th><th>settings that differ from the defaults</th><th>epochs</th>"
+             "<th>batch</th><th>train images</th><th>best epoch</th><th>wall time (s)</th></tr>")
     for name in study["runs"]:
         run_dir = study_dir / name
         meta = read_meta(run_dir) if run_dir.is_dir() else {}
@@ -195,32 +219,132 @@ def setup_section(page: Page, study_dir: Path, study: dict, settings: dict) -> N
         ev = schema.check(read_json(run_dir / "eval.json"), schema.EVAL, run_dir / "eval.json") \
             if (run_dir / "eval.json").is_file() else {}
         env = env or meta.get("environment")
-        model = cfg.get("model", {})
-        mdesc = ", ".join(f"{k}={v}" for k, v in sorted(model.items()) if k != "name")
         train = cfg.get("train", {})
         status = meta.get("status", "missing")
         cls = "" if status == "done" else " class='bad'"
-        page.add(f"<tr><td>{e(name)}</td><td{cls}>{e(str(status))}</td><td>{e(mdesc)}</td>"
+        page.add(f"<tr><td>{e(name)}</td><td{cls}>{e(str(status))}</td>"
+                 f"<td style='text-align:left'>{e(config_differences(cfg)) if cfg else '–'}</td>"
                  f"<td>{e(str(train.get('epochs', '–')))}</td><td>{e(str(train.get('batch_size', '–')))}</td>"
                  f"<td>{e(str(meta.get('n_train', '–')))}</td><td>{e(str(ev.get('epoch', '–')))}</td>"
                  f"<td>{fmt(meta.get('wall_s'))}</td></tr>")
+        if cfg:
+            full.append(f"<h4>{e(name)}</h4><pre>{e(json.dumps(cfg, indent=1, sort_keys=True))}</pre>")
     page.add("</table>")
+    page.add("<details><summary>every run's full config.json</summary>" + "".join(full) + "</details>")
     if env:
         page.add("<p class='note'>Hardware and versions: " + e(", ".join(f"{k} {v}" for k, v in env.items()))
                  + "</p>")
 
 
+SUMMARY_KEYS = [(M.FID, "FID"), (M.PRECISION, "precision"), (M.RECALL, "recall"), (M.RECOGNISABLE, "recognisable")]
+
+
+def summary_rows(study: dict, settings: dict, ds: str) -> list[tuple[str, str, compare.Setting | None, str]]:
+    """(capacity, label, setting, key prefix) for each cell row of the matched-capacity table."""
+    rows = []
+    for i, cap in enumerate(study["capacity_names"]):
+        for arm, zs in study["arms"].items():
+            st = settings.get((ds, arm, zs[i]))
+            label = f"{compare.MODEL_LABELS.get(arm, arm)} z{zs[i]}"
+            rows.append((cap, label, st, ""))
+            if st is not None and st.stat(M.GMM_PREFIX + M.FID) is not None:
+                rows.append((cap, label + ", GMM sampler", st, M.GMM_PREFIX))
+    return rows
+
+
+def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
+    """The verdict on one screen: per dataset the matched-capacity table beside its FID chart."""
+    page.add("<h2 id='summary'>Summary</h2>")
+    for ds in study["datasets"]:
+        page.add(f"<h3>{e(ds)}</h3><div class='summary'><div>")
+        fl = compare.floor(settings, ds, M.FID)
+        page.add("<table><tr><th>capacity</th><th>model</th>" + "".join(f"<th>{e(n)}</th>" for _, n in SUMMARY_KEYS)
+                 + "</tr>")
+        floors = [compare.floor(settings, ds, k) for k, _ in SUMMARY_KEYS]
+        page.add("<tr><td>–</td><td>real vs real</td>" + "".join(f"<td>{fmt(v)}</td>" for v in floors) + "</tr>")
+        for cap, label, st, prefix in summary_rows(study, settings, ds):
+            cells = "".join(f"<td>{fmt_stat(st.stat(prefix + k)) if st else '–'}</td>" for k, _ in SUMMARY_KEYS)
+            page.add(f"<tr><td>{e(cap)}</td><td>{e(label)}</td>{cells}</tr>")
+        page.add("</table>")
+        if fl is not None:
+            page.add(f"<p class='note'>FID in the judge's feature space (lower is better; real vs real "
+                     f"{fmt(fl)}); brackets: 95% intervals.</p>")
+        page.add("</div><div class='row'>")
+        for key in (M.FID, M.RECOGNISABLE):
+            page.img(study_dir / "figures" / f"{ds}-compare-{key}.png", f"{ds}: {key} at matched capacity")
+        page.add("</div></div>")
+
+
+def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
+    """Per dataset and capacity, every model's samples in one row at the same scale, then the autoencoders'
+    reconstructions and interpolations: the study's core view."""
+    page.add("<h2 id='side-by-side'>Samples side by side at matched capacity</h2>")
+    for ds in study["datasets"]:
+        page.add(f"<h3>{e(ds)}</h3>")
+        page.img(study_dir / "figures" / f"{ds}-real.png", f"{ds}: real training samples")
+        for i, cap in enumerate(study["capacity_names"]):
+            page.add(f"<h4>{e(cap)} capacity</h4><div class='row same'>")
+            autoencoders = []
+            for arm, zs in study["arms"].items():
+                st = settings.get((ds, arm, zs[i]))
+                done = [n for n in st.runs if st.statuses.get(n) == "done"] if st else []
+                if not done:
+                    page.add(f"<figure><figcaption class='bad'>{e(compare.MODEL_LABELS.get(arm, arm))} z{zs[i]}: "
+                             "no finished run</figcaption></figure>")
+                    continue
+                fig = study_dir / done[0] / "figures"
+                page.img(fig / "samples.png", f"{compare.MODEL_LABELS.get(arm, arm)} z{zs[i]} ({done[0]})")
+                if (fig / "samples-gmm.png").exists():
+                    page.img(fig / "samples-gmm.png", f"{compare.MODEL_LABELS.get(arm, arm)} z{zs[i]}, GMM sampler")
+                if (fig / "reconstructions.png").exists():
+                    autoencoders.append((arm, zs[i], fig))
+            page.add("</div>")
+            if autoencoders:
+                page.add("<div class='row same'>")
+                for arm, z, fig in autoencoders:
+                    for file, what in (("reconstructions.png", "inputs vs reconstructions"),
+                                       ("interpolation.png", "interpolation")):
+                        page.img(fig / file, f"{compare.MODEL_LABELS.get(arm, arm)} z{z}: {what}")
+                page.add("</div>")
+
+
+STRIP_EPOCHS = 4  # fixed-noise grids per training strip
+
+
+def strip_epochs(n_epochs: int, k: int = STRIP_EPOCHS) -> list[int]:
+    """k epochs spread from the first to the last (1-based, distinct, sorted)."""
+    if n_epochs <= k:
+        return list(range(1, n_epochs + 1))
+    return sorted({round(1 + i * (n_epochs - 1) / (k - 1)) for i in range(k)})
+
+
+def training_strips_section(page: Page, study_dir: Path, study: dict) -> None:
+    """Per run, the fixed-noise grid at a few epochs in one row: instability and collapse show over time."""
+    page.add("<h2 id='strips'>Training strips</h2><p class='note'>The same fixed noise at a few epochs of each run "
+             "(figures/epochs/).</p>")
+    for name in study["runs"]:
+        folder = study_dir / name / "figures" / "epochs"
+        grids = sorted(folder.glob("samples-epoch-*.png")) if folder.is_dir() and not folder.is_symlink() else []
+        if not grids:
+            continue
+        keep = set(strip_epochs(len(grids)))
+        page.add(f"<h4>{e(name)}</h4><div class='row strip'>")
+        for i, g in enumerate(grids, 1):
+            if i in keep:
+                page.img(g, f"{name}: epoch {g.stem.rsplit('-', 1)[-1].lstrip('0') or '0'}")
+        page.add("</div>")
+
+
 def dataset_section(page: Page, study_dir: Path, study: dict, settings: dict, ds: str) -> None:
-    page.add(f"<h2>{e(PART_NAMES.get(ds, ds))}</h2>")
-    page.img(study_dir / "figures" / f"{ds}-real.png", f"{ds}: real training samples")
+    page.add(f"<h3>{e(PART_NAMES.get(ds, ds))}</h3>")
     for model in study["arms"]:
-        page.add(f"<h3>{e(compare.MODEL_LABELS.get(model, model))}</h3>")
+        page.add(f"<h4>{e(compare.MODEL_LABELS.get(model, model))}</h4>")
         for z in study["arms"][model]:
             run_section(page, study_dir, settings[(ds, model, z)])
 
 
 def comparison_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
-    page.add("<h2>Part III — Comparison</h2>")
+    page.add("<h2 id='comparison'>Part III — Comparison: every chart and metric</h2>")
     for ds in study["datasets"]:
         charts = sorted((study_dir / "figures").glob(f"{ds}-compare-*.png"))
         page.add(f"<h3>{e(ds)}: matched capacity</h3><div class='row'>")
@@ -266,7 +390,7 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
 def findings_section(page: Page, study: dict, settings: dict) -> None:
     from genlab import findings
 
-    page.add("<h2>Answers to the study's questions</h2>")
+    page.add("<h2 id='verdict'>Answers to the study's questions</h2>")
     for question, lines, caveat in findings.answers(study, settings):
         page.add(f"<h3>{e(question)}</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in lines)
                  + f"</ul><p class='note'>Caveat: {e(caveat)}</p>")
@@ -278,6 +402,11 @@ def findings_section(page: Page, study: dict, settings: dict) -> None:
         page.add(f"<tr><td>{e(c.text)}</td><td class='{VERDICT_CLASS.get(c.verdict, 'note')}'>{e(c.verdict)}</td>"
                  f"<td style='text-align:left'>{e(c.evidence)}</td></tr>")
     page.add("</table>")
+
+
+TOC = [("summary", "Summary"), ("verdict", "Answers and claims check"), ("side-by-side", "Samples side by side"),
+       ("strips", "Training strips"), ("parts", "Every run, per dataset"), ("comparison", "All metrics"),
+       ("setup", "Setup")]
 
 
 def build(study_dir: Path, embed: bool) -> str:
@@ -292,13 +421,19 @@ def build(study_dir: Path, embed: bool) -> str:
         p = evals[0]["protocol"]
         page.add(f"<p class='note'>Metrics protocol: {e(str(p['n_fake']))} generated samples vs "
                  f"{e(p['reference'])}; features: {e(p['feature_space'])}; intervals: "
-                 f"{e(p['intervals'])}. Judge-space values are not comparable with Inception-FID numbers "
+                 f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability &ge; 0.9 (junk "
+                 "and ambiguous samples are not). Judge-space values are not comparable with Inception-FID numbers "
                  "in papers, nor with the original study's unstated 'proxy FID'.</p>")
-    setup_section(page, study_dir, study, settings)
+    page.add("<nav class='toc'>" + " · ".join(f"<a href='#{a}'>{e(t)}</a>" for a, t in TOC) + "</nav>")
+    summary_section(page, study_dir, study, settings)
+    findings_section(page, study, settings)
+    side_by_side_section(page, study_dir, study, settings)
+    training_strips_section(page, study_dir, study)
+    page.add("<h2 id='parts'>Every run, per dataset</h2>")
     for ds in study["datasets"]:
         dataset_section(page, study_dir, study, settings, ds)
     comparison_section(page, study_dir, study, settings)
-    findings_section(page, study, settings)
+    setup_section(page, study_dir, study, settings)
     return page.html(title)
 
 

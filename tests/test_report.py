@@ -117,3 +117,19 @@ def test_comparison_chart_labels_never_overlap():
     series = {"loss_d": ([1, 2, 3], [1.0, 0.5, 0.7]), "loss_g": ([1, 2, 3], [2.0, 1.5, 1.1])}
     assert viz.text_overlaps(viz.curves_figure(series, [["loss_d", "loss_g"], ["loss_g"]],
                                                "mnist · GAN z=64 · training curves", ["loss", "loss"])) == []
+
+
+def test_runs_command_lists_every_run_sorted_with_json(tmp_path, capsys):
+    from genlab.cli import main
+
+    study = make_store(tmp_path, 10.0, 50.0, skip={"mnist-gan-z64-s0"})
+    assert main(["runs", str(study), "--sort", "fid"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["run", "status", "epochs"] and len(lines) == 2 + 12
+    assert "missing" in lines[-1]  # runs without a FID sort last
+    assert main(["runs", str(study), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["run"] for r in rows} == {f"{ds}-{m}-z{z}-s0" for ds in ("mnist", "fashion-mnist")
+                                        for m, zs in ARMS.items() for z in zs}
+    assert next(r for r in rows if r["run"] == "mnist-gan-z32-s0")["fid"] == 10.0
+    assert main(["runs", str(tmp_path / "nope")]) == 2
