@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data-dir", default=os.environ.get("GENLAB_DATA"))
     ap.add_argument("--workers", help="passed to genlab study (default: its own default, one per core)")
+    ap.add_argument("--executor", default="local", help="local or ray (passed to genlab study)")
     ap.add_argument("--keep", type=Path, help="keep each repeat's study here (DIR/repeat-N) to look at it")
     a = ap.parse_args()
     if a.keep and a.keep.exists() and any(a.keep.iterdir()):
@@ -53,7 +54,7 @@ def main():
             runs = str(a.keep / f"repeat-{r + 1}") if a.keep else tmp
             cmd = [sys.executable, "-m", "genlab", "study", a.study, "--profile", a.profile, "--models", a.models,
                    "--runs-dir", runs] + (["--data-dir", a.data_dir] if a.data_dir else []) + \
-                (["--workers", a.workers] if a.workers else [])
+                (["--workers", a.workers] if a.workers else []) + ["--executor", a.executor]
             t = time.perf_counter()
             subprocess.run(cmd, check=True, env={**os.environ, "GENLAB_QUIET": "1"}, stdout=subprocess.DEVNULL)
             walls.append(time.perf_counter() - t)
@@ -61,7 +62,7 @@ def main():
             names = json.loads((study / "study.json").read_text())["runs"]
             train_s.append(sum(read_meta(study / n).get("wall_s", 0.0) for n in names))
             print(f"repeat {r + 1}: {walls[-1]:.1f}s total, {train_s[-1]:.1f}s of it training ({len(names)} runs)")
-    print(f"{a.study} {a.profile} ({a.models}, workers {a.workers or 'default'}): median {statistics.median(walls):.1f}s total "
+    print(f"{a.study} {a.profile} ({a.models}, {a.executor} executor, workers {a.workers or 'default'}): median {statistics.median(walls):.1f}s total "
           f"(min {min(walls):.1f}, max {max(walls):.1f}, n={len(walls)}); training median "
           f"{statistics.median(train_s):.1f}s")
 

@@ -60,6 +60,10 @@ def build_parser() -> Parser:
     p.add_argument("--version", action="version", version=f"genlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
+    def device_opt(sp):
+        sp.add_argument("--device", default="auto", help="auto (cuda when there is a GPU, else cpu), cpu, cuda or "
+                                                         "cuda:N")
+
     def data_opt(sp):
         sp.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (default: $GENLAB_DATA, "
                                            "else ~/.cache/genlab/data, downloaded on first use)")
@@ -75,6 +79,16 @@ def build_parser() -> Parser:
                                                "one torch thread; 1 = this process alone)")
     s.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")
     s.add_argument("--no-pages", action="store_true", help=argparse.SUPPRESS)  # a worker: its parent writes them
+    s.add_argument("--executor", default="local", help="local (worker processes on this machine, the default) or "
+                                                       "ray (one Ray task per run; pip install 'genlab[ray]')")
+    s.add_argument("--address", help="with --executor ray: HOST:PORT of a running Ray cluster, or auto (default: "
+                                     "start a local Ray with this machine's cores)")
+    s.add_argument("--cpus-per-run", type=int, default=1, help="with --executor ray: CPUs (and torch threads) per run")
+    s.add_argument("--gpus-per-run", type=float, default=0.0, help="with --executor ray: GPUs per run (0.25 = four "
+                                                                   "runs share a GPU)")
+    s.add_argument("--max-retries", type=int, default=3, help="with --executor ray: retries of a run whose worker "
+                                                              "or node died (it resumes from its checkpoint)")
+    device_opt(s)
     data_opt(s)
 
     t = sub.add_parser("train", help="train one run")
@@ -83,10 +97,12 @@ def build_parser() -> Parser:
     t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
     t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
     t.add_argument("--no-eval", action="store_true", help="skip per-epoch FID and final metrics")
+    device_opt(t)
     data_opt(t)
 
     e = sub.add_parser("eval", help="evaluate a run from its checkpoint (writes eval.json)")
     e.add_argument("run_dir")
+    device_opt(e)
     data_opt(e)
 
     sm = sub.add_parser("sample", help="draw samples from a run into a PNG grid")
@@ -94,6 +110,7 @@ def build_parser() -> Parser:
     sm.add_argument("--n", type=int, default=64, help="number of samples (1..1024)")
     sm.add_argument("--out", default="samples.png", help="output PNG path")
     sm.add_argument("--seed", type=int, default=0, help="noise seed")
+    device_opt(sm)
 
     r = sub.add_parser("report", help="write report.html for a study folder")
     r.add_argument("study_dir")
@@ -160,10 +177,21 @@ def cmd_study(a, overrides):
         raise GenlabError(f"--seeds {a.seeds} must be a whole number from 1 to 100")
     if a.workers is not None:
         plan_workers(a.workers, 1)  # its one-line check, before anything is written
+    if a.executor == "ray":
+        if not 1 <= a.cpus_per_run <= 1024:
+            raise GenlabError(f"--cpus-per-run {a.cpus_per_run} must be a whole number from 1 to 1024")
+        if not 0 <= a.gpus_per_run <= 64:
+            raise GenlabError(f"--gpus-per-run {a.gpus_per_run} must be from 0 to 64")
+        if not 0 <= a.max_retries <= 100:
+            raise GenlabError(f"--max-retries {a.max_retries} must be a whole number from 0 to 100")
+    elif a.address:
+        raise GenlabError("--address only applies with --executor ray")
     output_dir(a.runs_dir, "--runs-dir")
+    ray_options = {"address": a.address, "cpus_per_run": a.cpus_per_run, "gpus_per_run": a.gpus_per_run,
+                   "max_retries": a.max_retries}
     study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
                           evaluate_runs=not a.no_eval, models=models, workers=a.workers, threads=a.threads,
-                          pages=not a.no_pages)
+                          pages=not a.no_pages, device=a.device, executor=a.executor, ray_options=ray_options)
     if not a.no_pages:
         print(f"open {study_dir / 'index.html'}")
 
@@ -173,21 +201,25 @@ def cmd_train(a, overrides):
     from genlab.runs import check_name
     from genlab.sweep import run_one
 
+    from genlab import devices
+
     cfg = make_config(a.model, a.dataset, overrides)
+    device = devices.resolve(a.device)
     if a.name is not None and not a.name:
         raise GenlabError("--name is empty; give a run folder name, or leave --name out for "
                           f"'{cfg.run_name}'")
     name = check_name(a.name if a.name is not None else cfg.run_name, "run name")
     run_dir = output_dir(a.runs_dir, "--runs-dir") / name
-    meta = run_one(cfg, run_dir, a.data_dir, evaluate_runs=not a.no_eval)
+    meta = run_one(cfg, run_dir, a.data_dir, evaluate_runs=not a.no_eval, device=device)
     print(f"{run_dir}: {meta.get('status')} ({meta.get('wall_s', 0):.1f}s training)")
     return 0 if meta.get("status") == "done" else 1
 
 
 def cmd_eval(a, overrides):
+    from genlab import devices
     from genlab.evaluate import evaluate_run, summary_line
 
-    print(summary_line(evaluate_run(Path(a.run_dir), a.data_dir)))
+    print(summary_line(evaluate_run(Path(a.run_dir), a.data_dir, devices.resolve(a.device))))
 
 
 def cmd_sample(a, overrides):
@@ -200,8 +232,10 @@ def cmd_sample(a, overrides):
         raise GenlabError(f"--n {a.n} must be from 1 to 1024")
     if not 0 <= a.seed < 2**63:
         raise GenlabError(f"--seed {a.seed} must be a whole number from 0 to 2^63-1")
+    from genlab import devices
+
     out = output_png(a.out)  # before the model loads
-    cfg, model, state = load_run(Path(a.run_dir))
+    cfg, model, state = load_run(Path(a.run_dir), device=devices.resolve(a.device))
     x = model.sample(a.n, torch.Generator().manual_seed(a.seed))
     title = f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {state['epoch']} · seed {a.seed}"
     try:

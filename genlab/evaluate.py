@@ -39,9 +39,10 @@ def generate(model, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
     return torch.cat([model.sample(min(batch, n - i), g) for i in range(0, n, batch)])
 
 
-def epoch_fid_hook(cfg, data_dir=None):
+def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
     """A train() hook: FID of eval.epoch_fid_samples samples vs the test set at each epoch end."""
     judge, _ = features.get_judge(cfg.data.dataset, data_dir)
+    judge.to(device)
     real, _, _ = features.real_features(cfg.data.dataset, "test", 10_000, data_dir)
     real_stats = M.gaussian_stats(real)
 
@@ -156,11 +157,11 @@ def vae_metrics(model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, s
         elbo.append(-(nll + kl_to_standard_normal(mu, logvar).sum(1)))
         mus.append(mu)
         logvars.append(logvar)
-    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    mu, logvar = torch.cat(mus).cpu(), torch.cat(logvars).cpu()
     au, var = M.active_units(mu)
     kl_dim = kl_to_standard_normal(mu, logvar).mean(0)
-    per_image = {M.RECON_MSE: torch.cat(mse), M.RECON_SSIM: torch.cat(ssim), M.ELBO: torch.cat(elbo),
-                 M.IWAE: iwae_bound(model, x[:iw_images], iw_samples, g)}
+    per_image = {M.RECON_MSE: torch.cat(mse).cpu(), M.RECON_SSIM: torch.cat(ssim).cpu(), M.ELBO: torch.cat(elbo).cpu(),
+                 M.IWAE: iwae_bound(model, x[:iw_images], iw_samples, g).cpu()}
     out: dict[str, Any] = {k: float(v.double().mean()) for k, v in per_image.items()}
     out[M.ACTIVE_UNITS] = au
     out["intervals"] = {k: mean_interval(v, n_boot) for k, v in per_image.items()}
@@ -186,13 +187,14 @@ def iwae_bound(model, x: torch.Tensor, k: int, g: torch.Generator, batch: int = 
     return torch.cat(out)
 
 
-def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
-    """Evaluate a run from its best checkpoint and write eval.json; returns its content."""
+def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
+    """Evaluate a run from its best checkpoint (generator and judge on `device`) and write eval.json."""
     run_dir = Path(run_dir)
-    cfg, model, state = load_run(run_dir, "best")
+    cfg, model, state = load_run(run_dir, "best", device)
     ev = cfg.eval
     ds = cfg.data.dataset
     judge, judge_info = features.get_judge(ds, data_dir)
+    judge.to(device)
     n = ev.n_samples
     n_real = min(n, 10_000)
     ref = real_reference(ds, n_real, data_dir)
@@ -204,7 +206,7 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
     res = sample_metrics(ref, fake_f, fake_p, train_hist, ev.kid_subsets, ev.kid_subset_size)
     intervals = bootstrap(ref, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
     values = res["values"]
-    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x, ds, ev.memo_samples, data_dir)
+    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir)
 
     floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir)
     test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
@@ -251,7 +253,7 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
                                           f"codes come from a {samplers.GMM_COMPONENTS}-component full-covariance "
                                           "Gaussian mixture fitted to the encoder means of the training images")
         test_u8, _ = data.load(ds, "test", data_dir)
-        vm = vae_metrics(model, test_u8[:n_real], ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
+        vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
         intervals.update(vm.pop("intervals"))
         out["kl_per_dim"] = vm.pop("kl_per_dim")
         out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
@@ -263,7 +265,7 @@ def evaluate_run(run_dir: Path, data_dir=None) -> dict[str, Any]:
     out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
     if model.is_autoencoder:
         test_u8, _ = data.load(ds, "test", data_dir)
-        values[M.INTERP_STEP], values[M.INTERP_MAX_SHARE] = interpolation_smoothness(model, judge, test_u8)
+        values[M.INTERP_STEP], values[M.INTERP_MAX_SHARE] = interpolation_smoothness(model, judge, test_u8.to(device))
     write_json(run_dir / "eval.json", out)
     update_meta(run_dir, evaluated=True)
     return out
@@ -305,7 +307,7 @@ def interpolation_smoothness(model, judge, test_u8: torch.Tensor, pairs: int = 1
     x = data.to_unit(test_u8[: 2 * pairs])
     mu_a, _ = model.encode(x[0::2])
     mu_b, _ = model.encode(x[1::2])
-    t = torch.linspace(0, 1, steps).view(steps, 1, 1)
+    t = torch.linspace(0, 1, steps, device=mu_a.device).view(steps, 1, 1)
     imgs = model.decode(((1 - t) * mu_a + t * mu_b).flatten(0, 1))
     f, _ = judge.features_and_probs(imgs)
     f = f.view(steps, pairs, -1)

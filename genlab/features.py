@@ -68,10 +68,11 @@ class Judge(nn.Module):
         inference_mode and batches of 256 measured 2.3x faster than no_grad and batches of 1,000 here.
         """
         feats, probs = [], []
+        device = next(self.parameters()).device
         for i in range(0, x.shape[0], batch):
-            f = self.body(x[i:i + batch].float())
-            feats.append(f)
-            probs.append(F.softmax(self.head(f), dim=1))
+            f = self.body(x[i:i + batch].to(device).float())
+            feats.append(f.cpu())
+            probs.append(F.softmax(self.head(f), dim=1).cpu())
         return torch.cat(feats).double(), torch.cat(probs).double()
 
 

@@ -45,7 +45,7 @@ def interpolate(model, start: torch.Tensor, end: torch.Tensor, steps: int = INTE
     """Decoded images along the straight line between the encoder means; (steps, pairs, 1, 28, 28)."""
     mu_a, _ = model.encode(start)
     mu_b, _ = model.encode(end)
-    t = torch.linspace(0, 1, steps).view(steps, 1, 1)
+    t = torch.linspace(0, 1, steps, device=mu_a.device).view(steps, 1, 1)
     z = (1 - t) * mu_a.unsqueeze(0) + t * mu_b.unsqueeze(0)  # (steps, pairs, z_dim)
     return model.decode(z.flatten(0, 1)).view(steps, start.shape[0], 1, 28, 28)
 
@@ -57,10 +57,10 @@ def reconstruct(model, x: torch.Tensor) -> torch.Tensor:
     return model.decode(mu)
 
 
-def run_figures(run_dir: Path, data_dir=None, which: str = "best") -> dict[str, Path]:
+def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu") -> dict[str, Path]:
     """Write every figure of one run into run_dir/figures; returns name -> path."""
     run_dir = Path(run_dir)
-    cfg, model, state = load_run(run_dir, which)
+    cfg, model, state = load_run(run_dir, which, device)
     epoch = state["epoch"]
     out = run_dir / "figures"
     paths: dict[str, Path] = {}
@@ -71,7 +71,7 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best") -> dict[str, 
                                     out / "samples.png")
     if model.is_autoencoder:
         test_images, _ = data.load(cfg.data.dataset, "test", data_dir)
-        x = data.to_unit(test_images[:N_GRID])
+        x = data.to_unit(test_images[:N_GRID]).to(device)
         pair = viz.side_by_side([viz.grid(x), viz.grid(reconstruct(model, x))],
                                 ["inputs: first 64 test images", "reconstructions"])
         paths["reconstructions"] = viz.save_png(viz.titled(pair, f"{label(cfg, epoch)} · inputs vs reconstructions"),
@@ -82,7 +82,7 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best") -> dict[str, 
                                                        "z ~ 10-component GMM fitted to the training codes"),
                                             out / "samples-gmm.png")
         start, end = interpolation_inputs(test_images)
-        steps = interpolate(model, start, end)
+        steps = interpolate(model, start.to(device), end.to(device))
         paths["interpolation"] = viz.save_png(
             viz.titled(viz.grid(steps.flatten(0, 1), nrow=INTERP_PAIRS),
                        f"{label(cfg, epoch)} · interpolation: rows are steps, column c goes test image 2c -> 2c+1"),

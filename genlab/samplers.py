@@ -23,7 +23,9 @@ def fit_code_mixture(model, cfg, data_dir=None) -> gmm.GaussianMixture:
     images, _ = data.load(cfg.data.dataset, "train", data_dir)
     if cfg.data.n_train:
         images = images[: cfg.data.n_train]
-    mus = torch.cat([model.encode(data.to_unit(images[i:i + 2000]))[0] for i in range(0, images.shape[0], 2000)])
+    device = next(model.parameters()).device
+    mus = torch.cat([model.encode(data.to_unit(images[i:i + 2000].to(device)))[0].cpu()
+                     for i in range(0, images.shape[0], 2000)])
     return gmm.fit(mus, GMM_COMPONENTS, seed=GMM_SEED)
 
 
@@ -31,4 +33,6 @@ def fit_code_mixture(model, cfg, data_dir=None) -> gmm.GaussianMixture:
 def sample_from_mixture(model, mixture: gmm.GaussianMixture, n: int, generator: torch.Generator,
                         batch: int = 1000) -> torch.Tensor:
     """n decoded images in [-1, 1] from codes drawn from the mixture."""
-    return torch.cat([model.decode(mixture.sample(min(batch, n - i), generator).float()) for i in range(0, n, batch)])
+    device = next(model.parameters()).device
+    return torch.cat([model.decode(mixture.sample(min(batch, n - i), generator).float().to(device))
+                      for i in range(0, n, batch)])

@@ -119,7 +119,7 @@ META = Obj({
     "data_sha256": DictOf("str"), "n_train": "int", "steps_per_epoch": "int", "resumed_from_step": ("int", "none"),
     "wall_s": "num", "step": "int", "best_step": ("int", "none"), "best_fid_epoch": NUM_OR_NONE,
     "images_per_s": NUM_OR_NONE, "figures_done": "bool", "evaluated": "bool", "diverged_step": "int",
-    "diverged_losses": ListOf("str"), "error": "str", "traceback": "str",
+    "diverged_losses": ListOf("str"), "error": "str", "traceback": "str", "device": "str",
 })
 
 EVAL = Obj({

@@ -32,6 +32,7 @@ from genlab.runs import check_name, claim, read_meta, release, update_meta, writ
 from genlab.studies import PlannedRun, expand, get_profile, get_study, select_models
 from genlab.train import train
 
+EXECUTORS = ("local", "ray")  # where runs execute: worker processes on this machine, or Ray tasks
 MAX_AUTO_WORKERS = 8  # beyond this the per-worker memory and disk traffic stop paying on a laptop
 
 
@@ -39,23 +40,24 @@ def study_dir_for(runs_dir: Path, study: str, profile: str) -> Path:
     return Path(runs_dir) / check_name(f"{study}-{profile}", "study name")
 
 
-def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True) -> dict[str, Any]:
-    """Train (or resume) one run, then draw its figures and evaluate it; returns its meta."""
+def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True, device="cpu"
+            ) -> dict[str, Any]:
+    """Train (or resume) one run, then draw its figures and evaluate it, on `device`; returns its meta."""
     hook = None
     if evaluate_runs and cfg.eval.epoch_fid_samples:
         from genlab.evaluate import epoch_fid_hook
 
-        hook = epoch_fid_hook(cfg, data_dir)
-    meta = train(cfg, run_dir, data_dir, epoch_hook=hook)
+        hook = epoch_fid_hook(cfg, data_dir, device)
+    meta = train(cfg, run_dir, data_dir, epoch_hook=hook, device=device)
     if meta.get("status") != "done":
         return meta
     if not meta.get("figures_done"):
-        figures.run_figures(run_dir, data_dir)
+        figures.run_figures(run_dir, data_dir, device=device)
         meta = update_meta(run_dir, figures_done=True)
     if evaluate_runs and not (run_dir / "eval.json").exists():
         from genlab.evaluate import evaluate_run
 
-        evaluate_run(run_dir, data_dir)
+        evaluate_run(run_dir, data_dir, device)
     return read_meta(run_dir)
 
 
@@ -85,12 +87,20 @@ def is_complete(run_dir: Path, evaluate_runs: bool) -> bool:
 def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path = Path("runs"),
               data_dir=None, overrides: list[str] | None = None, evaluate_runs: bool = True,
               log=print, models: list[str] | None = None, workers: int | None = None,
-              threads: int | None = None, pages: bool = True) -> Path:
+              threads: int | None = None, pages: bool = True, device: str = "auto", executor: str = "local",
+              ray_options: dict[str, Any] | None = None) -> Path:
     """Run every missing run of a study (optionally only some models) and write its pages; returns its folder.
 
     `workers` processes share the runs (None: one per core); `threads` sets this process's torch threads
     (a worker's setting); `pages=False` leaves the index and report to the process that started the workers.
+    `executor` 'ray' hands the pending runs to Ray tasks instead (genlab.executor_ray; `ray_options`: address,
+    cpus_per_run, gpus_per_run, max_retries). `device` (auto, cpu, cuda, cuda:N) is resolved here, once.
     """
+    from genlab import devices
+
+    dev = devices.resolve(device)
+    if executor not in EXECUTORS:
+        raise GenlabError(f"--executor {executor!r} is not allowed; use one of {', '.join(EXECUTORS)}")
     study, profile = select_models(get_study(study_name), models), get_profile(profile_name)
     configs = expand(study, profile, seeds, overrides)
     if workers not in (None, 1):
@@ -118,18 +128,23 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     t0 = time.perf_counter()
     pending = [c for c in configs if not is_complete(study_dir / c.name, evaluate_runs)]
     n_workers, worker_threads = (1, 0) if workers == 1 else plan_workers(workers, len(pending))
-    if n_workers > 1:
-        if evaluate_runs:  # train the judges once here, not once per worker at the same time
-            from genlab import features
+    if evaluate_runs and pending and (executor == "ray" or n_workers > 1):
+        from genlab import features  # train the judges once here, not once per worker at the same time
 
-            for dataset in study.datasets:
-                features.get_judge(dataset, data_dir)
+        for dataset in study.datasets:
+            features.get_judge(dataset, data_dir)
+    if executor == "ray":
+        from genlab.executor_ray import run_on_ray
+
+        log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, on Ray")
+        run_on_ray(pending, study_dir, data_dir, evaluate_runs, log, device=str(dev), **(ray_options or {}))
+    elif n_workers > 1:
         log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, "
             f"{n_workers} workers x {worker_threads} torch thread{'s' if worker_threads > 1 else ''}")
         run_workers(worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs,
-                                   models, worker_threads), n_workers, len(pending), log)
+                                   models, worker_threads, device), n_workers, len(pending), log)
     else:
-        run_queue(configs, study_dir, data_dir, evaluate_runs, log)
+        run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev)
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
     if pages:
         from genlab.report import write_index, write_report
@@ -139,7 +154,7 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     return study_dir
 
 
-def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_runs: bool, log) -> None:
+def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_runs: bool, log, device="cpu") -> None:
     """This process's share of the study: every run not complete and not locked by another worker."""
     for i, planned in enumerate(configs, 1):
         cfg, name = planned.cfg, planned.name
@@ -152,7 +167,7 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
             continue
         t = time.perf_counter()
         try:
-            meta = run_one(cfg, run_dir, data_dir, evaluate_runs)
+            meta = run_one(cfg, run_dir, data_dir, evaluate_runs, device)
         except (GenlabError, Interrupted, KeyboardInterrupt):
             raise
         except Exception as e:  # a bug in one run must not lose the others; it is recorded, not hidden
@@ -166,9 +181,10 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
 
 
 def worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs, models,
-                   threads) -> list[str]:
+                   threads, device="auto") -> list[str]:
     cmd = [sys.executable, "-m", "genlab", "study", study_name, "--profile", profile_name, "--seeds", str(seeds),
-           "--runs-dir", str(runs_dir), "--workers", "1", "--threads", str(threads), "--no-pages"]
+           "--runs-dir", str(runs_dir), "--workers", "1", "--threads", str(threads), "--no-pages",
+           "--device", str(device)]
     cmd += ["--models", ",".join(models)] if models else []
     cmd += ["--data-dir", str(data_dir)] if data_dir else []
     cmd += [] if evaluate_runs else ["--no-eval"]

@@ -48,8 +48,9 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path) -> None:
         write_json(path, cfg.to_dict())
 
 
-def load_run(run_dir: Path, which: str = "best") -> tuple[RunConfig, GenerativeModel, dict[str, Any]]:
-    """(config, model in eval mode, checkpoint state) from a run dir; `which` is 'best' or 'last'."""
+def load_run(run_dir: Path, which: str = "best", device: torch.device | str = "cpu"
+             ) -> tuple[RunConfig, GenerativeModel, dict[str, Any]]:
+    """(config, model in eval mode on `device`, checkpoint state) from a run dir; `which` is 'best' or 'last'."""
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     damaged: list[str] = []
@@ -65,7 +66,7 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[RunConfig, GenerativeM
             pass  # the newest intact checkpoint is the honest fallback
     model = build_model(cfg.model_name, cfg.model)
     checkpoint.load_weights(model, state["model"], run_dir)
-    model.eval()
+    model.to(device).eval()
     return cfg, model, state
 
 
@@ -99,8 +100,13 @@ class StopFlag:
             signal.signal(sig, old)
 
 
-def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None) -> dict[str, Any]:
-    """Train (or resume) one run to its configured epochs; returns meta.json's content."""
+def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None,
+          device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Train (or resume) one run to its configured epochs on `device`; returns meta.json's content.
+
+    The whole training set lives on the device as one uint8 tensor. Bit-exact resume holds on the CPU; on CUDA the
+    noise comes from the GPU's generator, whose state is not checkpointed (docs/scale-out.md)."""
+    device = torch.device(device)
     run_dir = Path(run_dir)
     if (run_dir / "config.json").exists():
         prepare_run_dir(cfg, run_dir)  # only checks that it is the same run
@@ -117,9 +123,10 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     prepare_run_dir(cfg, run_dir)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    images = images.to(device)
 
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model_name, cfg.model)
+    model = build_model(cfg.model_name, cfg.model).to(device)
     opts = model.make_optimizers()
     batch_gen = torch.Generator().manual_seed(cfg.train.seed)
     epoch, pos, step, sums, best = 0, 0, 0, {}, (None, None)
@@ -143,7 +150,8 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
                 dataset=cfg.data.dataset, z_dim=cfg.z_dim, seed=cfg.train.seed,
                 started=meta.get("started", now()), environment=env,
                 data_sha256={k: v for k, v in data.DATASETS[cfg.data.dataset].sha256.items()},
-                n_train=n, steps_per_epoch=steps_per_epoch, resumed_from_step=step if state else None)
+                n_train=n, steps_per_epoch=steps_per_epoch, resumed_from_step=step if state else None,
+                device=str(device))
     wall = float(meta.get("wall_s", 0.0))
     fixed = sample_noise_generator(cfg.train.seed)
     fixed_noise_state = fixed.get_state()
@@ -166,7 +174,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
             perm = torch.randperm(n, generator=batch_gen)
             t_log, n_log = time.perf_counter(), 0
             while pos < steps_per_epoch:
-                x = data.to_unit(images[perm[pos * bs:(pos + 1) * bs]])
+                x = data.to_unit(images[perm[pos * bs:(pos + 1) * bs].to(device)])
                 losses = {k: float(v) for k, v in model.train_step(x, opts).items()}
                 pos, step, n_log = pos + 1, step + 1, n_log + bs
                 bad = [k for k, v in losses.items() if not math.isfinite(v)]

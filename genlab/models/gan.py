@@ -79,6 +79,7 @@ def recalibrate_bn(net: nn.Module, z_dim: int) -> None:
         return
     saved = {m: m.momentum for m in bns}
     g = torch.Generator().manual_seed(BN_RECALIBRATION_SEED)
+    device = next(net.parameters()).device
     was_training = net.training
     for m in bns:
         m.reset_running_stats()
@@ -86,7 +87,7 @@ def recalibrate_bn(net: nn.Module, z_dim: int) -> None:
     net.train()
     batches, size = BN_RECALIBRATION
     for _ in range(batches):
-        net(torch.randn(size, z_dim, generator=g))
+        net(torch.randn(size, z_dim, generator=g).to(device))
     for m, mom in saved.items():
         m.momentum = mom
     net.train(was_training)
@@ -106,7 +107,7 @@ def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Ca
     `r1` > 0 adds r1 * R1 penalty to D's loss this step (the caller scales it for lazy regularisation).
     """
     b = x.shape[0]
-    fake = generate(torch.randn(b, z_dim))
+    fake = generate(torch.randn(b, z_dim, device=x.device))
     g_params = [p for g in opt["g"].param_groups for p in g["params"]]
     d_params = [p for g in opt["d"].param_groups for p in g["params"]]
     logits = discriminator(torch.cat([x, fake if update == "simultaneous" else fake.detach()])).squeeze(1)
@@ -268,7 +269,9 @@ class GAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, generator=None):
-        return torch.tanh(self.sampling_generator()(torch.randn(n, self.cfg.z_dim, generator=generator)))
+        net = self.sampling_generator()
+        z = torch.randn(n, self.cfg.z_dim, generator=generator)  # drawn on the CPU: the same noise on any device
+        return torch.tanh(net(z.to(next(net.parameters()).device)))
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         self._bn_stale = True

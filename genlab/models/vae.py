@@ -23,7 +23,10 @@ from genlab.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014, sec. 2.4)."""
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    if generator is not None and generator.device != mu.device:  # a CPU generator's draws, moved: the same on any device
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=generator.device).to(mu.device)
+    else:
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -102,4 +105,5 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, generator=None):
-        return self.decode(torch.randn(n, self.cfg.z_dim, generator=generator))
+        z = torch.randn(n, self.cfg.z_dim, generator=generator)  # drawn on the CPU: the same noise on any device
+        return self.decode(z.to(next(self.parameters()).device))

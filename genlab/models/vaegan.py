@@ -102,7 +102,7 @@ class VAEGAN(VAE):
         b = x.shape[0]
         mu, logvar = self.encode(x)
         x_tilde = self.decode(reparameterize(mu, logvar))
-        x_p = self.decode(torch.randn(b, self.cfg.z_dim, dtype=x.dtype))
+        x_p = self.decode(torch.randn(b, self.cfg.z_dim, dtype=x.dtype, device=x.device))
         kl = kl_to_standard_normal(mu, logvar).sum(1).mean()
 
         # discriminator: maximise L_GAN on detached fakes

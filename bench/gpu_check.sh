@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The GPU verification (docs/scale-out.md): run on a machine with a CUDA GPU and a CUDA build of torch, from the
+# repo root, with the data in $GENLAB_DATA. Prints the GPU-marked tests, a throughput table on the GPU, and the
+# wall time of the full 18-run lab study (1 seed) with --device cuda. Paste the output into docs/results.md.
+#   GENLAB_DATA=/path/to/data bash bench/gpu_check.sh [PYTHON]
+set -euo pipefail
+py="${1:-python}"
+export GENLAB_QUIET=1
+"$py" -c "import torch; assert torch.cuda.is_available(), 'no CUDA'; print(torch.__version__, torch.cuda.get_device_name(0))"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+echo "## GPU tests"
+"$py" -m pytest -q -m "gpu" -p no:cacheprovider tests/ || true
+echo "## throughput on cuda (median of 5 x 40 steps)"
+"$py" bench/gpu_throughput.py --device cuda --repeats 5 --steps 40
+echo "## full lab study, 18 runs, 1 seed, --device cuda"
+out="$(mktemp -d)"
+start=$(date +%s)
+"$py" -m genlab study lab --profile full --device cuda --workers 1 --runs-dir "$out" > "$out/log.txt" 2>&1
+echo "full study wall time: $(( $(date +%s) - start )) s (runs in $out)"
+"$py" -m genlab runs "$out/lab-full"

@@ -1,0 +1,56 @@
+"""Training throughput (images/s) of the lab study's models on a device, data on that device.
+
+    python bench/gpu_throughput.py --device cuda [--repeats 5] [--steps 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from genlab import devices
+from genlab.config import make_config
+from genlab.models import build_model
+from genlab.runs import environment
+from genlab.studies import GAN_BATCH
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=40)
+    a = ap.parse_args()
+    dev = devices.resolve(a.device)
+    images = torch.randint(0, 256, (20_000, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images = images.to(dev)
+    env = environment()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else env["cpu"]
+    print(f"# throughput on {dev} ({name}) · torch {env['torch']} · genlab {env['genlab']} {env['git_sha'] or ''}")
+    print("| model | z | batch | median img/s | spread |\n| --- | --- | --- | --- | --- |")
+    gan_bs = int(GAN_BATCH[0].split("=")[1])
+    for model, zs, bs in (("gan", (32, 64, 128), gan_bs), ("vae", (8, 16, 32), 128), ("vaegan", (8, 16, 32), 128)):
+        for z in zs:
+            torch.manual_seed(0)
+            m = build_model(model, make_config(model, "mnist", [f"model.z_dim={z}"]).model).to(dev)
+            opt = m.make_optimizers()
+            rates = []
+            for r in range(a.repeats + 1):
+                perm = torch.randperm(images.shape[0], device=dev)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                for s in range(a.steps):
+                    x = images[perm[s * bs:(s + 1) * bs]].unsqueeze(1).float().div_(127.5).sub_(1.0)
+                    {k: float(v) for k, v in m.train_step(x, opt).items()}
+                if r:
+                    rates.append(a.steps * bs / (time.perf_counter() - t))
+            print(f"| {model} | {z} | {bs} | {statistics.median(rates):.0f} | {min(rates):.0f}..{max(rates):.0f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The Ray executor: same run folders as the local executor, retried runs resume exactly, clear errors.
+
+Needs `pip install 'genlab[ray]'` (CI installs it); a local Ray with 2 CPUs is started once per module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+
+from genlab import checkpoint
+from genlab.cli import main
+
+ray = pytest.importorskip("ray")
+
+SMOKE_RUNS = ["mnist-gan-z2-s0", "mnist-gan-z4-s0", "mnist-vae-z2-s0", "mnist-vae-z4-s0"]
+EXACT = ["--train.checkpoint_every=4"]  # mid-epoch checkpoints, so a run killed at step 10 resumes from step 8
+
+
+def test_unreachable_ray_is_one_line(capsys, real_data, tmp_path):
+    if ray.is_initialized():
+        pytest.skip("a Ray is already running in this process")
+    code = main(["study", "smoke", "--runs-dir", str(tmp_path), "--data-dir", str(real_data), "--no-eval",
+                 "--executor", "ray", "--address", "127.0.0.1:9"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Ray" in err, err
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             configure_logging=False, runtime_env={"env_vars": {"GENLAB_CACHE": os.environ["GENLAB_CACHE"]}})
+    yield
+    ray.shutdown()
+
+
+def study(runs: Path, real_data: Path, *extra: str) -> Path:
+    argv = ["study", "smoke", "--runs-dir", str(runs), "--data-dir", str(real_data), *EXACT, *extra]
+    assert main(argv) == 0
+    return runs / "smoke-quick"
+
+
+def final_tensors(run: Path) -> dict[str, torch.Tensor]:
+    return st_load((checkpoint.checkpoint_dirs(run)[-1] / "tensors.safetensors").read_bytes())
+
+
+def metrics(run: Path) -> dict:
+    return json.loads((run / "eval.json").read_text())["metrics"]
+
+
+@pytest.fixture(scope="module")
+def local_study(real_data, tmp_path_factory) -> Path:
+    return study(tmp_path_factory.mktemp("local"), real_data, "--workers", "1", "--threads", "1")
+
+
+@pytest.mark.slow
+def test_ray_study_writes_the_same_runs_as_the_local_executor(local_ray, local_study, real_data, tmp_path):
+    ray_study = study(tmp_path, real_data, "--executor", "ray", "--cpus-per-run", "1")
+    assert (ray_study / "report.html").is_file() and (ray_study / "index.html").is_file()
+    for name in SMOKE_RUNS:
+        assert json.loads((ray_study / name / "meta.json").read_text())["status"] == "done"
+        a, b = final_tensors(local_study / name), final_tensors(ray_study / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+        assert metrics(local_study / name) == metrics(ray_study / name), name
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_retried_and_the_run_ends_bit_identical(local_ray, local_study, real_data,
+                                                                           tmp_path, monkeypatch):
+    from genlab.executor_ray import TEST_DIE_AT_STEP
+
+    monkeypatch.setenv(TEST_DIE_AT_STEP, "10")  # every task's first worker dies (os._exit) at step 10 of 16
+    ray_study = study(tmp_path, real_data, "--executor", "ray", "--max-retries", "2", "--no-eval")
+    for name in SMOKE_RUNS:
+        assert (ray_study / f"{name}.died-once").exists(), f"{name}'s first attempt did not die"
+        meta = json.loads((ray_study / name / "meta.json").read_text())
+        assert meta["status"] == "done" and meta["resumed_from_step"] == 8, meta
+        a, b = final_tensors(local_study / name), final_tensors(ray_study / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), f"{name} differs after the retry"
+
+
+def test_bad_executor_options_are_one_line(capsys, tmp_path):
+    for argv in (["--executor", "slurm"], ["--address", "x:1"], ["--executor", "ray", "--cpus-per-run", "0"],
+                 ["--executor", "ray", "--gpus-per-run", "-1"]):
+        code = main(["study", "smoke", "--runs-dir", str(tmp_path), *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1, (argv, err)
