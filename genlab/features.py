@@ -31,7 +31,8 @@ from genlab import data, junk
 from genlab.progress import bar
 from genlab.runs import atomic_write
 
-JUDGE_VERSION = 2  # bump when the architecture or recipe changes: the cache key includes it (2: junk class)
+JUDGE_VERSION = 3  # bump when the architecture or recipe changes: the cache key includes it (2: junk class;
+#   3: blur-augmented real and junk images, so blurred digits stay recognisable)
 FEATURE_DIM = 128
 JUDGE_EPOCHS = {"mnist": 3, "fashion-mnist": 8}
 JUNK_PER_BATCH = 32  # synthetic junk images beside each batch of 128 real ones (outlier exposure)
@@ -124,7 +125,7 @@ def train_judge(dataset: str, data_dir=None) -> tuple[Judge, dict]:
                 perm = torch.randperm(images.shape[0], generator=g)
                 for s in range(steps):
                     idx = perm[s * bs:(s + 1) * bs]
-                    x = data.to_unit(images[idx])
+                    x = junk.random_blur(data.to_unit(images[idx]), g_junk)  # blurred digits are digits
                     # junk destroyed from the next batch's images, labelled as the extra class
                     src = data.to_unit(images[perm[((s + 1) * bs + torch.arange(JUNK_PER_BATCH)) % perm.numel()]])
                     x = torch.cat([x, junk.make_junk(src, g_junk)])
@@ -144,7 +145,8 @@ def train_judge(dataset: str, data_dir=None) -> tuple[Judge, dict]:
             "test_recognisable_share": float(recognisable(probs).double().mean()),
             "recognisable_p": RECOGNISABLE_P, "train_seconds": round(train_s, 1),
             "junk": f"{JUNK_PER_BATCH} synthetic junk images per batch of {bs} as an extra class "
-                    f"({', '.join([*junk.KINDS, 'mixed'])}; genlab.junk)",
+                    f"({', '.join([*junk.KINDS, 'mixed'])}; genlab.junk); half of real and junk images blurred "
+                    f"(sigma {junk.BLUR_SIGMA[0]}-{junk.BLUR_SIGMA[1]})",
             "architecture": f"conv16-pool-conv32-pool-conv64-fc128(features)-fc{n_classes}+junk, batch norm, "
                             "dropout 0.3"}
     return model, info
