@@ -127,7 +127,7 @@ def blur(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     n = x.shape[0]
     y = F.conv2d(F.pad(x.view(1, n, 28, 28), (4, 4, 0, 0), mode="replicate"), k.view(n, 1, 1, 9), groups=n)
     y = F.conv2d(F.pad(y, (0, 0, 4, 4), mode="replicate"), k.view(n, 1, 9, 1), groups=n)
-    return y.view_as(x)
+    return y.view_as(x)  # a weighted mean of values in [-1, 1] (up to float rounding)
 
 
 BLUR_SIGMA = (0.0, 1.5)  # range of the blur applied to half of every batch, real and junk alike

@@ -93,7 +93,8 @@ def test_junk_batches_are_deterministic_in_range_and_hold_every_kind():
     x = torch.rand(64, 1, 28, 28) * 2 - 1
     a = junk.make_junk(x, torch.Generator().manual_seed(0))
     b = junk.make_junk(x, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b) and a.shape == x.shape and a.min() >= -1 and a.max() <= 1
+    eps = 1e-6  # blurring is a weighted mean: in [-1, 1] up to float rounding
+    assert torch.equal(a, b) and a.shape == x.shape and a.min() >= -1 - eps and a.max() <= 1 + eps
     for kind, make in junk.KINDS.items():
         out = make(x[:8], torch.Generator().manual_seed(1))
         assert out.shape == (8, 1, 28, 28) and out.min() >= -1 and out.max() <= 1, kind
