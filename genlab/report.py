@@ -23,7 +23,7 @@ from genlab.errors import GenlabError
 from genlab.runs import atomic_write, read_json, read_meta
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:0 auto;padding:1rem;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1260px;margin:0 auto;padding:1rem;
 color:#222;line-height:1.45}
 h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2rem}h3{margin-top:1.4rem}
 figure{display:inline-block;margin:.4rem;vertical-align:top;max-width:100%}
@@ -35,8 +35,9 @@ td:first-child,th:first-child{text-align:left}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}.note{font-size:.85rem;color:#555}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
 .same figure img{width:300px;max-width:300px}.strip figure img{width:210px}
-.summary{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}.summary table{font-size:.8rem}
-.summary figure img{max-width:min(100%,520px)}
+.summary{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.summary table{font-size:.74rem}
+.summary td,.summary th{padding:.1rem .3rem}.summary figure{margin:0}.summary figure img{width:400px;max-width:400px}
+h1{margin:.3rem 0}
 nav.toc{font-size:.9rem;margin:.6rem 0;padding:.4rem .6rem;background:#f6f6f6;border-radius:4px}
 pre{font-size:.72rem;background:#f8f8f8;padding:.4rem;overflow-x:auto}
 @media print{figure,tr{page-break-inside:avoid}h2,h3,h4{page-break-after:avoid}}
@@ -269,10 +270,10 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
         if fl is not None:
             page.add(f"<p class='note'>FID in the judge's feature space (lower is better; real vs real "
                      f"{fmt(fl)}); brackets: 95% intervals.</p>")
-        page.add("</div><div class='row'>")
+        page.add("</div>")
         for key in (M.FID, M.RECOGNISABLE):
             page.img(study_dir / "figures" / f"{ds}-compare-{key}.png", f"{ds}: {key} at matched capacity")
-        page.add("</div></div>")
+        page.add("</div>")
 
 
 def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
@@ -414,8 +415,10 @@ def build(study_dir: Path, embed: bool) -> str:
     study, settings = compare.load_study(study_dir)
     title = f"genlab study {study['study']} ({study['profile']})"
     page = Page(study_dir, embed)
-    page.add(f"<h1>{e(title)}</h1><p>{e(study.get('description', ''))}. Profile {e(study['profile'])}: "
-             f"{e(study.get('profile_description', ''))}.</p>")
+    page.add(f"<h1>{e(title)}</h1><p class='note'>{e(study.get('description', ''))}. Profile "
+             f"{e(study['profile'])}: {e(study.get('profile_description', ''))}.</p>")
+    page.add("<nav class='toc'>" + " · ".join(f"<a href='#{a}'>{e(t)}</a>" for a, t in TOC) + "</nav>")
+    summary_section(page, study_dir, study, settings)
     evals = [ev for s in settings.values() for ev in s.evals]
     if evals:
         p = evals[0]["protocol"]
@@ -424,8 +427,6 @@ def build(study_dir: Path, embed: bool) -> str:
                  f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability &ge; 0.9 (junk "
                  "and ambiguous samples are not). Judge-space values are not comparable with Inception-FID numbers "
                  "in papers, nor with the original study's unstated 'proxy FID'.</p>")
-    page.add("<nav class='toc'>" + " · ".join(f"<a href='#{a}'>{e(t)}</a>" for a, t in TOC) + "</nav>")
-    summary_section(page, study_dir, study, settings)
     findings_section(page, study, settings)
     side_by_side_section(page, study_dir, study, settings)
     training_strips_section(page, study_dir, study)

@@ -14,11 +14,13 @@ from genlab.cli import main
 
 pytestmark = pytest.mark.slow
 
-AE_FIGURES = ["samples.png", "reconstructions.png", "interpolation.png", "curves.png", "fid-by-epoch.png"]
+AE_FIGURES = ["samples.png", "samples-gmm.png", "reconstructions.png", "interpolation.png", "curves.png",
+              "fid-by-epoch.png"]
 RUN_FIGURES = {"gan": ["samples.png", "curves.png", "fid-by-epoch.png"], "vae": AE_FIGURES, "vaegan": AE_FIGURES}
 METRIC_KEYS = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "classifier_score",
-               "classes_covered", "class_kl", "near_duplicate_share"]
-VAE_KEYS = ["recon_mse", "recon_ssim", "elbo", "iwae", "active_units", "interp_step_distance"]
+               "classes_covered", "class_kl", "near_duplicate_share", "recognisable_share"]
+VAE_KEYS = ["recon_mse", "recon_ssim", "elbo", "iwae", "active_units", "interp_step_distance", "gmm_fid",
+            "gmm_recognisable_share"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_every_figure_exists_decodes_and_is_not_blank(quick_study):
     assert len(study["runs"]) == 18
     for ds in ("mnist", "fashion-mnist"):
         assert_real_image(quick_study / "figures" / f"{ds}-real.png")
-        for key in ("fid", "kid", "precision", "recall"):
+        for key in ("fid", "kid", "precision", "recall", "recognisable_share"):
             assert_real_image(quick_study / "figures" / f"{ds}-compare-{key}.png")
     for name in study["runs"]:
         family = name.split("-")[-3]
@@ -93,5 +95,15 @@ def test_report_opens_in_headless_chromium(quick_study, tmp_path):
     assert visit.console_errors == []
     assert [r for r in visit.requests if not r.startswith(("file:", "data:"))] == []
     assert_real_image(shot)
+    with Browser() as b:  # the first screen a reader sees, at 1280 x 900, holds the verdict: table and a chart
+        b.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        b.visit(report.resolve().as_uri())
+        first = b.screenshot(tmp_path / "first-screen.png", full_page=False)
+        tops = b.call("Runtime.evaluate", returnByValue=True, expression=(
+            "[document.querySelector('#summary table').getBoundingClientRect().top,"
+            " document.querySelector('#summary img').getBoundingClientRect().top,"
+            " document.querySelector('#summary img').getBoundingClientRect().height]"))["result"]["value"]
+    assert_real_image(first)
+    assert tops[0] < 900 and tops[1] < 900 and tops[2] > 100, tops
     html = report.read_text()
     assert "Claims check" in html and "Answers to the study" in html
