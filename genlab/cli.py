@@ -74,6 +74,7 @@ def build_parser() -> Parser:
     s.add_argument("--seeds", type=int, default=1, help="seeds per setting (>= 2 gives confidence intervals)")
     s.add_argument("--runs-dir", default="runs", help="where study folders go (default: runs)")
     s.add_argument("--models", help="comma-separated subset of the study's models, e.g. gan,vae (default: all)")
+    s.add_argument("--datasets", help="comma-separated subset of the study's datasets, e.g. mnist (default: all)")
     s.add_argument("--no-eval", action="store_true", help="train and draw figures only; skip metrics")
     s.add_argument("--workers", type=int, help="processes sharing the runs (default: one per CPU core, each with "
                                                "one torch thread; 1 = this process alone)")
@@ -171,6 +172,7 @@ def cmd_study(a, overrides):
     from genlab.sweep import plan_workers, run_study
 
     models = [m.strip() for m in a.models.split(",") if m.strip()] if a.models else None
+    datasets = [d.strip() for d in a.datasets.split(",") if d.strip()] if a.datasets else None
     if a.threads is not None and not 1 <= a.threads <= 1024:
         raise GenlabError(f"--threads {a.threads} must be a whole number from 1 to 1024")
     if not 1 <= a.seeds <= 100:
@@ -191,7 +193,8 @@ def cmd_study(a, overrides):
                    "max_retries": a.max_retries}
     study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
                           evaluate_runs=not a.no_eval, models=models, workers=a.workers, threads=a.threads,
-                          pages=not a.no_pages, device=a.device, executor=a.executor, ray_options=ray_options)
+                          pages=not a.no_pages, device=a.device, executor=a.executor, ray_options=ray_options,
+                          datasets=datasets)
     if not a.no_pages:
         print(f"open {study_dir / 'index.html'}")
 

@@ -113,13 +113,18 @@ def get_study(name: str) -> Study:
     return lookup(STUDIES, name, "study")
 
 
-def select_models(study: Study, models: list[str] | None) -> Study:
-    """The study restricted to some of its models (e.g. the original 12-run GAN-vs-VAE study: gan,vae)."""
-    if not models:
-        return study
-    for m in models:
-        lookup(study.arms, m, f"model of study '{study.name}'")
-    return replace(study, arms={m: zs for m, zs in study.arms.items() if m in models})
+def select_models(study: Study, models: list[str] | None, datasets: list[str] | None = None) -> Study:
+    """The study restricted to some of its arms (e.g. the original 12-run GAN-vs-VAE study: gan,vae) and
+    datasets (e.g. mnist)."""
+    if models:
+        for m in models:
+            lookup(study.arms, m, f"model of study '{study.name}'")
+        study = replace(study, arms={m: zs for m, zs in study.arms.items() if m in models})
+    if datasets:
+        for d in datasets:
+            lookup(dict.fromkeys(study.datasets), d, f"dataset of study '{study.name}'")
+        study = replace(study, datasets=tuple(d for d in study.datasets if d in datasets))
+    return study
 
 
 def get_profile(name: str) -> Profile:

@@ -88,7 +88,7 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
               data_dir=None, overrides: list[str] | None = None, evaluate_runs: bool = True,
               log=print, models: list[str] | None = None, workers: int | None = None,
               threads: int | None = None, pages: bool = True, device: str = "auto", executor: str = "local",
-              ray_options: dict[str, Any] | None = None) -> Path:
+              ray_options: dict[str, Any] | None = None, datasets: list[str] | None = None) -> Path:
     """Run every missing run of a study (optionally only some models) and write its pages; returns its folder.
 
     `workers` processes share the runs (None: one per core); `threads` sets this process's torch threads
@@ -101,7 +101,7 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     dev = devices.resolve(device)
     if executor not in EXECUTORS:
         raise GenlabError(f"--executor {executor!r} is not allowed; use one of {', '.join(EXECUTORS)}")
-    study, profile = select_models(get_study(study_name), models), get_profile(profile_name)
+    study, profile = select_models(get_study(study_name), models, datasets), get_profile(profile_name)
     configs = expand(study, profile, seeds, overrides)
     if workers not in (None, 1):
         plan_workers(workers, 1)  # its one-line check
@@ -142,7 +142,7 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, "
             f"{n_workers} workers x {worker_threads} torch thread{'s' if worker_threads > 1 else ''}")
         run_workers(worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs,
-                                   models, worker_threads, device), n_workers, len(pending), log)
+                                   models, worker_threads, device, datasets), n_workers, len(pending), log)
     else:
         run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev)
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
@@ -181,11 +181,12 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
 
 
 def worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs, models,
-                   threads, device="auto") -> list[str]:
+                   threads, device="auto", datasets=None) -> list[str]:
     cmd = [sys.executable, "-m", "genlab", "study", study_name, "--profile", profile_name, "--seeds", str(seeds),
            "--runs-dir", str(runs_dir), "--workers", "1", "--threads", str(threads), "--no-pages",
            "--device", str(device)]
     cmd += ["--models", ",".join(models)] if models else []
+    cmd += ["--datasets", ",".join(datasets)] if datasets else []
     cmd += ["--data-dir", str(data_dir)] if data_dir else []
     cmd += [] if evaluate_runs else ["--no-eval"]
     return cmd + [f"--{o}" for o in overrides or []]
