@@ -380,7 +380,8 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
     for s in rows:
         hists = [ev["class_histogram"] for ev in s.evals if len(ev.get("class_histogram", [])) == n_bins]
         hist = [sum(h[i] for h in hists) / len(hists) for i in range(n_bins)] if hists else [0.0] * n_bins
-        bad = [v >= 0.1 if i == n_bins - 1 else v < 0.01 for i, v in enumerate(hist)]  # much junk; a missing class
+        recognised = max(1.0 - hist[-1], 1e-12)  # red: much junk, or a class under 1% of the recognisable samples
+        bad = [v >= 0.1 if i == n_bins - 1 else v / recognised < 0.01 for i, v in enumerate(hist)]
         cells = "".join(f"<td{' class=bad' if b else ''}>{100 * v:.1f}%</td>" for v, b in zip(hist, bad))
         covered = s.stat(M.CLASSES_COVERED)
         page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>{cells}"
