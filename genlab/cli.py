@@ -75,6 +75,8 @@ def build_parser() -> Parser:
     s.add_argument("--runs-dir", default="runs", help="where study folders go (default: runs)")
     s.add_argument("--models", help="comma-separated subset of the study's models, e.g. gan,vae (default: all)")
     s.add_argument("--datasets", help="comma-separated subset of the study's datasets, e.g. mnist (default: all)")
+    s.add_argument("--tensorboard", action="store_true", help="also log every run to RUN_DIR/tb for TensorBoard "
+                                                               "(pip install 'genlab[tensorboard]')")
     s.add_argument("--no-eval", action="store_true", help="train and draw figures only; skip metrics")
     s.add_argument("--workers", type=int, help="processes sharing the runs (default: one per CPU core, each with "
                                                "one torch thread; 1 = this process alone)")
@@ -98,6 +100,8 @@ def build_parser() -> Parser:
     t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
     t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
     t.add_argument("--no-eval", action="store_true", help="skip per-epoch FID and final metrics")
+    t.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tb for TensorBoard "
+                                                               "(pip install 'genlab[tensorboard]')")
     device_opt(t)
     data_opt(t)
 
@@ -188,13 +192,17 @@ def cmd_study(a, overrides):
             raise GenlabError(f"--max-retries {a.max_retries} must be a whole number from 0 to 100")
     elif a.address:
         raise GenlabError("--address only applies with --executor ray")
+    if a.tensorboard:
+        from genlab.tb_logger import check_available
+
+        check_available()
     output_dir(a.runs_dir, "--runs-dir")
     ray_options = {"address": a.address, "cpus_per_run": a.cpus_per_run, "gpus_per_run": a.gpus_per_run,
                    "max_retries": a.max_retries}
     study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
                           evaluate_runs=not a.no_eval, models=models, workers=a.workers, threads=a.threads,
                           pages=not a.no_pages, device=a.device, executor=a.executor, ray_options=ray_options,
-                          datasets=datasets)
+                          datasets=datasets, tensorboard=a.tensorboard)
     if not a.no_pages:
         print(f"open {study_dir / 'index.html'}")
 
@@ -213,7 +221,11 @@ def cmd_train(a, overrides):
                           f"'{cfg.run_name}'")
     name = check_name(a.name if a.name is not None else cfg.run_name, "run name")
     run_dir = output_dir(a.runs_dir, "--runs-dir") / name
-    meta = run_one(cfg, run_dir, a.data_dir, evaluate_runs=not a.no_eval, device=device)
+    if a.tensorboard:
+        from genlab.tb_logger import check_available
+
+        check_available()
+    meta = run_one(cfg, run_dir, a.data_dir, evaluate_runs=not a.no_eval, device=device, tensorboard=a.tensorboard)
     print(f"{run_dir}: {meta.get('status')} ({meta.get('wall_s', 0):.1f}s training)")
     return 0 if meta.get("status") == "done" else 1
 

@@ -45,7 +45,7 @@ def _die_once_at(step: int, marker: Path) -> None:
 
 
 def run_task(cfg_dict: dict[str, Any], run_dir: str, data_dir: str | None, evaluate_runs: bool, threads: int,
-             device: str) -> dict[str, Any]:
+             device: str, tensorboard: bool = False) -> dict[str, Any]:
     """The body of one Ray task: (status, message) of training + figures + evaluation of one run."""
     import socket
 
@@ -66,7 +66,7 @@ def run_task(cfg_dict: dict[str, Any], run_dir: str, data_dir: str | None, evalu
         _die_once_at(die_at, Path(run_dir).with_name(Path(run_dir).name + ".died-once"))
     cfg = from_dict(cfg_dict)
     try:
-        meta = run_one(cfg, Path(run_dir), data_dir, evaluate_runs, device=device)
+        meta = run_one(cfg, Path(run_dir), data_dir, evaluate_runs, device=device, tensorboard=tensorboard)
     except GenlabError as e:
         return {"status": "error", "message": str(e)}
     except Exception as e:  # a bug in one run must not lose the others; recorded in its meta.json, not hidden
@@ -120,7 +120,7 @@ def connect(address: str | None, cpus: int):
 
 def run_on_ray(pending: list, study_dir: Path, data_dir, evaluate_runs: bool, log, address: str | None = None,
                cpus_per_run: int = 1, gpus_per_run: float = 0.0, max_retries: int = 3, device: str = "cpu",
-               local_cpus: int | None = None) -> None:
+               local_cpus: int | None = None, tensorboard: bool = False) -> None:
     """Run every pending run (studies.PlannedRun) as a Ray task; the run folders end as with the local executor."""
     from genlab.sweep import usable_cores
 
@@ -131,7 +131,7 @@ def run_on_ray(pending: list, study_dir: Path, data_dir, evaluate_runs: bool, lo
                                         runtime_env={"env_vars": env} if env else None)
     refs = {task.remote(p.cfg.to_dict(), str(Path(study_dir).resolve() / p.name),
                         str(Path(data_dir).resolve()) if data_dir else None, evaluate_runs, max(1, cpus_per_run),
-                        device): p for p in pending}
+                        device, tensorboard): p for p in pending}
     t0 = {ref: time.perf_counter() for ref in refs}
     problems = []
     try:

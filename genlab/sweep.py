@@ -40,15 +40,25 @@ def study_dir_for(runs_dir: Path, study: str, profile: str) -> Path:
     return Path(runs_dir) / check_name(f"{study}-{profile}", "study name")
 
 
-def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True, device="cpu"
-            ) -> dict[str, Any]:
-    """Train (or resume) one run, then draw its figures and evaluate it, on `device`; returns its meta."""
+def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True, device="cpu",
+            tensorboard: bool = False) -> dict[str, Any]:
+    """Train (or resume) one run, then draw its figures and evaluate it, on `device`; returns its meta.
+    `tensorboard` also logs it to RUN_DIR/tb (genlab.tb_logger)."""
     hook = None
     if evaluate_runs and cfg.eval.epoch_fid_samples:
         from genlab.evaluate import epoch_fid_hook
 
         hook = epoch_fid_hook(cfg, data_dir, device)
-    meta = train(cfg, run_dir, data_dir, epoch_hook=hook, device=device)
+    loggers = []
+    if tensorboard:
+        from genlab.tb_logger import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir))
+    try:
+        meta = train(cfg, run_dir, data_dir, epoch_hook=hook, device=device, loggers=loggers)
+    finally:
+        for lg in loggers:
+            lg.close()
     if meta.get("status") != "done":
         return meta
     if not meta.get("figures_done"):
@@ -57,7 +67,11 @@ def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = 
     if evaluate_runs and not (run_dir / "eval.json").exists():
         from genlab.evaluate import evaluate_run
 
-        evaluate_run(run_dir, data_dir, device)
+        result = evaluate_run(run_dir, data_dir, device)
+        if tensorboard:
+            from genlab.tb_logger import log_final
+
+            log_final(run_dir, cfg.to_dict(), result)
     return read_meta(run_dir)
 
 
@@ -88,7 +102,8 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
               data_dir=None, overrides: list[str] | None = None, evaluate_runs: bool = True,
               log=print, models: list[str] | None = None, workers: int | None = None,
               threads: int | None = None, pages: bool = True, device: str = "auto", executor: str = "local",
-              ray_options: dict[str, Any] | None = None, datasets: list[str] | None = None) -> Path:
+              ray_options: dict[str, Any] | None = None, datasets: list[str] | None = None,
+              tensorboard: bool = False) -> Path:
     """Run every missing run of a study (optionally only some models) and write its pages; returns its folder.
 
     `workers` processes share the runs (None: one per core); `threads` sets this process's torch threads
@@ -137,14 +152,16 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         from genlab.executor_ray import run_on_ray
 
         log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, on Ray")
-        run_on_ray(pending, study_dir, data_dir, evaluate_runs, log, device=str(dev), **(ray_options or {}))
+        run_on_ray(pending, study_dir, data_dir, evaluate_runs, log, device=str(dev), tensorboard=tensorboard,
+                   **(ray_options or {}))
     elif n_workers > 1:
         log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, "
             f"{n_workers} workers x {worker_threads} torch thread{'s' if worker_threads > 1 else ''}")
         run_workers(worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs,
-                                   models, worker_threads, device, datasets), n_workers, len(pending), log)
+                                   models, worker_threads, device, datasets, tensorboard), n_workers, len(pending),
+                    log)
     else:
-        run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev)
+        run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev, tensorboard)
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
     if pages:
         from genlab.report import write_index, write_report
@@ -154,7 +171,8 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     return study_dir
 
 
-def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_runs: bool, log, device="cpu") -> None:
+def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_runs: bool, log, device="cpu",
+              tensorboard: bool = False) -> None:
     """This process's share of the study: every run not complete and not locked by another worker."""
     for i, planned in enumerate(configs, 1):
         cfg, name = planned.cfg, planned.name
@@ -167,7 +185,7 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
             continue
         t = time.perf_counter()
         try:
-            meta = run_one(cfg, run_dir, data_dir, evaluate_runs, device)
+            meta = run_one(cfg, run_dir, data_dir, evaluate_runs, device, tensorboard)
         except (GenlabError, Interrupted, KeyboardInterrupt):
             raise
         except Exception as e:  # a bug in one run must not lose the others; it is recorded, not hidden
@@ -181,12 +199,13 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
 
 
 def worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs, models,
-                   threads, device="auto", datasets=None) -> list[str]:
+                   threads, device="auto", datasets=None, tensorboard=False) -> list[str]:
     cmd = [sys.executable, "-m", "genlab", "study", study_name, "--profile", profile_name, "--seeds", str(seeds),
            "--runs-dir", str(runs_dir), "--workers", "1", "--threads", str(threads), "--no-pages",
            "--device", str(device)]
     cmd += ["--models", ",".join(models)] if models else []
     cmd += ["--datasets", ",".join(datasets)] if datasets else []
+    cmd += ["--tensorboard"] if tensorboard else []
     cmd += ["--data-dir", str(data_dir)] if data_dir else []
     cmd += [] if evaluate_runs else ["--no-eval"]
     return cmd + [f"--{o}" for o in overrides or []]

@@ -31,6 +31,16 @@ SAMPLE_SEED_OFFSET = 1_000_003  # fixed-noise generator for per-epoch grids: see
 EpochHook = Callable[[GenerativeModel, int], dict[str, float]]  # (model, epoch) -> extra metrics, e.g. fid
 
 
+class Logger:
+    """What the loop tells a logger (TensorBoard, genlab.tb_logger); metrics.jsonl is written regardless."""
+
+    def on_step(self, step: int, record: dict[str, Any]) -> None: ...
+
+    def on_epoch(self, epoch: int, step: int, record: dict[str, Any], grid: torch.Tensor) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def sample_noise_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed + SAMPLE_SEED_OFFSET)
 
@@ -101,7 +111,7 @@ class StopFlag:
 
 
 def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None,
-          device: torch.device | str = "cpu") -> dict[str, Any]:
+          device: torch.device | str = "cpu", loggers: list[Logger] | None = None) -> dict[str, Any]:
     """Train (or resume) one run to its configured epochs on `device`; returns meta.json's content.
 
     The whole training set lives on the device as one uint8 tensor. Bit-exact resume holds on the CPU; on CUDA the
@@ -187,8 +197,11 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
                     sums[k] = sums.get(k, 0.0) + v
                 if step % cfg.train.log_every == 0:
                     rate = n_log / max(time.perf_counter() - t_log, 1e-9)
-                    append_jsonl(metrics_path, {"step": step, "epoch": epoch + pos / steps_per_epoch,
-                                                **losses, "images_per_s": round(rate, 1)})
+                    line = {"step": step, "epoch": epoch + pos / steps_per_epoch, **losses,
+                            "images_per_s": round(rate, 1)}
+                    append_jsonl(metrics_path, line)
+                    for lg in loggers or []:
+                        lg.on_step(step, line)
                     pb.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"})
                     t_log, n_log = time.perf_counter(), 0
                 pb.update(1)
@@ -216,6 +229,8 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
             if best[0] == step:
                 record["best"] = True
             append_jsonl(metrics_path, record)
+            for lg in loggers or []:
+                lg.on_epoch(epoch, step, record, grid)
             pos, sums = 0, {}
             save(batch_gen.get_state())
     wall += time.perf_counter() - t_start
