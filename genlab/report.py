@@ -255,7 +255,7 @@ def summary_rows(study: dict, settings: dict, ds: str) -> list[tuple[str, str, c
 
 def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
     """The verdict on one screen: per dataset the matched-capacity table beside its FID chart."""
-    page.add("<h2 id='summary'>Summary</h2>")
+    page.add("<section id='summary'><h2>Summary</h2>")
     for ds in study["datasets"]:
         page.add(f"<h3>{e(ds)}</h3><div class='summary'><div>")
         fl = compare.floor(settings, ds, M.FID)
@@ -274,6 +274,7 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
         for key in (M.FID, M.RECOGNISABLE):
             page.img(study_dir / "figures" / f"{ds}-compare-{key}.png", f"{ds}: {key} at matched capacity")
         page.add("</div>")
+    page.add("</section>")
 
 
 def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
