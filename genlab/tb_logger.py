@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genlab.errors import GenlabError
@@ -23,21 +24,18 @@ from genlab.errors import GenlabError
 TB_DIR = "tb"
 
 
-def writer(run_dir: Path):
+def check_available():
+    """torch's SummaryWriter class, or one line naming the extra to install (called before anything trains)."""
     try:
+        import tensorboard  # noqa: F401
         from torch.utils.tensorboard import SummaryWriter
     except (ImportError, ModuleNotFoundError):
         raise GenlabError("--tensorboard needs TensorBoard: pip install 'genlab[tensorboard]'") from None
-    return SummaryWriter(log_dir=str(Path(run_dir) / TB_DIR))
+    return SummaryWriter
 
 
-def check_available() -> None:
-    """One line before anything trains when the extra is missing."""
-    try:
-        import tensorboard  # noqa: F401
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-    except (ImportError, ModuleNotFoundError):
-        raise GenlabError("--tensorboard needs TensorBoard: pip install 'genlab[tensorboard]'") from None
+def writer(run_dir: Path):
+    return check_available()(log_dir=str(Path(run_dir) / TB_DIR))
 
 
 def scalars(record: dict[str, Any]) -> dict[str, float]:
@@ -66,7 +64,7 @@ class TensorBoardLogger:
             self.w.add_scalar(f"epoch/{k}", v, epoch)
         from genlab import viz
 
-        img = torch.tensor(__import__("numpy").array(viz.grid(grid))).float().div(255).unsqueeze(0)  # (1,H,W)
+        img = torch.tensor(np.array(viz.grid(grid))).float().div(255).unsqueeze(0)  # (1, H, W) in [0, 1]
         self.w.add_image("samples/fixed_noise", img, epoch)
         self.w.flush()
 
