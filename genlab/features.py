@@ -88,15 +88,6 @@ def judge_key(dataset: str) -> str:
     return f"{dataset}-{sha}-v{JUDGE_VERSION}"
 
 
-@torch.no_grad()
-def accuracy(model: Judge, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Share of real images whose most probable class (junk included) is their label: calling a real image
-    junk counts as an error."""
-    model.eval()
-    _, probs = model.features_and_probs(x)
-    return float((probs.argmax(1) == y).double().mean())
-
-
 def recognisable(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torch.Tensor:
     """(N,) bool: the judge gives some real class (not junk, the last column) at least `threshold`."""
     return probs[:, :-1].max(1).values >= threshold
@@ -138,8 +129,9 @@ def train_judge(dataset: str, data_dir=None) -> tuple[Judge, dict]:
                     pb.update(1)
     train_s = time.perf_counter() - t0
     test_x = data.to_unit(test_images)
-    acc = accuracy(model, test_x, test_labels)
-    _, probs = model.features_and_probs(test_x)
+    model.eval()
+    _, probs = model.features_and_probs(test_x)  # one pass serves accuracy and recognisable share
+    acc = float((probs.argmax(1) == test_labels).double().mean())  # a real image called junk is an error
     info = {"dataset": dataset, "version": JUDGE_VERSION, "test_accuracy": acc, "feature_dim": FEATURE_DIM,
             "epochs": epochs, "seed": JUDGE_SEED, "floor": ACCURACY_FLOOR[dataset],
             "test_recognisable_share": float(recognisable(probs).double().mean()),
