@@ -167,8 +167,9 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
         rec, cov = stats_of(a, M.RECALL), stats_of(a, M.COVERAGE)
         cls = stats_of(a, M.CLASSES_COVERED)
         recog = stats_of(a, M.RECOGNISABLE)
-        floor_cov = a[0].evals[0]["floor"].get(M.COVERAGE) if a[0] is not None and a[0].evals else None
-        if cls[0] is None or cov[0] is None:
+        floor_cov = a[0].evals[0].get("floor", {}).get(M.COVERAGE) if a and a[0] is not None and a[0].evals \
+            else None
+        if not a or cls[0] is None or cov[0] is None:
             verdicts.append(MISSING)
         elif recog[0] is not None and recog[0][0] < 0.5:
             verdicts.append(INCONCLUSIVE)  # mostly junk: missing classes say "garbage", not "collapse"
@@ -229,18 +230,18 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
 
     lines = per_setting(study, settings, "gan", gz, lambda s: (
         f"recognisable {fmt_pct(first(s.stat(M.RECOGNISABLE)))}, classes covered (of recognisable samples) "
-        f"{s.stat(M.CLASSES_COVERED)[0]:.3g}/10, class KL {fmt_opt(first(s.stat(M.CLASS_KL)))} nats, "
-        f"recall {s.stat(M.RECALL)[0]:.3g}, coverage {s.stat(M.COVERAGE)[0]:.3g}, near-duplicates of training "
-        f"images {fmt_pct(s.stat(M.NEAR_DUPLICATES)[0])}"))
+        f"{val(s, M.CLASSES_COVERED, '.3g')}/10, class KL {fmt_opt(first(s.stat(M.CLASS_KL)))} nats, "
+        f"recall {val(s, M.RECALL, '.3g')}, coverage {val(s, M.COVERAGE, '.3g')}, near-duplicates of training "
+        f"images {fmt_pct(first(s.stat(M.NEAR_DUPLICATES)))}"))
     out.append(("2. Was there evidence of mode collapse, and what helped?", lines,
                 "Class coverage uses the judge's labels on the samples it recognises (a real class at probability "
                 ">= 0.9; the rest is junk or ambiguous): collapse within a class (one style of '1') shows only in "
                 "recall and coverage."))
 
     lines = per_setting(study, settings, "vae", vz, lambda s: (
-        f"recon MSE {s.stat(M.RECON_MSE)[0]:.4f}, SSIM {s.stat(M.RECON_SSIM)[0]:.3f}, ELBO {s.stat(M.ELBO)[0]:.1f} "
-        f"nats, IWAE {s.stat(M.IWAE)[0]:.1f} nats, active units {s.stat(M.ACTIVE_UNITS)[0]:.3g}/{s.z_dim}, "
-        f"sample FID {s.stat(M.FID)[0]:.3g}"))
+        f"recon MSE {val(s, M.RECON_MSE, '.4f')}, SSIM {val(s, M.RECON_SSIM, '.3f')}, ELBO {val(s, M.ELBO, '.1f')} "
+        f"nats, IWAE {val(s, M.IWAE, '.1f')} nats, active units {val(s, M.ACTIVE_UNITS, '.3g')}/{s.z_dim}, "
+        f"sample FID {val(s, M.FID, '.3g')}"))
     out.append(("3. How did latent size affect VAE reconstructions and samples?", lines,
                 "Likelihoods are for Bernoulli pixel means on grey-level data: compare them across z, not with "
                 "binarized-MNIST numbers in papers."))
@@ -254,11 +255,11 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
             if not h or not h.evals:
                 lines.append(f"{ds} VAE-GAN z{z}: not measured")
                 continue
-            refs = [f"{lab} z{o.z_dim} {o.stat(M.FID)[0]:.3g}" for lab, o in (("GAN", g), ("VAE", v)) if o and o.evals]
-            parts = [f"{ds} VAE-GAN z{z}: FID {h.stat(M.FID)[0]:.3g}" + (f" ({', '.join(refs)})," if refs else ",")]
-            parts.append(f"precision {h.stat(M.PRECISION)[0]:.3g}, recon MSE {h.stat(M.RECON_MSE)[0]:.4f}"
-                         + (f" (VAE {v.stat(M.RECON_MSE)[0]:.4f})" if v and v.evals else "")
-                         + f", SSIM {h.stat(M.RECON_SSIM)[0]:.3f}, interpolation step "
+            refs = [f"{lab} z{o.z_dim} {val(o, M.FID, '.3g')}" for lab, o in (("GAN", g), ("VAE", v)) if o and o.evals]
+            parts = [f"{ds} VAE-GAN z{z}: FID {val(h, M.FID, '.3g')}" + (f" ({', '.join(refs)})," if refs else ",")]
+            parts.append(f"precision {val(h, M.PRECISION, '.3g')}, recon MSE {val(h, M.RECON_MSE, '.4f')}"
+                         + (f" (VAE {val(v, M.RECON_MSE, '.4f')})" if v and v.evals else "")
+                         + f", SSIM {val(h, M.RECON_SSIM, '.3f')}, interpolation step "
                          f"{fmt_opt(h.stat(M.INTERP_STEP)[0] if h.stat(M.INTERP_STEP) else None)}"
                          + (f" (VAE {fmt_opt(v.stat(M.INTERP_STEP)[0] if v.stat(M.INTERP_STEP) else None)})"
                             if v and v.evals else ""))
@@ -285,6 +286,12 @@ def per_setting(study: dict[str, Any], settings: dict, model: str, zs, describe)
 def first(stat: Stat | None) -> float | None:
     """The mean of a (mean, lo, hi) statistic, or None when it was not measured."""
     return None if stat is None else stat[0]
+
+
+def val(setting, key: str, spec: str = ".3g") -> str:
+    """A setting's mean of one metric, formatted; '–' where that metric is missing (an old or damaged eval)."""
+    stat = setting.stat(key) if setting is not None else None
+    return "–" if stat is None else format(stat[0], spec)
 
 
 def fmt_opt(x: float | None) -> str:
