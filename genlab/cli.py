@@ -75,6 +75,8 @@ def build_parser() -> Parser:
     s.add_argument("--runs-dir", default="runs", help="where study folders go (default: runs)")
     s.add_argument("--models", help="comma-separated subset of the study's models, e.g. gan,vae (default: all)")
     s.add_argument("--datasets", help="comma-separated subset of the study's datasets, e.g. mnist (default: all)")
+    s.add_argument("--dataset", help="run the study on this dataset instead: mnist, fashion-mnist or folder:PATH "
+                                     "(your images, PATH/<class>/*.png|jpg; docs/datasets.md)")
     s.add_argument("--tensorboard", action="store_true", help="also log every run to RUN_DIR/tb for TensorBoard "
                                                                "(pip install 'genlab[tensorboard]')")
     s.add_argument("--no-eval", action="store_true", help="train and draw figures only; skip metrics")
@@ -96,7 +98,8 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train one run")
     t.add_argument("--model", required=True, help="gan, vae or vaegan")
-    t.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist")
+    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or folder:PATH (your images, "
+                                                       "PATH/<class>/*.png|jpg)")
     t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
     t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
     t.add_argument("--no-eval", action="store_true", help="skip per-epoch FID and final metrics")
@@ -128,7 +131,10 @@ def build_parser() -> Parser:
 
     d = sub.add_parser("data", help="check or download the datasets")
     d.add_argument("action", choices=["verify", "fetch"])
-    d.add_argument("--dataset", default="all", help="mnist, fashion-mnist or all")
+    d.add_argument("target", nargs="?", help="the dataset, as --dataset (e.g. genlab data verify folder:PATH)")
+    d.add_argument("--dataset", default="all", help="mnist, fashion-mnist, folder:PATH or all")
+    d.add_argument("--test-fraction", type=float, default=1 / 6, help="with folder:PATH: the held-out share "
+                                                                      "(as data.test_fraction)")
     data_opt(d)
     return p
 
@@ -202,7 +208,7 @@ def cmd_study(a, overrides):
     study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
                           evaluate_runs=not a.no_eval, models=models, workers=a.workers, threads=a.threads,
                           pages=not a.no_pages, device=a.device, executor=a.executor, ray_options=ray_options,
-                          datasets=datasets, tensorboard=a.tensorboard)
+                          datasets=datasets, tensorboard=a.tensorboard, dataset=a.dataset)
     if not a.no_pages:
         print(f"open {study_dir / 'index.html'}")
 
@@ -290,6 +296,17 @@ def cmd_runs(a, overrides):
 def cmd_data(a, overrides):
     from genlab import data
 
+    if a.target:
+        a.dataset = a.target
+    if data.folders.is_folder(a.dataset):
+        if a.action == "fetch":
+            raise GenlabError(f"{a.dataset}: a folder is not fetched; use 'genlab data verify {a.dataset}'")
+        if not 0.05 <= a.test_fraction <= 0.5:
+            raise GenlabError(f"--test-fraction {a.test_fraction} must be from 0.05 to 0.5")
+        dataset = data.check_name(a.dataset)
+        for key, value in data.folders.describe(dataset, a.test_fraction).items():
+            print(f"{key}: {value}")
+        return
     names = list(data.DATASETS) if a.dataset == "all" else [data.get_dataset(a.dataset).name]
     for name in names:
         hashes = data.verify(name, a.data_dir, fetch=a.action == "fetch")

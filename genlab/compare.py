@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genlab import data
 from genlab import metrics as M
 from genlab import schema, viz
 from genlab.runs import read_json, read_meta
@@ -107,7 +108,7 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
             kind = f"mean and 95% CI over {seeds} seeds" if seeds >= 2 else "1 seed, 95% bootstrap CI over samples"
             name = key.upper() if key in (M.FID, M.KID) else key.replace("_", " ")
             title = f"{ds} · {name} at matched capacity ({kind}); z: {order}"
-            path = Path(study_dir) / "figures" / f"{ds}-compare-{key}.png"
+            path = Path(study_dir) / "figures" / f"{data.slug(ds)}-compare-{key}.png"
             out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key))
     return out
 

@@ -18,8 +18,6 @@ from typing import Any, Literal
 
 from genlab.errors import GenlabError, closest, lookup, shown
 
-DatasetName = Literal["mnist", "fashion-mnist"]
-
 
 def bounded(default: Any, lo: float | None = None, hi: float | None = None, **meta: Any) -> Any:
     """A dataclass field with inclusive numeric bounds the validator enforces."""
@@ -28,8 +26,16 @@ def bounded(default: Any, lo: float | None = None, hi: float | None = None, **me
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: DatasetName = "mnist"  # which registry entry in genlab.data.DATASETS
-    n_train: int = bounded(0, 0, 60_000)  # training images used; 0 = the whole split
+    dataset: str = "mnist"  # a registry entry in genlab.data.DATASETS, or folder:PATH (genlab.folders)
+    n_train: int = bounded(0, 0, 500_000)  # training images used; 0 = the whole split
+    test_fraction: float = bounded(1 / 6, 0.05, 0.5)  # held-out share of a folder: dataset (by file-name hash)
+
+    def check(self) -> None:
+        from genlab import data  # lazy: data imports errors only, but keep config importable on its own
+
+        normal = data.check_name(self.dataset)
+        if normal != self.dataset:  # a relative folder path: the config must hold the absolute one
+            object.__setattr__(self, "dataset", normal)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,9 @@ class RunConfig:
     @property
     def run_name(self) -> str:
         """Run folder name: dataset, model, capacity and seed, all a reader needs to place it."""
-        return f"{self.data.dataset}-{self.model_name}-z{self.z_dim}-s{self.train.seed}"
+        from genlab.data import slug
+
+        return f"{slug(self.data.dataset)}-{self.model_name}-z{self.z_dim}-s{self.train.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model": {"name": self.model_name, **dataclasses.asdict(self.model)}}

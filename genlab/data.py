@@ -29,10 +29,12 @@ from pathlib import Path
 
 import torch
 
+from genlab import folders
 from genlab.errors import GenlabError, lookup
 from genlab.progress import bar
 
 IMAGE_SIZE = 28
+DEFAULT_TEST_FRACTION = folders.DEFAULT_TEST_FRACTION
 MAX_IDX_BYTES = 200_000_000  # larger than any MNIST-like split; caps what a hostile file can make us allocate
 SPLIT_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -70,6 +72,33 @@ DATASETS: dict[str, Dataset] = {
 
 def get_dataset(name: str) -> Dataset:
     return lookup(DATASETS, name, "dataset")
+
+
+def check_name(dataset: str) -> str:
+    """A registry name or `folder:PATH` (made absolute); anything else is a one-line error."""
+    if folders.is_folder(dataset):
+        return folders.normalized(dataset)
+    try:
+        return get_dataset(dataset).name
+    except GenlabError as e:
+        raise GenlabError(f"{e}, or folder:PATH for your own images (PATH/<class>/*.png)") from None
+
+
+def classes(dataset: str) -> tuple[str, ...]:
+    """Class names; empty for an unlabeled image folder (no judge can be trained on it)."""
+    return folders.classes(dataset) if folders.is_folder(dataset) else get_dataset(dataset).classes
+
+
+def slug(dataset: str) -> str:
+    """The dataset's part of a run folder's name (never a path)."""
+    return dataset if dataset in DATASETS else folders.slug(dataset)
+
+
+def content_hashes(dataset: str) -> dict[str, str]:
+    """SHA-256 of the data a run trained on, for meta.json."""
+    if folders.is_folder(dataset):
+        return {"folder": folders.fingerprint(dataset)}
+    return dict(get_dataset(dataset).sha256)
 
 
 def default_data_dir() -> Path:
@@ -227,11 +256,14 @@ def _load_split(name: str, split: str, folder: str) -> tuple[torch.Tensor, torch
     return images, labels.long()
 
 
-def load(dataset: str, split: str = "train", data_dir: str | os.PathLike | None = None
-         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images uint8 [N,28,28], labels int64 [N]) of a verified split; cached per process."""
-    ds = get_dataset(dataset)
+def load(dataset: str, split: str = "train", data_dir: str | os.PathLike | None = None,
+         test_fraction: float = folders.DEFAULT_TEST_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 [N,28,28], labels int64 [N]) of a verified split; cached per process.
+    `test_fraction` splits a `folder:` dataset; MNIST and Fashion-MNIST keep their official split."""
     lookup(SPLIT_FILES, split, "split")
+    if folders.is_folder(dataset):
+        return folders.load(dataset, split, test_fraction)
+    ds = get_dataset(dataset)
     folder = dataset_folder(ds, data_dir)
     return _load_split(ds.name, split, str(folder.resolve()))
 

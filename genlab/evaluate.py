@@ -41,9 +41,9 @@ def generate(model, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
 
 def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
     """A train() hook: FID of eval.epoch_fid_samples samples vs the test set at each epoch end."""
-    judge, _ = features.get_judge(cfg.data.dataset, data_dir)
+    judge, _ = features.get_judge(cfg.data.dataset, data_dir, cfg.data.test_fraction)
     judge.to(device)
-    real, _, _ = features.real_features(cfg.data.dataset, "test", 10_000, data_dir)
+    real, _, _ = features.real_features(cfg.data.dataset, "test", 10_000, data_dir, cfg.data.test_fraction)
     real_stats = M.gaussian_stats(real)
 
     def hook(model, epoch: int) -> dict[str, float]:
@@ -55,10 +55,10 @@ def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
 
 
 @functools.lru_cache(maxsize=4)
-def real_reference(dataset: str, n: int, data_dir=None) -> dict[str, Any]:
+def real_reference(dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> dict[str, Any]:
     """The first n test images in judge space with what every run is compared against (Gaussian statistics,
     k-NN radii): computed once per process, not once per run."""
-    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir)
+    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir, test_fraction)
     return {"features": real_f, "probs": real_p, "stats": M.gaussian_stats(real_f),
             "radii": M.knn_radii(real_f, (PR_K, DC_K))}
 
@@ -113,19 +113,20 @@ def bootstrap(ref, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets:
 
 
 @functools.lru_cache(maxsize=4)
-def duplicate_threshold(dataset: str, n: int, data_dir=None) -> float:
+def duplicate_threshold(dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> float:
     """Pixel distance below which only 1% of real test images lie from their nearest training image."""
-    train, _ = data.load(dataset, "train", data_dir)
-    test, _ = data.load(dataset, "test", data_dir)
+    train, _ = data.load(dataset, "train", data_dir, test_fraction)
+    test, _ = data.load(dataset, "test", data_dir, test_fraction)
     d = M.nearest_distances(data.to_unit(test[:n]), data.to_unit(train))
     return float(torch.quantile(d, DUPLICATE_QUANTILE))
 
 
-def near_duplicate_share(x: torch.Tensor, dataset: str, n: int, data_dir=None) -> tuple[float, float]:
+def near_duplicate_share(x: torch.Tensor, dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION
+                         ) -> tuple[float, float]:
     """(share of the first n samples that are near-copies of a training image, the threshold used)."""
     n = min(n, x.shape[0])
-    thr = duplicate_threshold(dataset, n, data_dir)
-    train, _ = data.load(dataset, "train", data_dir)
+    thr = duplicate_threshold(dataset, n, data_dir, test_fraction)
+    train, _ = data.load(dataset, "train", data_dir, test_fraction)
     d = M.nearest_distances(x[:n], data.to_unit(train))
     return float((d < thr).double().mean()), thr
 
@@ -193,22 +194,26 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     cfg, model, state = load_run(run_dir, "best", device)
     ev = cfg.eval
     ds = cfg.data.dataset
-    judge, judge_info = features.get_judge(ds, data_dir)
+    tf = cfg.data.test_fraction
+    if not data.classes(ds):
+        return evaluate_without_judge(run_dir, cfg, model, state, data_dir, device)
+    judge, judge_info = features.get_judge(ds, data_dir, tf)
     judge.to(device)
     n = ev.n_samples
     n_real = min(n, 10_000)
-    ref = real_reference(ds, n_real, data_dir)
-    _, train_labels = data.load(ds, "train", data_dir)
-    train_hist = torch.bincount(train_labels, minlength=10).double() / train_labels.numel()
+    ref = real_reference(ds, n_real, data_dir, tf)
+    _, train_labels = data.load(ds, "train", data_dir, tf)
+    n_classes = len(data.classes(ds))
+    train_hist = torch.bincount(train_labels, minlength=n_classes).double() / train_labels.numel()
 
     x = generate(model, n, SAMPLE_SEED)
     fake_f, fake_p = judge.features_and_probs(x)
     res = sample_metrics(ref, fake_f, fake_p, train_hist, ev.kid_subsets, ev.kid_subset_size)
     intervals = bootstrap(ref, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
     values = res["values"]
-    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir)
+    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir, tf)
 
-    floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir)
+    floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir, tf)
     test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
     out: dict[str, Any] = {
         "run": run_dir.name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim, "seed": cfg.train.seed,
@@ -236,7 +241,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         "metrics": values, "intervals": intervals, "floor": floor,
         "test_recognisable_share": test_recognisable,
         "class_histogram": res["hist"].tolist(), "train_class_histogram": train_hist.tolist(),
-        "class_names": [*data.get_dataset(ds).classes, "junk"],
+        "class_names": [*data.classes(ds), "junk"],
         "fid_by_epoch": [[r["epoch"], r["fid_epoch"]] for r in read_jsonl(run_dir / "metrics.jsonl")
                          if r.get("event") == "epoch" and "fid_epoch" in r],
     }
@@ -252,7 +257,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         out["protocol"]["gmm_sampler"] = (f"{samplers.PREFIX}* metrics: the same protocol for decoder samples whose "
                                           f"codes come from a {samplers.GMM_COMPONENTS}-component full-covariance "
                                           "Gaussian mixture fitted to the encoder means of the training images")
-        test_u8, _ = data.load(ds, "test", data_dir)
+        test_u8, _ = data.load(ds, "test", data_dir, tf)
         vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
         intervals.update(vm.pop("intervals"))
         out["kl_per_dim"] = vm.pop("kl_per_dim")
@@ -264,7 +269,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
                                   f"{cfg.model.recon} pixel model")
     out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
     if model.is_autoencoder:
-        test_u8, _ = data.load(ds, "test", data_dir)
+        test_u8, _ = data.load(ds, "test", data_dir, tf)
         values[M.INTERP_STEP], values[M.INTERP_MAX_SHARE] = interpolation_smoothness(model, judge, test_u8.to(device))
     write_json(run_dir / "eval.json", out)
     update_meta(run_dir, evaluated=True)
@@ -272,11 +277,12 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=8)
-def floor_metrics(dataset: str, n: int, kid_subsets: int, kid_subset_size: int, data_dir=None) -> dict[str, float]:
+def floor_metrics(dataset: str, n: int, kid_subsets: int, kid_subset_size: int, data_dir=None,
+                  test_fraction: float = data.DEFAULT_TEST_FRACTION) -> dict[str, float]:
     """Real-vs-real: n training images vs n test images in judge space, the best a model can hope for."""
-    train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir)
-    hist = torch.bincount(train_y, minlength=10).double() / train_y.numel()
-    res = sample_metrics(real_reference(dataset, n, data_dir), train_f, train_p, hist, kid_subsets, kid_subset_size)
+    train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir, test_fraction)
+    hist = torch.bincount(train_y, minlength=len(data.classes(dataset))).double() / train_y.numel()
+    res = sample_metrics(real_reference(dataset, n, data_dir, test_fraction), train_f, train_p, hist, kid_subsets, kid_subset_size)
     return {k: v for k, v in res["values"].items()}
 
 
@@ -304,6 +310,7 @@ def interpolation_smoothness(model, judge, test_u8: torch.Tensor, pairs: int = 1
                              ) -> tuple[float, float]:
     """(mean judge-feature distance between consecutive interpolation steps, mean largest step as a share of
     the path length; 1/(steps-1) = perfectly even) over `pairs` test-image pairs 2i -> 2i+1."""
+    pairs = min(pairs, test_u8.shape[0] // 2)  # a small image folder has fewer test images
     x = data.to_unit(test_u8[: 2 * pairs])
     mu_a, _ = model.encode(x[0::2])
     mu_b, _ = model.encode(x[1::2])
@@ -316,12 +323,56 @@ def interpolation_smoothness(model, judge, test_u8: torch.Tensor, pairs: int = 1
     return float(d.mean()), float(share.mean())
 
 
+NO_JUDGE = ("the images are unlabeled (a flat folder, no class subfolders), so genlab trains no judge: FID, KID, "
+            "precision, recall, density, coverage, recognisable share and the class metrics are not measured; "
+            "put the images in PATH/<class>/ folders to get them")
+
+
+def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, device="cpu") -> dict[str, Any]:
+    """eval.json for an unlabeled image folder: the metrics that need no judge (near-copies of training images;
+    for autoencoders reconstruction, ELBO, IWAE, active units) and why the rest is missing."""
+    ev, ds, tf = cfg.eval, cfg.data.dataset, cfg.data.test_fraction
+    test_u8, _ = data.load(ds, "test", data_dir, tf)
+    n_real = min(ev.n_samples, 10_000, test_u8.shape[0])
+    x = generate(model, ev.n_samples, SAMPLE_SEED)
+    values: dict[str, Any] = {}
+    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir, tf)
+    intervals: dict[str, Any] = {}
+    protocol = {"n_fake": ev.n_samples, "n_real": n_real, "reference": f"the {n_real} test images of the folder",
+                "feature_space": "none (no judge: unlabeled images)", "judge_skipped": NO_JUDGE,
+                "near_duplicates": f"share of {min(ev.memo_samples, ev.n_samples)} samples whose nearest training "
+                                   f"image (pixel L2) is closer than {dup_thr:.3f}, the distance 99% of test images "
+                                   "exceed",
+                "intervals": f"95% bootstrap over test images ({ev.bootstrap} resamples)", "comparable_to_papers": False}
+    out: dict[str, Any] = {"run": run_dir.name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim,
+                           "seed": cfg.train.seed, "epoch": state["epoch"], "step": state["step"],
+                           "checkpoint": "last epoch", "judge_skipped": NO_JUDGE, "protocol": protocol,
+                           "metrics": values, "intervals": intervals, "floor": {}}
+    if model.is_autoencoder:
+        vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
+        intervals.update(vm.pop("intervals"))
+        out["kl_per_dim"] = vm.pop("kl_per_dim")
+        out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
+        values.update(vm)
+    out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
+    write_json(run_dir / "eval.json", out)
+    update_meta(run_dir, evaluated=True)
+    return out
+
+
 def summary_line(result: dict[str, Any]) -> str:
     m, f = result["metrics"], result["floor"]
+    if "judge" not in result:
+        parts = [f"{result['run']} (epoch {result['epoch']}): no judge metrics (unlabeled images)",
+                 f"near-copies of training images {m[M.NEAR_DUPLICATES]:.3f}"]
+        if M.RECON_MSE in m:
+            parts.append(f"recon MSE {m[M.RECON_MSE]:.4f}, ELBO {m[M.ELBO]:.1f} nats, active units "
+                         f"{m[M.ACTIVE_UNITS]}")
+        return ", ".join(parts)
     parts = [f"{result['run']} (epoch {result['epoch']}): FID {m[M.FID]:.3f} (real-vs-real {f[M.FID]:.3f})",
              f"KID {m[M.KID]:.4f}", f"precision {m[M.PRECISION]:.3f}", f"recall {m[M.RECALL]:.3f}",
              f"recognisable {m[M.RECOGNISABLE]:.3f} (test images {result['test_recognisable_share']:.3f})",
-             f"classes {m[M.CLASSES_COVERED]}/10"]
+             f"classes {m[M.CLASSES_COVERED]}/{len(result.get('class_names', [])) - 1 or 10}"]
     if M.RECON_MSE in m:
         parts.append(f"recon MSE {m[M.RECON_MSE]:.4f}, ELBO {m[M.ELBO]:.1f} nats, active units {m[M.ACTIVE_UNITS]}")
     parts.append(f"[judge acc {result['judge']['test_accuracy']:.4f}, n={result['protocol']['n_fake']}]")

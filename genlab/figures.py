@@ -30,7 +30,7 @@ CURVE_PANELS = {  # family -> (panels of series, y labels)
 
 
 def label(cfg, epoch: int) -> str:
-    return f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {epoch}"
+    return f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {epoch}"
 
 
 def interpolation_inputs(test_images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,7 +70,7 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
     paths["samples"] = viz.save_png(viz.titled(viz.grid(samples), f"{label(cfg, epoch)} · {kind}"),
                                     out / "samples.png")
     if model.is_autoencoder:
-        test_images, _ = data.load(cfg.data.dataset, "test", data_dir)
+        test_images, _ = data.load(cfg.data.dataset, "test", data_dir, cfg.data.test_fraction)
         x = data.to_unit(test_images[:N_GRID]).to(device)
         pair = viz.side_by_side([viz.grid(x), viz.grid(reconstruct(model, x))],
                                 ["inputs: first 64 test images", "reconstructions"])
@@ -101,7 +101,7 @@ def fid_by_epoch(run_dir: Path, cfg, path: Path) -> Path | None:
         return None
     series = {f"FID ({cfg.eval.epoch_fid_samples} samples)": ([r["epoch"] for r in rows],
                                                               [r["fid_epoch"] for r in rows])}
-    return viz.curves(series, [list(series)], f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · "
+    return viz.curves(series, [list(series)], f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · "
                       "FID by epoch (judge space; the best epoch is used)", ["FID"], path, xlabel="epoch")
 
 
@@ -110,12 +110,12 @@ def training_curves(run_dir: Path, cfg, family: str, path: Path) -> Path:
     panels, ylabels = CURVE_PANELS[family]
     series = {name: ([r["step"] for r in rows if name in r], [r[name] for r in rows if name in r])
               for group in panels for name in group}
-    return viz.curves(series, panels, f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · training curves",
+    return viz.curves(series, panels, f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · training curves",
                       ylabels, path)
 
 
-def real_samples(dataset: str, path: Path, data_dir=None) -> Path:
+def real_samples(dataset: str, path: Path, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> Path:
     """The first 64 training images: what the models try to imitate."""
-    images, _ = data.load(dataset, "train", data_dir)
-    return viz.save_png(viz.titled(viz.grid(data.to_unit(images[:N_GRID])), f"{dataset} · real training samples"),
+    images, _ = data.load(dataset, "train", data_dir, test_fraction)
+    return viz.save_png(viz.titled(viz.grid(data.to_unit(images[:N_GRID])), f"{data.slug(dataset)} · real training samples"),
                         path)

@@ -177,7 +177,7 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
                          "cannot be told from junk")
         else:
             # partial collapse at the smallest z: classes missing, or coverage under half the real-vs-real floor
-            collapsed = cls[0][0] < 10 or (floor_cov is not None and cov[0][2] < 0.5 * floor_cov)
+            collapsed = cls[0][0] < n_classes(a[0]) or (floor_cov is not None and cov[0][2] < 0.5 * floor_cov)
             fewer_classes_later = cls[-1] is not None and cls[-1][0] < cls[0][0]
             reduced = CONTRADICTED if fewer_classes_later else trend(cov, increasing=True)
             verdicts.append(combine([SUPPORTED if collapsed else CONTRADICTED, reduced]))
@@ -230,7 +230,7 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
 
     lines = per_setting(study, settings, "gan", gz, lambda s: (
         f"recognisable {fmt_pct(first(s.stat(M.RECOGNISABLE)))}, classes covered (of recognisable samples) "
-        f"{val(s, M.CLASSES_COVERED, '.3g')}/10, class KL {fmt_opt(first(s.stat(M.CLASS_KL)))} nats, "
+        f"{val(s, M.CLASSES_COVERED, '.3g')}/{n_classes(s)}, class KL {fmt_opt(first(s.stat(M.CLASS_KL)))} nats, "
         f"recall {val(s, M.RECALL, '.3g')}, coverage {val(s, M.COVERAGE, '.3g')}, near-duplicates of training "
         f"images {fmt_pct(first(s.stat(M.NEAR_DUPLICATES)))}"))
     out.append(("2. Was there evidence of mode collapse, and what helped?", lines,
@@ -286,6 +286,12 @@ def per_setting(study: dict[str, Any], settings: dict, model: str, zs, describe)
 def first(stat: Stat | None) -> float | None:
     """The mean of a (mean, lo, hi) statistic, or None when it was not measured."""
     return None if stat is None else stat[0]
+
+
+def n_classes(setting) -> int:
+    """The dataset's real classes, read from an eval (its class names end with 'junk'); 10 when unknown."""
+    names = setting.evals[0].get("class_names") if setting is not None and setting.evals else None
+    return len(names) - 1 if isinstance(names, list) and len(names) > 1 else 10
 
 
 def val(setting, key: str, spec: str = ".3g") -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from genlab import data
 from genlab import compare, schema
 from genlab import metrics as M
 from genlab.errors import GenlabError
@@ -272,7 +273,7 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
                      f"{fmt(fl)}); brackets: 95% intervals.</p>")
         page.add("</div>")
         for key in (M.FID, M.RECOGNISABLE):
-            page.img(study_dir / "figures" / f"{ds}-compare-{key}.png", f"{ds}: {key} at matched capacity")
+            page.img(study_dir / "figures" / f"{data.slug(ds)}-compare-{key}.png", f"{ds}: {key} at matched capacity")
         page.add("</div>")
     page.add("</section>")
 
@@ -283,7 +284,7 @@ def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dic
     page.add("<h2 id='side-by-side'>Samples side by side at matched capacity</h2>")
     for ds in study["datasets"]:
         page.add(f"<h3>{e(ds)}</h3>")
-        page.img(study_dir / "figures" / f"{ds}-real.png", f"{ds}: real training samples")
+        page.img(study_dir / "figures" / f"{data.slug(ds)}-real.png", f"{ds}: real training samples")
         for i, cap in enumerate(study["capacity_names"]):
             page.add(f"<h4>{e(cap)} capacity</h4><div class='row same'>")
             autoencoders = []
@@ -348,7 +349,7 @@ def dataset_section(page: Page, study_dir: Path, study: dict, settings: dict, ds
 def comparison_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
     page.add("<h2 id='comparison'>Part III — Comparison: every chart and metric</h2>")
     for ds in study["datasets"]:
-        charts = sorted((study_dir / "figures").glob(f"{ds}-compare-*.png"))
+        charts = sorted((study_dir / "figures").glob(f"{data.slug(ds)}-compare-*.png"))
         page.add(f"<h3>{e(ds)}: matched capacity</h3><div class='row'>")
         for c in charts:
             page.img(c, c.stem)
@@ -367,6 +368,8 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
     if not rows:
         return
     ev0 = rows[0].evals[0]
+    if "class_histogram" not in ev0:  # no judge (unlabeled images): the report says why where the protocol is
+        return
     names = ev0.get("class_names") or [str(i) for i in range(len(ev0["class_histogram"]))]
     n_bins = len(names)
     page.add(f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><p class='note'>A sample "
@@ -429,6 +432,9 @@ def build(study_dir: Path, embed: bool) -> str:
                  f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability &ge; 0.9 (junk "
                  "and ambiguous samples are not). Judge-space values are not comparable with Inception-FID numbers "
                  "in papers, nor with the original study's unstated 'proxy FID'.</p>")
+        skipped = next((ev["judge_skipped"] for ev in evals if ev.get("judge_skipped")), None)
+        if skipped:
+            page.add(f"<p class='bad'>No judge metrics: {e(skipped)}.</p>")
     findings_section(page, study, settings)
     side_by_side_section(page, study_dir, study, settings)
     training_strips_section(page, study_dir, study)

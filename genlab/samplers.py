@@ -20,7 +20,7 @@ PREFIX = M.GMM_PREFIX  # eval.json metric keys of the GMM-sampled images: gmm_fi
 @torch.no_grad()
 def fit_code_mixture(model, cfg, data_dir=None) -> gmm.GaussianMixture:
     """A 10-component full-covariance Gaussian mixture on the encoder means of the run's training images."""
-    images, _ = data.load(cfg.data.dataset, "train", data_dir)
+    images, _ = data.load(cfg.data.dataset, "train", data_dir, cfg.data.test_fraction)
     if cfg.data.n_train:
         images = images[: cfg.data.n_train]
     device = next(model.parameters()).device

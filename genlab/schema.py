@@ -133,7 +133,8 @@ EVAL = Obj({
     "gmm_class_histogram": ListOf("num", 1),
     "test_recognisable_share": "num", "stability": DictOf(NUM_OR_NONE),
     "fid_by_epoch": ListOf(ListOf("num", 2)), "kl_per_dim": ListOf("num"), "mean_variance_per_dim": ListOf("num"),
-}, required=("run", "model", "dataset", "z_dim", "metrics", "floor", "class_histogram", "judge", "protocol"))
+    "judge_skipped": "str",  # an unlabeled image folder: no judge, no class histogram (genlab.evaluate)
+}, required=("run", "model", "dataset", "z_dim", "metrics", "floor", "protocol"))
 
 STUDY = Obj({
     "study": "str", "profile": "str", "seeds": "int", "description": "str", "profile_description": "str",

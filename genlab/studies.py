@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from genlab import data
 from genlab.config import RunConfig, make_config
 from genlab.errors import GenlabError, lookup
 
@@ -45,6 +46,7 @@ class Profile:
     description: str
 
 
+MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
 GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: as fast per image as 64 or 128 on one CPU thread
 #   and ~2x fewer epochs to the same FID (docs/results.md, 2026-11-25 GAN recipe)
 BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.d_width=0", "model.ema_nimg=0",
@@ -127,6 +129,11 @@ def select_models(study: Study, models: list[str] | None, datasets: list[str] | 
     return study
 
 
+def on_dataset(study: Study, dataset: str) -> Study:
+    """The study's models and latent sizes on another dataset (e.g. folder:PATH, the user's own images)."""
+    return replace(study, datasets=(dataset,))
+
+
 def get_profile(name: str) -> Profile:
     return lookup(PROFILES, name, "profile")
 
@@ -145,8 +152,20 @@ def expand(study: Study, profile: Profile, seeds: int, overrides: list[str] | No
                 for seed in range(seeds):
                     ov = [*study.overrides, *profile.overrides, *study.fixed, *own, *mine, f"model.z_dim={z}",
                           f"train.seed={seed}"]
-                    runs.append(PlannedRun(f"{dataset}-{arm}-z{z}-s{seed}", arm, make_config(model_name, dataset, ov)))
+                    if data.folders.is_folder(dataset) and not any(o.lstrip("-").startswith("train.epochs=")
+                                                                  for o in (*study.fixed, *own, *mine)):
+                        ov = [*ov[:-len(mine) - 2 or None], folder_epochs(make_config(model_name, dataset, ov)),
+                              *ov[-len(mine) - 2:]]
+                    runs.append(PlannedRun(f"{data.slug(dataset)}-{arm}-z{z}-s{seed}", arm, make_config(model_name, dataset, ov)))
     return runs
+
+
+def folder_epochs(cfg: RunConfig) -> str:
+    """The profile's epochs are MNIST epochs (60,000 images): on an image folder the run takes as many optimizer
+    steps as it would on MNIST, so a small folder is not trained for a few dozen steps (capped at 10,000 epochs).
+    An explicit --train.epochs (or a study that fixes its epochs, like smoke) wins."""
+    n = cfg.data.n_train or data.load(cfg.data.dataset, "train", None, cfg.data.test_fraction)[0].shape[0]
+    return f"train.epochs={max(1, min(10_000, round(cfg.train.epochs * MNIST_TRAIN / max(1, n))))}"
 
 
 def scoped(overrides: list[str], model_name: str, study: Study) -> list[str]:

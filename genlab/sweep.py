@@ -24,12 +24,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from genlab import data
 from genlab import figures
 from genlab.config import RunConfig
 from genlab.errors import GenlabError, Interrupted
 from genlab.progress import bar
 from genlab.runs import check_name, claim, read_meta, release, update_meta, write_json
-from genlab.studies import PlannedRun, expand, get_profile, get_study, select_models
+from genlab.studies import PlannedRun, expand, get_profile, get_study, on_dataset, select_models
 from genlab.train import train
 
 EXECUTORS = ("local", "ray")  # where runs execute: worker processes on this machine, or Ray tasks
@@ -45,7 +46,7 @@ def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = 
     """Train (or resume) one run, then draw its figures and evaluate it, on `device`; returns its meta.
     `tensorboard` also logs it to RUN_DIR/tb (genlab.tb_logger)."""
     hook = None
-    if evaluate_runs and cfg.eval.epoch_fid_samples:
+    if evaluate_runs and cfg.eval.epoch_fid_samples and data.classes(cfg.data.dataset):  # unlabeled: no judge
         from genlab.evaluate import epoch_fid_hook
 
         hook = epoch_fid_hook(cfg, data_dir, device)
@@ -103,11 +104,11 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
               log=print, models: list[str] | None = None, workers: int | None = None,
               threads: int | None = None, pages: bool = True, device: str = "auto", executor: str = "local",
               ray_options: dict[str, Any] | None = None, datasets: list[str] | None = None,
-              tensorboard: bool = False) -> Path:
+              tensorboard: bool = False, dataset: str | None = None) -> Path:
     """Run every missing run of a study (optionally only some models) and write its pages; returns its folder.
 
     `workers` processes share the runs (None: one per core); `threads` sets this process's torch threads
-    (a worker's setting); `pages=False` leaves the index and report to the process that started the workers.
+    (a worker's setting); `dataset` (a registry name or folder:PATH) replaces the study's datasets; `pages=False` leaves the index and report to the process that started the workers.
     `executor` 'ray' hands the pending runs to Ray tasks instead (genlab.executor_ray; `ray_options`: address,
     cpus_per_run, gpus_per_run, max_retries). `device` (auto, cpu, cuda, cuda:N) is resolved here, once.
     """
@@ -117,13 +118,14 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     if executor not in EXECUTORS:
         raise GenlabError(f"--executor {executor!r} is not allowed; use one of {', '.join(EXECUTORS)}")
     study, profile = select_models(get_study(study_name), models, datasets), get_profile(profile_name)
+    if dataset:
+        study = on_dataset(study, data.check_name(dataset))
     configs = expand(study, profile, seeds, overrides)
+    tf = {c.cfg.data.dataset: c.cfg.data.test_fraction for c in configs}
     if workers not in (None, 1):
         plan_workers(workers, 1)  # its one-line check
-    for dataset in study.datasets:  # every input is checked before anything is written
-        from genlab import data
-
-        data.load(dataset, "train", data_dir)
+    for ds in study.datasets:  # every input is checked before anything is written
+        data.load(ds, "train", data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
     study_dir = study_dir_for(runs_dir, study.name, profile.name)
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(study_dir / "study.json", {  # identical from every worker of the same study, so safe to rewrite
@@ -132,10 +134,10 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         "datasets": list(study.datasets), "arms": {k: list(v) for k, v in study.arms.items()},
         "capacity_names": list(study.capacity_names), "runs": [c.name for c in configs],
         "arm_models": {arm: study.model_of(arm)[0] for arm in study.arms}})
-    for dataset in study.datasets:
-        path = study_dir / "figures" / f"{dataset}-real.png"
+    for ds in study.datasets:
+        path = study_dir / "figures" / f"{data.slug(ds)}-real.png"
         if not path.exists():
-            figures.real_samples(dataset, path, data_dir)
+            figures.real_samples(ds, path, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
     if threads:
         import torch
 
@@ -146,8 +148,9 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     if evaluate_runs and pending and (executor == "ray" or n_workers > 1):
         from genlab import features  # train the judges once here, not once per worker at the same time
 
-        for dataset in study.datasets:
-            features.get_judge(dataset, data_dir)
+        for ds in study.datasets:
+            if data.classes(ds):  # an unlabeled folder has no judge
+                features.get_judge(ds, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
     if executor == "ray":
         from genlab.executor_ray import run_on_ray
 
@@ -158,7 +161,8 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, "
             f"{n_workers} workers x {worker_threads} torch thread{'s' if worker_threads > 1 else ''}")
         run_workers(worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs,
-                                   models, worker_threads, device, datasets, tensorboard), n_workers, len(pending),
+                                   models, worker_threads, device, datasets, tensorboard, dataset), n_workers,
+                                    len(pending),
                     log)
     else:
         run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev, tensorboard)
@@ -199,12 +203,13 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
 
 
 def worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs, models,
-                   threads, device="auto", datasets=None, tensorboard=False) -> list[str]:
+                   threads, device="auto", datasets=None, tensorboard=False, dataset=None) -> list[str]:
     cmd = [sys.executable, "-m", "genlab", "study", study_name, "--profile", profile_name, "--seeds", str(seeds),
            "--runs-dir", str(runs_dir), "--workers", "1", "--threads", str(threads), "--no-pages",
            "--device", str(device)]
     cmd += ["--models", ",".join(models)] if models else []
     cmd += ["--datasets", ",".join(datasets)] if datasets else []
+    cmd += ["--dataset", dataset] if dataset else []
     cmd += ["--tensorboard"] if tensorboard else []
     cmd += ["--data-dir", str(data_dir)] if data_dir else []
     cmd += [] if evaluate_runs else ["--no-eval"]

@@ -123,7 +123,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     meta = read_meta(run_dir)
     if meta.get("status") == "done":
         return meta
-    images, _ = data.load(cfg.data.dataset, "train", data_dir)  # the data is checked before anything is written
+    images, _ = data.load(cfg.data.dataset, "train", data_dir, cfg.data.test_fraction)  # the data is checked before anything is written
     if cfg.data.n_train:
         images = images[: cfg.data.n_train]
     n, bs = images.shape[0], cfg.train.batch_size
@@ -159,7 +159,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     update_meta(run_dir, status="running", run_name=run_dir.name, model=cfg.model_name, family=model.family,
                 dataset=cfg.data.dataset, z_dim=cfg.z_dim, seed=cfg.train.seed,
                 started=meta.get("started", now()), environment=env,
-                data_sha256={k: v for k, v in data.DATASETS[cfg.data.dataset].sha256.items()},
+                data_sha256=data.content_hashes(cfg.data.dataset),
                 n_train=n, steps_per_epoch=steps_per_epoch, resumed_from_step=step if state else None,
                 device=str(device))
     wall = float(meta.get("wall_s", 0.0))
@@ -243,7 +243,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
 def save_epoch_grid(run_dir: Path, cfg: RunConfig, grid: torch.Tensor, epoch: int) -> None:
     from genlab import viz  # figures are optional for the loop's logic; imported where used
 
-    title = f"{cfg.data.dataset} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {epoch} · fixed noise"
+    title = f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {epoch} · fixed noise"
     viz.save_png(viz.titled(viz.grid(grid), title), run_dir / "figures" / "epochs" / f"samples-epoch-{epoch:03d}.png")
 
 
