@@ -39,7 +39,9 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     rest, overrides, i = [], [], 0
     while i < len(argv):
         item = argv[i]
-        if OVERRIDE_RE.match(item):
+        if item in ("--log.tensorboard", "--log.tensorboard=true"):  # the spelling of --tensorboard
+            rest.append("--tensorboard")
+        elif OVERRIDE_RE.match(item):
             if "=" in item:
                 overrides.append(item[2:])
             elif i + 1 < len(argv):

@@ -53,3 +53,10 @@ def test_cli_bad_override_is_one_line(capsys):
 def test_cli_unknown_command_is_one_line(capsys):
     assert main(["trian"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_log_tensorboard_is_the_tensorboard_flag_not_a_config_section():
+    from genlab.cli import split_overrides
+
+    assert split_overrides(["train", "--log.tensorboard", "--train.epochs=2"]) == (["train", "--tensorboard"],
+                                                                                    ["train.epochs=2"])
