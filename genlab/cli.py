@@ -269,8 +269,10 @@ def cmd_sample(a, overrides):
 
 
 def cmd_report(a, overrides):
-    from genlab.report import write_report
+    from genlab.report import write_index, write_report
 
+    if (Path(a.study_dir) / "study.json").is_file():
+        write_index(Path(a.study_dir))  # redraws the comparison charts from the evals as they are now
     path = write_report(Path(a.study_dir), pdf=a.pdf)
     print(path)
 

@@ -52,7 +52,7 @@ def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, in
         for arm, zs in study["arms"].items():
             for z in zs:
                 settings[(ds, arm, z)] = Setting(ds, arm, z)
-    prefixes = {f"{k[0]}-{k[1]}-z{k[2]}-s": v for k, v in settings.items()}
+    prefixes = {f"{data.slug(k[0])}-{k[1]}-z{k[2]}-s": v for k, v in settings.items()}
     for name in study["runs"]:
         s = next((v for p, v in prefixes.items() if name.startswith(p) and name[len(p):].isdigit()), None)
         if s is None:
@@ -107,7 +107,7 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
             seeds = study.get("seeds", 1)
             kind = f"mean and 95% CI over {seeds} seeds" if seeds >= 2 else "1 seed, 95% bootstrap CI over samples"
             name = key.upper() if key in (M.FID, M.KID) else key.replace("_", " ")
-            title = f"{ds} · {name} at matched capacity ({kind}); z: {order}"
+            title = f"{data.slug(ds)} · {name} at matched capacity ({kind}); z: {order}"
             path = Path(study_dir) / "figures" / f"{data.slug(ds)}-compare-{key}.png"
             out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key))
     return out

@@ -200,7 +200,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     judge, judge_info = features.get_judge(ds, data_dir, tf)
     judge.to(device)
     n = ev.n_samples
-    n_real = min(n, 10_000)
+    n_real = min(n, 10_000, data.load(ds, "test", data_dir, tf)[0].shape[0])  # a small folder has fewer
     ref = real_reference(ds, n_real, data_dir, tf)
     _, train_labels = data.load(ds, "train", data_dir, tf)
     n_classes = len(data.classes(ds))

@@ -131,7 +131,8 @@ def select_models(study: Study, models: list[str] | None, datasets: list[str] | 
 
 def on_dataset(study: Study, dataset: str) -> Study:
     """The study's models and latent sizes on another dataset (e.g. folder:PATH, the user's own images)."""
-    return replace(study, datasets=(dataset,))
+    return replace(study, datasets=(dataset,),
+                   description=f"{study.description}; run here on {dataset} instead (--dataset)")
 
 
 def get_profile(name: str) -> Profile:
