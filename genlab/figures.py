@@ -35,7 +35,7 @@ def label(cfg, epoch: int) -> str:
 
 def interpolation_inputs(test_images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(start, end) images of each interpolation column: test images 0->1, 2->3, ..."""
-    idx = torch.arange(2 * INTERP_PAIRS)
+    idx = torch.arange(2 * INTERP_PAIRS) % test_images.shape[0]  # a small image folder may hold fewer
     x = data.to_unit(test_images[idx])
     return x[0::2], x[1::2]
 

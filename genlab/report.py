@@ -254,6 +254,12 @@ def summary_rows(study: dict, settings: dict, ds: str) -> list[tuple[str, str, c
     return rows
 
 
+def judge_skipped(settings: dict, ds: str) -> str | None:
+    """Why a dataset's runs have no judge metrics (an unlabeled image folder), or None."""
+    return next((ev["judge_skipped"] for s in settings.values() if s.dataset == ds for ev in s.evals
+                 if ev.get("judge_skipped")), None)
+
+
 def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
     """The verdict on one screen: per dataset the matched-capacity table beside its FID chart."""
     page.add("<section id='summary'><h2>Summary</h2>")
@@ -272,8 +278,13 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
             page.add(f"<p class='note'>FID in the judge's feature space (lower is better; real vs real "
                      f"{fmt(fl)}); brackets: 95% intervals.</p>")
         page.add("</div>")
-        for key in (M.FID, M.RECOGNISABLE):
-            page.img(study_dir / "figures" / f"{data.slug(ds)}-compare-{key}.png", f"{ds}: {key} at matched capacity")
+        skipped = judge_skipped(settings, ds)
+        if skipped:  # no judge, so no judge-space charts: say why instead of showing them as missing
+            page.add(f"<p class='bad'>No judge metrics: {e(skipped)}.</p>")
+        else:
+            for key in (M.FID, M.RECOGNISABLE):
+                page.img(study_dir / "figures" / f"{data.slug(ds)}-compare-{key}.png",
+                         f"{ds}: {key} at matched capacity")
         page.add("</div>")
     page.add("</section>")
 
@@ -432,9 +443,6 @@ def build(study_dir: Path, embed: bool) -> str:
                  f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability &ge; 0.9 (junk "
                  "and ambiguous samples are not). Judge-space values are not comparable with Inception-FID numbers "
                  "in papers, nor with the original study's unstated 'proxy FID'.</p>")
-        skipped = next((ev["judge_skipped"] for ev in evals if ev.get("judge_skipped")), None)
-        if skipped:
-            page.add(f"<p class='bad'>No judge metrics: {e(skipped)}.</p>")
     findings_section(page, study, settings)
     side_by_side_section(page, study_dir, study, settings)
     training_strips_section(page, study_dir, study)

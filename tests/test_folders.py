@@ -159,6 +159,7 @@ def test_study_on_a_folder_of_png_of_another_size_end_to_end(tmp_path, capsys):
                        "--workers", "1", "--no-pages")
     assert code == 0, err
     study = runs / "smoke-quick"
+    assert {json.loads(p.read_text())["status"] for p in study.glob("*/meta.json")} == {"done"}
     evals = [json.loads(p.read_text()) for p in study.glob("folder-shapes-*/eval.json")]
     assert len(evals) == 4
     for ev in evals:
@@ -181,6 +182,7 @@ def test_unlabeled_folder_trains_and_says_why_judge_metrics_are_missing(tmp_path
                        "--workers", "1", "--models", "vae")
     assert code == 0, err
     study = runs / "smoke-quick"
+    assert {json.loads(p.read_text())["status"] for p in study.glob("*/meta.json")} == {"done"}
     ev = json.loads(next(study.glob("folder-flat-vae-*/eval.json")).read_text())
     assert "judge" not in ev and "unlabeled" in ev["judge_skipped"]
     assert "fid" not in ev["metrics"] and ev["metrics"]["recon_mse"] > 0
