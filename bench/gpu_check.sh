@@ -11,7 +11,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 echo "## GPU tests"
 "$py" -m pytest -q -m "gpu" -p no:cacheprovider tests/ || true
 echo "## throughput on cuda (median of 5 x 40 steps)"
-"$py" bench/gpu_throughput.py --device cuda --repeats 5 --steps 40
+"$py" bench/gpu_throughput.py --device cuda --repeats 5 --steps 40 --amp
 echo "## full lab study, 18 runs, 1 seed, --device cuda"
 out="$(mktemp -d)"
 start=$(date +%s)

@@ -185,7 +185,8 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
             t_log, n_log = time.perf_counter(), 0
             while pos < steps_per_epoch:
                 x = data.to_unit(images[perm[pos * bs:(pos + 1) * bs].to(device)])
-                losses = {k: float(v) for k, v in model.train_step(x, opts).items()}
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
+                    losses = {k: float(v) for k, v in model.train_step(x, opts).items()}
                 pos, step, n_log = pos + 1, step + 1, n_log + bs
                 bad = [k for k, v in losses.items() if not math.isfinite(v)]
                 if bad:

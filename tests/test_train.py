@@ -138,3 +138,13 @@ def test_planted_pickle_is_refused_not_executed(tmp_path):
     with pytest.warns(UserWarning):
         assert checkpoint.load_latest(tmp_path) is None
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("model", ["gan", "vae"])
+def test_bf16_autocast_trains_and_keeps_fp32_weights(tiny_data, tmp_path, model):
+    run = tmp_path / "amp"
+    assert train(cfg(model, "train.amp=true"), run, tiny_data)["status"] == "done"
+    _, m, _ = load_run(run, "last")
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in m.parameters())
+    losses = [r for r in read_jsonl(run / "metrics.jsonl") if "event" not in r]
+    assert losses and all(torch.isfinite(torch.tensor(v)) for r in losses for k, v in r.items() if k.startswith("loss"))
