@@ -107,7 +107,7 @@ def judge_key(dataset: str, test_fraction: float = data.DEFAULT_TEST_FRACTION) -
         sha = data.DATASETS[dataset].sha256["train-images-idx3-ubyte"][:12]
         return f"{dataset}-{sha}-v{JUDGE_VERSION}"
     sha = hashlib.sha256(f"{data.content_hashes(dataset)['folder']}:{test_fraction!r}".encode()).hexdigest()[:12]
-    return f"{data.slug(dataset)}-{sha}-v{JUDGE_VERSION}"
+    return f"folder-{sha}-v{JUDGE_VERSION}"  # by content: a moved or renamed folder keeps its judge
 
 
 def recognisable(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torch.Tensor:
