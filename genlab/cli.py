@@ -271,6 +271,10 @@ def cmd_sample(a, overrides):
 def cmd_report(a, overrides):
     from genlab.report import write_index, write_report
 
+    if a.pdf:
+        from genlab.browser import check_pdf_support
+
+        check_pdf_support()  # before anything is written
     if (Path(a.study_dir) / "study.json").is_file():
         write_index(Path(a.study_dir))  # redraws the comparison charts from the evals as they are now
     path = write_report(Path(a.study_dir), pdf=a.pdf)
