@@ -31,6 +31,7 @@ from torch import nn
 
 from genlab import data, junk
 from genlab.errors import GenlabError
+from genlab.paths import cache_home
 from genlab.progress import bar
 from genlab.runs import atomic_write
 
@@ -96,9 +97,7 @@ class Judge(nn.Module):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("GENLAB_CACHE") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                                                 / "genlab")
-    return Path(root) / "judges"
+    return cache_home() / "judges"
 
 
 def judge_key(dataset: str, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> str:

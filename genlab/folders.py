@@ -29,6 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from genlab.errors import GenlabError
+from genlab.paths import cache_home
 from genlab.progress import bar
 
 PREFIX = "folder:"
@@ -191,9 +192,7 @@ def convert(blob: bytes, path: Path) -> torch.Tensor:
 
 
 def cache_root() -> Path:
-    root = os.environ.get("GENLAB_CACHE") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                                                 / "genlab")
-    return Path(root) / "folders"
+    return cache_home() / "folders"
 
 
 @functools.lru_cache(maxsize=4)

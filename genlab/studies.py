@@ -151,12 +151,12 @@ def expand(study: Study, profile: Profile, seeds: int, overrides: list[str] | No
             mine = scoped(overrides or [], model_name, study)
             for z in z_dims:
                 for seed in range(seeds):
-                    ov = [*study.overrides, *profile.overrides, *study.fixed, *own, *mine, f"model.z_dim={z}",
-                          f"train.seed={seed}"]
+                    head = [*study.overrides, *profile.overrides, *study.fixed, *own]
+                    tail = [*mine, f"model.z_dim={z}", f"train.seed={seed}"]  # the user's word and the run's own
                     if data.folders.is_folder(dataset) and not any(o.lstrip("-").startswith("train.epochs=")
                                                                   for o in (*study.fixed, *own, *mine)):
-                        ov = [*ov[:-len(mine) - 2 or None], folder_epochs(make_config(model_name, dataset, ov)),
-                              *ov[-len(mine) - 2:]]
+                        head.append(folder_epochs(make_config(model_name, dataset, head + tail)))
+                    ov = head + tail
                     runs.append(PlannedRun(f"{data.slug(dataset)}-{arm}-z{z}-s{seed}", arm, make_config(model_name, dataset, ov)))
     return runs
 
