@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from genlab.errors import GenlabError, closest, lookup, shown
+from genlab.runs import loads_finite
 
 
 def bounded(default: Any, lo: float | None = None, hi: float | None = None, **meta: Any) -> Any:
@@ -169,8 +170,8 @@ def from_dict(d: Any) -> RunConfig:
 
 def from_json(text: str, source: str = "config") -> RunConfig:
     try:
-        d = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        d = loads_finite(text)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise GenlabError(f"{source} is not valid JSON ({e}); fix or delete it") from None
     try:
         return from_dict(d)

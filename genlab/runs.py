@@ -75,13 +75,23 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads_finite(text: str | bytes) -> Any:
+    """json.loads that refuses NaN and ±Infinity: genlab never writes them (write_json has allow_nan=False),
+    so one in a file is damage, and accepting it would only fail later, on the next write, with a traceback."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def read_json(path: Path) -> Any:
     """A JSON file's content; a missing or unreadable file is a one-line GenlabError naming it."""
     try:
-        return json.loads(Path(path).read_text())
+        return loads_finite(Path(path).read_text())
     except FileNotFoundError:
         raise GenlabError(f"{path} does not exist; is this a genlab run dir?") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         raise GenlabError(f"{path} is not readable JSON ({e}); the file is damaged") from None
 
 

@@ -24,7 +24,7 @@ from genlab import checkpoint, data
 from genlab.cli import main, split_overrides
 from genlab.config import apply_overrides, from_dict, from_json, make_config
 from genlab.errors import GenlabError
-from genlab.runs import check_name, read_jsonl, read_meta
+from genlab.runs import check_name, read_jsonl, read_meta, update_meta
 from genlab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -400,3 +400,15 @@ def test_ctrl_c_stops_every_worker_with_a_checkpoint_and_the_study_resumes(real_
         assert meta["status"] == "done" and meta["resumed_from_step"] > 0
         steps = [r["step"] for r in read_jsonl(study / name / "metrics.jsonl") if "event" not in r]
         assert steps == sorted(set(steps)), "no step logged twice after the resume"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_number_in_a_run_file_is_damage_not_a_later_traceback(tmp_path, constant):
+    """genlab never writes NaN or Infinity (allow_nan=False), so one in meta.json is damage: reading it must be
+    one line naming the file, not an accepted value that makes the next write_json raise (found by the fuzz
+    test: meta.json = {"fid": Infinity} crashed `genlab study` in update_meta)."""
+    (tmp_path / "meta.json").write_text('{"fid": %s}' % constant)
+    with pytest.raises(GenlabError, match="meta.json is not readable JSON"):
+        update_meta(tmp_path, status="running")
+    with pytest.raises(GenlabError, match="config.json"):
+        from_json('{"model": {"name": "gan"}, "train": {"lr": %s}}' % constant, source="config.json")
