@@ -85,7 +85,7 @@ def test_resume_after_interrupt_is_exact(tiny_data, tmp_path, monkeypatch, model
 def test_different_config_in_existing_run_dir_is_refused(tiny_data, tmp_path):
     train(cfg(), tmp_path / "r", tiny_data)
     with pytest.raises(GenlabError, match="different config"):
-        train(cfg("gan", "model.lr=0.001"), tmp_path / "r", tiny_data)
+        train(cfg("gan", "model.lr=0.002"), tmp_path / "r", tiny_data)
 
 
 def test_divergence_stops_run_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):

@@ -153,7 +153,9 @@ class GANConfig:
     g_norm: bool = True  # batch norm in G's hidden layers (DCGAN; stabilises MLP GANs)
     d_sn: bool = False  # spectral norm on every D layer (Miyato et al. 2018)
     d_dropout: float = bounded(0.0, 0.0, 0.9)  # dropout after each hidden D activation
-    lr: float = bounded(2e-4, 1e-7, 1.0)  # Adam step size for G, and for D unless lr_d is set (DCGAN: 2e-4)
+    lr: float = bounded(1e-3, 1e-7, 1.0)  # Adam step size for G, and for D unless lr_d is set. DCGAN's 2e-4 learns
+    #   ~1.7x slower in FID over the first 2 epochs at batch 32 (2 seeds) and no better by epoch 10; 2e-3 is worse
+    #   (docs/results.md, 2026-11-26 learning rate)
     lr_d: float = bounded(0.0, 0.0, 1.0)  # D's Adam step size; 0 = lr. TTUR (Heusel et al. 2017): D 4e-4, G 1e-4
     beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1 (DCGAN: 0.5)
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
