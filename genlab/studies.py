@@ -50,18 +50,18 @@ MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
 GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: as fast per image as 64 or 128 on one CPU thread
 #   and ~2x fewer epochs to the same FID (docs/results.md, 2026-11-25 GAN recipe)
 BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.d_width=0", "model.ema_nimg=0",
-            "model.lr=2e-4", "train.batch_size=128")  # the GAN of genlab 0.1 (MLP G with batch norm, MLP D, no average,
-#   Adam 2e-4, batch 128)
+            "model.lr=2e-4", "model.r1_gamma=0", "train.batch_size=128")  # the GAN of genlab 0.1 (MLP G with batch
+#   norm, MLP D, no average, no R1, Adam 2e-4, batch 128)
 RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defaults; each changes one piece
     "gan-baseline": BASELINE,
-    "gan": GAN_BATCH,  # the default recipe: conv G (width 256), MLP D, EMA, Adam 1e-3, batch 32
+    "gan": GAN_BATCH,  # the default recipe: conv G (width 256), MLP D, EMA, lazy R1, Adam 1e-3, batch 32
     "gan-no-ema": (*GAN_BATCH, "model.ema_nimg=0"),
     "gan-mlp-g": (*GAN_BATCH, "model.arch=mlp"),
     "gan-width128": (*GAN_BATCH, "model.width=128"),
     "gan-conv-d": (*GAN_BATCH, "model.d_arch=conv", "model.d_sn=true"),
     "gan-sn": (*GAN_BATCH, "model.d_sn=true"),
     "gan-ttur": (*GAN_BATCH, "model.lr=1e-4", "model.lr_d=4e-4"),
-    "gan-r1": (*GAN_BATCH, "model.r1_gamma=1"),
+    "gan-no-r1": (*GAN_BATCH, "model.r1_gamma=0"),
     "gan-dropout": (*GAN_BATCH, "model.d_dropout=0.3"),
     "gan-no-bn": (*GAN_BATCH, "model.g_norm=false"),
     "gan-batch64": ("train.batch_size=64",),
