@@ -40,8 +40,8 @@ class GaussianMixture:
 
 def _log_prob(x: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
     """(N, K) log w_k + log N(x; mu_k, L_k L_k^T). The Mahalanobis terms |L_k^-1 (x - mu_k)|^2 come from one
-    (N, D) @ (D, K*D) product with the K inverse factors side by side: ~5x faster than K triangular solves on
-    (K, D, N) in float64 on one CPU thread (60,000 codes, D 32, K 10)."""
+    (N, D) @ (D, K*D) product with the K inverse factors side by side: 1.7x faster than K triangular solves on
+    (K, D, N) in float64 on one CPU thread (60,000 codes, D 32, K 10; 349 vs 591 ms, medians of 5)."""
     n, d = x.shape
     k = means.shape[0]
     eye = torch.eye(d, dtype=chol.dtype)
@@ -78,6 +78,7 @@ def fit(x: torch.Tensor, k: int = 10, iterations: int = 100, seed: int = 0, tol:
         nk = resp.sum(0) + 1e-10  # (K,)
         means = resp.T @ x / nk.unsqueeze(1)
         centred_means = means - centre
+        # one (D, N) @ (N, D) product per component: 2.2x faster than an einsum over (K, N, D) (227 vs 501 ms)
         second = torch.stack([(diff * resp[:, j:j + 1]).T @ diff for j in range(k)]) / nk.view(k, 1, 1)
         cov = second - centred_means.unsqueeze(2) * centred_means.unsqueeze(1) + REG_COVAR * eye
         gm = GaussianMixture(nk / n, means, cov)
