@@ -25,11 +25,6 @@ class GaussianMixture:
     means: torch.Tensor  # (K, D)
     covariances: torch.Tensor  # (K, D, D)
 
-    def log_prob_components(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, K): log w_k + log N(x; mu_k, S_k)."""
-        chol = torch.linalg.cholesky(self.covariances)  # (K, D, D)
-        return _log_prob(x, self.weights, self.means, chol)
-
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, D) draws: a component by weight, then its Gaussian."""
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
