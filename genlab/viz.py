@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,7 +176,10 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
     fig, ax = plt.subplots(figsize=(max(6.4, 1.0 + 0.55 * k * len(groups)), 4.0))
     width = 0.8 / max(k, 1)
     colors = ["#d1495b", "#00798c", "#edae49", "#66a182", "#2e4057"]
-    top = max((v[2] for vs in bars.values() for v in vs if v is not None), default=1.0)
+    # the axis spans every mean and upper bound (a damaged eval.json can put a mean outside its own interval);
+    # halved float max keeps 1.22 * top finite
+    top = min(max((max(v[0], v[2]) for vs in bars.values() for v in vs if v is not None), default=1.0),
+              sys.float_info.max / 2)
     for i, (name, values) in enumerate(bars.items()):
         xs, ys, err_lo, err_hi = [], [], [], []
         for g, v in enumerate(values):
@@ -189,7 +193,9 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
             err_hi.append(max(hi - mean, 0.0))
         ax.bar(xs, ys, width, yerr=[err_lo, err_hi], capsize=3, label=name, color=colors[i % len(colors)])
         for x, y, eh in zip(xs, ys, err_hi):
-            ax.text(x, y + eh + 0.02 * top * (1 + 2 * (i % 2)), f"{y:.3g}", ha="center", va="bottom", fontsize=7)
+            label_y = min(max(y + eh + 0.02 * top * (1 + 2 * (i % 2)), 0.0), 1.15 * top)
+            # clipped to the axes, so a value off the chart cannot stretch the saved figure past any size
+            ax.text(x, label_y, f"{y:.3g}", ha="center", va="bottom", fontsize=7, clip_on=True)
     if floor is not None:
         ax.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"{floor_label} ({floor:.3g})")
     ax.set_ylim(0, top * 1.22 if top > 0 else 1)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from PIL import Image
+
 from genlab import findings
 from genlab.compare import load_study
 from genlab.report import write_report
@@ -117,6 +120,19 @@ def test_comparison_chart_labels_never_overlap():
     series = {"loss_d": ([1, 2, 3], [1.0, 0.5, 0.7]), "loss_g": ([1, 2, 3], [2.0, 1.5, 1.1])}
     assert viz.text_overlaps(viz.curves_figure(series, [["loss_d", "loss_g"], ["loss_g"]],
                                                "mnist · GAN z=64 · training curves", ["loss", "loss"])) == []
+
+
+@pytest.mark.parametrize("mean, lo, hi", [(1617151880.0, 40.0, 50.0), (1.7976931348623157e308, 1.0, 2.0),
+                                           (-1e308, -1e308, 5.0), (5e-324, 0.0, 5e-324)])
+def test_bar_chart_of_any_finite_value_stays_a_readable_size(tmp_path, mean, lo, hi):
+    """A damaged eval.json can hold any finite number, its mean outside its own interval (CI's fuzz found FID
+    1.6e9 with CI [40, 50]): the chart must still save, at its usual size, not a PNG 18 million pixels tall."""
+    from genlab import viz
+
+    path = viz.grouped_bars(["mid\nz 64"], {"GAN": [(mean, lo, hi)], "VAE": [(30.0, 25.0, 35.0)]}, "t", "FID",
+                            tmp_path / "bars.png", floor=2.9)
+    with Image.open(path) as im:
+        assert im.width < 1500 and im.height < 1000, im.size
 
 
 def test_runs_command_lists_every_run_sorted_with_json(tmp_path, capsys):
