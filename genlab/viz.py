@@ -109,6 +109,11 @@ def save_figure(fig, path: Path) -> Path:
     return Path(path)
 
 
+# larger magnitudes (a diverged loss, a damaged metrics.jsonl) overflow matplotlib's tick arithmetic; NaN and
+# infinities fail the test too, so they are left out of the line rather than crash the figure
+PLOTTABLE = 1e100
+
+
 def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: list[list[str]],
                   title: str, ylabels: list[str], xlabel: str = "step"):
     """Line plots as a matplotlib figure: one panel per group of series names; series maps name -> (x, y)."""
@@ -116,8 +121,9 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], pa
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
     for ax, names, ylabel in zip(axes[0], panels, ylabels):
         for name in names:
-            if name in series and len(series[name][0]):
-                xs, ys = series[name]
+            points = [(x, y) for x, y in zip(*series[name]) if abs(y) <= PLOTTABLE] if name in series else []
+            if points:
+                xs, ys = zip(*points)
                 ax.plot(xs, ys, label=name, linewidth=1.2)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

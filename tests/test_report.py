@@ -135,6 +135,18 @@ def test_bar_chart_of_any_finite_value_stays_a_readable_size(tmp_path, mean, lo,
         assert im.width < 1500 and im.height < 1000, im.size
 
 
+def test_curves_of_a_diverged_or_damaged_log_still_draw(tmp_path):
+    """Training curves with NaN, infinities and magnitudes past matplotlib's tick arithmetic: those points are
+    left out of the line, the rest drawn, and the figure saves at its usual size."""
+    from genlab import viz
+
+    ys = [1.0, float("nan"), float("inf"), 1.7976931348623157e308, -1e300, 2.0]
+    path = viz.curves({"loss_d": (list(range(6)), ys)}, [["loss_d"]], "t", ["loss"], tmp_path / "curves.png")
+    with Image.open(path) as im:
+        assert im.width < 1000 and im.height < 600, im.size
+    assert viz.pixel_spread(path) > 0
+
+
 def test_runs_command_lists_every_run_sorted_with_json(tmp_path, capsys):
     from genlab.cli import main
 
