@@ -159,7 +159,7 @@ class GANConfig:
     lr_d: float = bounded(0.0, 0.0, 1.0)  # D's Adam step size; 0 = lr. TTUR (Heusel et al. 2017): D 4e-4, G 1e-4
     beta1: float = bounded(0.0, 0.0, 0.999)  # Adam beta1: 0 as in StyleGAN2 (Karras et al. 2020, with R1); DCGAN's
     #   0.5 learned slower: quick profile FID 118-124 -> 90-96, recognisable 0.68-0.71 -> 0.73-0.75 (2 seeds); full
-    #   profile MNIST z 32 / 64 / 128 and Fashion z 64 better too (docs/results.md, 2026-11-26 Adam's beta1)
+    #   profile MNIST z 32 / 64 better, z 128 and Fashion-MNIST level (docs/results.md, 2026-11-26 Adam's beta1)
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
     ema_nimg: int = bounded(10_000, 0, 10**9)  # half-life of G's weight average in images; 0 = no average
     #   (StyleGAN2-ADA: 10,000)
