@@ -68,6 +68,8 @@ RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defau
     "gan-lr2e-4": (*GAN_BATCH, "model.lr=2e-4"),  # DCGAN's Adam step (the default before 2026-11-26)
     "gan-lr5e-4": (*GAN_BATCH, "model.lr=5e-4"),
     "gan-beta1-0.5": (*GAN_BATCH, "model.beta1=0.5"),  # DCGAN's Adam beta1 (the default before 2026-11-26, later)
+    "gan-ema10k": (*GAN_BATCH, "model.ema_nimg=10000", "model.ema_rampup=0.05"),  # StyleGAN2-ADA's average (the
+    #   default before 2026-11-26, evening)
 }
 
 STUDIES: dict[str, Study] = {
