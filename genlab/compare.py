@@ -107,7 +107,7 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
             seeds = study.get("seeds", 1)
             kind = f"mean and 95% CI over {seeds} seeds" if seeds >= 2 else "1 seed, 95% bootstrap CI over samples"
             name = key.upper() if key in (M.FID, M.KID) else key.replace("_", " ")
-            title = f"{data.slug(ds)} · {name} at matched capacity ({kind}); z: {order}"
+            title = f"{data.slug(ds)} · {name} at matched capacity\n{kind}; z: {order}"
             path = Path(study_dir) / "figures" / f"{data.slug(ds)}-compare-{key}.png"
             out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key))
     return out
