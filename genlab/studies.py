@@ -47,16 +47,18 @@ class Profile:
 
 
 MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
-GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: as fast per image as 64 or 128 on one CPU thread
-#   and ~2x fewer epochs to the same FID (docs/results.md, 2026-11-25 GAN recipe)
+GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: ~2x fewer epochs to the same FID than batch 64,
+#   at a similar cost per image on one CPU thread (measured with the conv G; docs/results.md, 2026-11-25 GAN recipe)
 BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.d_width=0", "model.ema_nimg=0",
             "model.lr=2e-4", "model.beta1=0.5", "model.r1_gamma=0", "train.batch_size=128")  # the GAN of genlab 0.1
 #   (MLP G with batch norm, MLP D, no average, no R1, Adam 2e-4 with beta1 0.5, batch 128)
 RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defaults; each changes one piece
     "gan-baseline": BASELINE,
-    "gan": GAN_BATCH,  # the default recipe: conv G (width 256), MLP D, EMA, lazy R1, Adam 1e-3 (beta1 0), batch 32
+    "gan": GAN_BATCH,  # the default recipe: MLP G (256-512, batch norm), MLP D, EMA, lazy R1, Adam 1e-3 (beta1 0),
+    #   batch 32
     "gan-no-ema": (*GAN_BATCH, "model.ema_nimg=0"),
-    "gan-mlp-g": (*GAN_BATCH, "model.arch=mlp"),
+    "gan-conv-g": (*GAN_BATCH, "model.arch=conv"),  # the DCGAN-style conv G (width 256), the default before
+    #   2026-11-26 (night)
     "gan-width128": (*GAN_BATCH, "model.width=128"),
     "gan-conv-d": (*GAN_BATCH, "model.d_arch=conv", "model.d_sn=true"),
     "gan-sn": (*GAN_BATCH, "model.d_sn=true"),
