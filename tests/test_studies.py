@@ -1,0 +1,34 @@
+"""Study plans: which config each run of a named study gets under each profile (no training)."""
+
+from __future__ import annotations
+
+import pytest
+
+from genlab import studies
+
+
+def plan(study: str, profile: str, overrides: list[str] | None = None) -> dict[str, object]:
+    return {p.name: p.cfg for p in studies.expand(studies.get_study(study), studies.get_profile(profile), 1, overrides)}
+
+
+@pytest.mark.parametrize("study", sorted(studies.STUDIES))
+@pytest.mark.parametrize("profile", sorted(studies.PROFILES))
+def test_every_study_plans_under_every_profile(study, profile):
+    runs = plan(study, profile)
+    assert runs and all(cfg.train.epochs >= 1 for cfg in runs.values())
+
+
+def test_full_profile_gan_is_the_mlp_generator_and_quick_uses_the_conv_generator():
+    """The full study runs the default (MLP G); the quick profile's 2 epochs use the conv G, which learns faster
+    there (docs/results.md). Only the GAN's runs change: the VAE and the VAE-GAN keep their own defaults."""
+    full, quick = plan("lab", "full"), plan("lab", "quick")
+    assert full["mnist-gan-z64-s0"].model.arch == "mlp" and quick["mnist-gan-z64-s0"].model.arch == "conv"
+    for name in ("mnist-vae-z16-s0", "mnist-vaegan-z16-s0"):
+        assert quick[name].model.arch == full[name].model.arch
+    assert quick["mnist-gan-z64-s0"].train.epochs == 2 and full["mnist-gan-z64-s0"].train.epochs == 10
+
+
+def test_arm_and_user_overrides_win_over_the_profile():
+    quick = plan("recipes", "quick")
+    assert quick["mnist-gan-baseline-z64-s0"].model.arch == "mlp"  # genlab 0.1's GAN stays itself
+    assert plan("lab", "quick", ["gan.arch=mlp"])["mnist-gan-z32-s0"].model.arch == "mlp"
