@@ -208,8 +208,8 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups, fontsize=8)
     ax.set_ylabel(ylabel)
-    width = int(fig.get_figwidth() * 13)  # each line of the title wrapped on its own: breaks fall where the caller put them
-    ax.set_title("\n".join(textwrap.fill(line, width=width) for line in title.split("\n")), fontsize=10)
+    chars = int(fig.get_figwidth() * 13)  # each title line wrapped on its own: breaks stay where the caller put them
+    ax.set_title("\n".join(textwrap.fill(line, width=chars) for line in title.split("\n")), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
