@@ -119,7 +119,7 @@ PROFILES: dict[str, Profile] = {
                      "with the conv generator, which learns faster at this budget), 2,000-sample metrics: minutes on a "
                      "laptop CPU", {"gan": ("model.arch=conv",)}),  # fresh-clone quick study, seed 0: conv G FID
     #   86.8 / 86.2 / 97.5 and recognisable 0.75 / 0.75 / 0.71 on MNIST vs the MLP G's 105.6 / 106.4 / 110.2 and
-    #   0.74 / 0.75 / 0.71, cleaner grids; Fashion-MNIST 68.9 / 76.4 / 102.7 vs 78.5 / 83.8 / 81.9 (docs/results.md)
+    #   0.74 / 0.75 / 0.71, no grain; Fashion-MNIST 68.9 / 76.4 / 102.7 vs 78.5 / 83.8 / 81.9 (docs/results.md)
     "full": Profile("full", (), "the study as specified: 10 epochs on all 60,000 images, 10,000-sample metrics"),
 }
 
