@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from genlab import data
 from genlab.config import make_config
 from genlab.models import MODELS, build_model
 
@@ -224,3 +225,30 @@ def test_gmm_recovers_a_known_mixtures_means_and_weights():
     assert torch.allclose(got.weights[order], true.weights, atol=0.02)
     assert torch.allclose(got.covariances[order], true.covariances, atol=0.2)
     assert torch.equal(fit(x, k=3, seed=1).means, got.means)  # deterministic for a seed
+
+
+def test_code_mixture_is_fitted_once_per_run_and_on_the_asked_subset(tiny_data, monkeypatch):
+    """A run's figures and evaluation share one fit (same codes, same mixture object); eval.gmm_codes fits on
+    that many training codes, a seeded random subset, not the first ones."""
+    from genlab import gmm, samplers
+
+    cfg = make_config("vae", "mnist", ["model.z_dim=4", "model.width=32"])
+    torch.manual_seed(0)
+    model = build_model("vae", cfg.model).eval()  # as figures and evaluation load it
+    seen: list[int] = []
+    real_fit = gmm.fit
+    monkeypatch.setattr(gmm, "fit", lambda x, *a, **k: seen.append(x.shape[0]) or real_fit(x, *a, **k))
+    first = samplers.fit_code_mixture(model, cfg, tiny_data)
+    assert samplers.fit_code_mixture(model, cfg, tiny_data) is first
+    assert seen == [256]  # all 256 training codes, one fit
+    sub = make_config("vae", "mnist", ["model.z_dim=4", "model.width=32", "eval.gmm_codes=100"])
+    samplers.fit_code_mixture(model, sub, tiny_data)
+    assert seen == [256, 100]
+    with torch.no_grad():
+        codes = model.encode(data.to_unit(data.load("mnist", "train", tiny_data)[0]))[0]
+    got: list[torch.Tensor] = []
+    monkeypatch.setattr(gmm, "fit", lambda x, *a, **k: got.append(x) or real_fit(x, *a, **k))
+    samplers._FITTED.clear()
+    samplers.fit_code_mixture(model, sub, tiny_data)
+    assert not torch.allclose(got[0], codes[:100], atol=1e-5)  # not the first 100 (a folder's are sorted by class)
+    assert all((codes - p).abs().amax(1).min() < 1e-5 for p in got[0])  # but training codes
