@@ -6,6 +6,7 @@ printed separately. Prints hardware and versions.
 
     .venv/bin/python bench/study_time.py --profile quick --repeats 3
     .venv/bin/python bench/study_time.py --profile full --repeats 1 --keep /tmp/full-study
+    .venv/bin/python bench/study_time.py --repeats 1 -- --gan.d_width=128   # overrides passed to genlab study
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("--workers", help="passed to genlab study (default: its own default, one per core)")
     ap.add_argument("--executor", default="local", help="local or ray (passed to genlab study)")
     ap.add_argument("--keep", type=Path, help="keep each repeat's study here (DIR/repeat-N) to look at it")
+    ap.add_argument("overrides", nargs="*", help="after --: settings passed to genlab study, e.g. --gan.d_width=128")
     a = ap.parse_args()
     if a.keep and a.keep.exists() and any(a.keep.iterdir()):
         sys.exit(f"--keep {a.keep} is not empty: a study there would be resumed, not timed; pick a new folder")
@@ -54,7 +56,7 @@ def main():
             runs = str(a.keep / f"repeat-{r + 1}") if a.keep else tmp
             cmd = [sys.executable, "-m", "genlab", "study", a.study, "--profile", a.profile, "--models", a.models,
                    "--runs-dir", runs] + (["--data-dir", a.data_dir] if a.data_dir else []) + \
-                (["--workers", a.workers] if a.workers else []) + ["--executor", a.executor]
+                (["--workers", a.workers] if a.workers else []) + ["--executor", a.executor] + a.overrides
             t = time.perf_counter()
             subprocess.run(cmd, check=True, env={**os.environ, "GENLAB_QUIET": "1"}, stdout=subprocess.DEVNULL)
             walls.append(time.perf_counter() - t)
@@ -62,7 +64,8 @@ def main():
             names = json.loads((study / "study.json").read_text())["runs"]
             train_s.append(sum(read_meta(study / n).get("wall_s", 0.0) for n in names))
             print(f"repeat {r + 1}: {walls[-1]:.1f}s total, {train_s[-1]:.1f}s of it training ({len(names)} runs)")
-    print(f"{a.study} {a.profile} ({a.models}, {a.executor} executor, workers {a.workers or 'default'}): median {statistics.median(walls):.1f}s total "
+    print(f"{a.study} {a.profile} ({a.models}, {a.executor} executor, workers {a.workers or 'default'}"
+          f"{', ' + ' '.join(a.overrides) if a.overrides else ''}): median {statistics.median(walls):.1f}s total "
           f"(min {min(walls):.1f}, max {max(walls):.1f}, n={len(walls)}); training median "
           f"{statistics.median(train_s):.1f}s")
 
