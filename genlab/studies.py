@@ -56,11 +56,12 @@ BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.d_w
 #   (MLP G with batch norm, MLP D, no average, no R1, Adam 2e-4 with beta1 0.5, batch 128)
 RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defaults; each changes one piece
     "gan-baseline": BASELINE,
-    "gan": GAN_BATCH,  # the default recipe: MLP G (256-512, batch norm), MLP D, EMA, lazy R1, Adam 1e-3 (beta1 0),
-    #   batch 32
+    "gan": GAN_BATCH,  # the default recipe: MLP G (384-768, batch norm), MLP D (512-256), EMA, lazy R1, Adam 1e-3
+    #   (beta1 0), batch 32
+    "gan-width256": (*GAN_BATCH, "model.width=256"),  # G 256-512: the default before 2026-11-26 (late)
     "gan-no-ema": (*GAN_BATCH, "model.ema_nimg=0"),
-    "gan-conv-g": (*GAN_BATCH, "model.arch=conv"),  # the DCGAN-style conv G (width 256), the default before
-    #   2026-11-26 (night)
+    "gan-conv-g": (*GAN_BATCH, "model.arch=conv", "model.width=256"),  # the DCGAN-style conv G, the default
+    #   before 2026-11-26 (night)
     "gan-width128": (*GAN_BATCH, "model.width=128"),
     "gan-conv-d": (*GAN_BATCH, "model.d_arch=conv", "model.d_sn=true"),
     "gan-sn": (*GAN_BATCH, "model.d_sn=true"),
@@ -118,7 +119,7 @@ PROFILES: dict[str, Profile] = {
                      "2 epochs on all 60,000 images (the GAN: 3,750 steps at batch 32, enough for it to draw digits, "
                      "with the conv generator, which learns faster at this budget), 2,000-sample metrics, the VAE's "
                      "mixture fitted on 20,000 codes: minutes on a laptop CPU",
-                     {"gan": ("model.arch=conv",)}),  # fresh-clone quick study, seed 0: conv G FID 86.8 / 86.2 /
+                     {"gan": ("model.arch=conv", "model.width=256")}),  # fresh-clone quick study, seed 0: conv G FID 86.8 / 86.2 /
     #   97.5 and recognisable 0.75 / 0.75 / 0.71 on MNIST vs the MLP G's 105.6 / 106.4 / 110.2 and 0.74 / 0.75 / 0.71,
     #   no grain; Fashion-MNIST 68.9 / 76.4 / 102.7 vs 78.5 / 83.8 / 81.9 (docs/results.md). The
     #   mixture on 20,000 codes: 3-5 s instead of 22-27 s at z 32, FID within sampling noise (docs/results.md)

@@ -23,6 +23,7 @@ def test_full_profile_gan_is_the_mlp_generator_and_quick_uses_the_conv_generator
     there (docs/results.md). Only the GAN's runs change: the VAE and the VAE-GAN keep their own defaults."""
     full, quick = plan("lab", "full"), plan("lab", "quick")
     assert full["mnist-gan-z64-s0"].model.arch == "mlp" and quick["mnist-gan-z64-s0"].model.arch == "conv"
+    assert full["mnist-gan-z64-s0"].model.width == 384 and quick["mnist-gan-z64-s0"].model.width == 256
     for name in ("mnist-vae-z16-s0", "mnist-vaegan-z16-s0"):
         assert quick[name].model.arch == full[name].model.arch
     assert quick["mnist-gan-z64-s0"].train.epochs == 2 and full["mnist-gan-z64-s0"].train.epochs == 10
