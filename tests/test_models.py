@@ -181,6 +181,26 @@ def test_ema_ramp_follows_stylegan2_ada():
     assert betas == sorted(betas) and betas[-1] == betas[-2]  # rises, then stays at the cap
 
 
+def test_vaegan_samples_reconstructs_and_encodes_with_its_weight_average():
+    """With ema_nimg the VAE-GAN trains its own networks but every sample, reconstruction and code comes from the
+    average (the networks the figures and metrics see); without it, from the trained networks."""
+    cfg = make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32", "model.ema_nimg=100",
+                                          "model.r1_gamma=1", "model.r1_every=2"]).model
+    torch.manual_seed(0)
+    model = build_model("vaegan", cfg)
+    opt = model.make_optimizers()
+    for s in range(5):
+        assert all(torch.isfinite(v) for v in model.train_step(batch(seed=s), opt).values())
+    z, x = torch.randn(3, 4), batch(3, seed=9)
+    with torch.no_grad():
+        assert torch.equal(model.decode(z), torch.tanh(model.decoder_ema(z) / 2))
+        assert not torch.allclose(model.decode(z), torch.tanh(model.decoder(z) / 2))
+        assert torch.equal(model.encode(x)[0], model.encoder_ema(x).chunk(2, 1)[0])
+    assert float(model.images_seen) == 5 * 8
+    plain = build_model("vaegan", make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32"]).model)
+    assert not hasattr(plain, "decoder_ema") and plain.averaged() == (plain.encoder, plain.decoder)
+
+
 def test_spectral_norm_keeps_d_largest_singular_value_near_one():
     model = recipe_gan()
     opt = model.make_optimizers()

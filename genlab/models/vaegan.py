@@ -10,10 +10,15 @@ Networks: encoder q(z|x) and decoder as in genlab's VAE (same `arch`/`width`), d
 Updates (paper Algorithm 1): encoder on L_prior + L_llike; decoder on gamma * L_llike - (1 - gamma) * L_GAN
 (non-saturating form, as in the authors' code); discriminator on -L_GAN. The authors' code weighs D's
 real and generated terms 0.5 / 0.5 (`real_vs_gen_weight`); so does this one.
+
+Two pieces of genlab's GAN recipe are options here too (`genlab.models.gan`, papers at their config lines): a
+weight average of the encoder and decoder that every sample, reconstruction, figure and metric comes from
+(`ema_nimg`), and a lazy R1 penalty on the discriminator's real images (`r1_gamma`).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.config import bounded
+from genlab.models.gan import ema_beta, ema_update, r1_penalty, recalibrate_bn
 from genlab.models.vae import VAE, kl_to_standard_normal, reparameterize
 from genlab.nn import PIXELS, adam
 
@@ -80,6 +86,11 @@ class VAEGANConfig:
     lr: float = bounded(3e-4, 1e-7, 1.0)  # Adam step size, all three networks (paper: RMSProp 3e-4)
     beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
+    ema_nimg: int = bounded(0, 0, 10**9)  # half-life in images of a weight average of encoder and decoder (as the
+    #   GAN's, Yazici et al. 2019); 0 = none
+    ema_rampup: float = bounded(0.1, 0.0, 1.0)  # half-life <= this x images seen (StyleGAN2-ADA's ramp)
+    r1_gamma: float = bounded(0.0, 0.0, 1e4)  # R1 on the discriminator's real images (Mescheder et al. 2018); 0 = off
+    r1_every: int = bounded(16, 1, 10**6)  # lazy R1: every N steps, scaled by N (StyleGAN2)
 
 
 class VAEGAN(VAE):
@@ -91,6 +102,34 @@ class VAEGAN(VAE):
     def __init__(self, cfg: VAEGANConfig):
         super().__init__(cfg)
         self.discriminator = Discriminator(cfg.arch, cfg.width // 2, cfg.feature_layer)
+        if cfg.ema_nimg:
+            self.encoder_ema = copy.deepcopy(self.encoder).requires_grad_(False)
+            self.decoder_ema = copy.deepcopy(self.decoder).requires_grad_(False)
+            self.register_buffer("images_seen", torch.zeros((), dtype=torch.float64))  # drives the average's ramp
+        self._bn_stale = True  # the averaged decoder's batch-norm statistics (conv arch) need re-estimating
+
+    def averaged(self) -> tuple[nn.Module, nn.Module]:
+        """(encoder, decoder) every sample, reconstruction and metric comes from: the weight average when there is
+        one, else the trained networks."""
+        if not self.cfg.ema_nimg:
+            return self.encoder, self.decoder
+        if self._bn_stale:
+            recalibrate_bn(self.decoder_ema, self.cfg.z_dim)
+            self._bn_stale = False
+        return self.encoder_ema.eval(), self.decoder_ema.eval()
+
+    def encode(self, x):
+        return self.averaged()[0](x).chunk(2, dim=1)
+
+    def decode_logits(self, z):
+        return self.averaged()[1](z)
+
+    def decode(self, z):
+        return torch.tanh(self.decode_logits(z) / 2)  # the Bernoulli mean in [-1, 1], as VAE.decode
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._bn_stale = True
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def make_optimizers(self):
         betas = (self.cfg.beta1, self.cfg.beta2)
@@ -100,14 +139,19 @@ class VAEGAN(VAE):
 
     def train_step(self, x, opt):
         b = x.shape[0]
-        mu, logvar = self.encode(x)
-        x_tilde = self.decode(reparameterize(mu, logvar))
-        x_p = self.decode(torch.randn(b, self.cfg.z_dim, dtype=x.dtype, device=x.device))
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # the trained networks, not their average
+        x_tilde = torch.tanh(self.decoder(reparameterize(mu, logvar)) / 2)
+        x_p = torch.tanh(self.decoder(torch.randn(b, self.cfg.z_dim, dtype=x.dtype, device=x.device)) / 2)
         kl = kl_to_standard_normal(mu, logvar).sum(1).mean()
 
         # discriminator: maximise L_GAN on detached fakes
         logits, _ = self.discriminator(torch.cat([x, x_tilde.detach(), x_p.detach()]))
         loss_dis = dis_loss(logits[:b], logits[b:2 * b], logits[2 * b:])
+        if self.cfg.r1_gamma:  # lazy: every r1_every D steps, scaled by r1_every (StyleGAN2, sec. 3.1)
+            step = int(next(iter(opt["dis"].state.values()), {}).get("step", 0))
+            if step % self.cfg.r1_every == 0:
+                loss_dis = loss_dis + 0.5 * self.cfg.r1_gamma * self.cfg.r1_every * r1_penalty(
+                    lambda v: self.discriminator(v)[0], x)
 
         # encoder and decoder see the discriminator as it was before this step's update
         _, feat_real = self.discriminator(x)
@@ -131,6 +175,12 @@ class VAEGAN(VAE):
                 p.grad = g
         for o in opt.values():
             o.step()
+        if self.cfg.ema_nimg:
+            self.images_seen += b
+            beta = ema_beta(b, float(self.images_seen), self.cfg.ema_nimg, self.cfg.ema_rampup)
+            ema_update(self.encoder_ema, self.encoder, beta)
+            ema_update(self.decoder_ema, self.decoder, beta)
+            self._bn_stale = True
         return {"loss_enc": loss_enc.detach(), "loss_dec": loss_dec.detach(), "loss_dis": loss_dis.detach(),
                 "llike": llike.detach(), "kl": kl.detach(), "d_real": torch.sigmoid(logits[:b]).mean().detach(),
                 "d_fake": torch.sigmoid(logits[b:]).mean().detach()}
