@@ -117,12 +117,12 @@ PROFILES: dict[str, Profile] = {
                                "eval.iw_samples=20", "eval.iw_images=200", "eval.bootstrap=50",
                                "eval.memo_samples=500", "eval.gmm_codes=20000"),
                      "2 epochs on all 60,000 images (the GAN: 3,750 steps at batch 32, enough for it to draw digits, "
-                     "with the conv generator, which learns faster at this budget), 2,000-sample metrics, the VAE's "
-                     "mixture fitted on 20,000 codes: minutes on a laptop CPU",
-                     {"gan": ("model.arch=conv", "model.width=256")}),  # fresh-clone quick study, seed 0: conv G FID 86.8 / 86.2 /
-    #   97.5 and recognisable 0.75 / 0.75 / 0.71 on MNIST vs the MLP G's 105.6 / 106.4 / 110.2 and 0.74 / 0.75 / 0.71,
-    #   no grain; Fashion-MNIST 68.9 / 76.4 / 102.7 vs 78.5 / 83.8 / 81.9 (docs/results.md). The
-    #   mixture on 20,000 codes: 3-5 s instead of 22-27 s at z 32, FID within sampling noise (docs/results.md)
+                     "with a narrower generator and discriminator), 2,000-sample metrics, the VAE's mixture fitted on "
+                     "20,000 codes: minutes on a laptop CPU",
+                     {"gan": ("model.width=256", "model.d_width=128")}),  # the 12-run quick study in 157.6 s (conv
+    #   G: 266.0 s; the default G 384: GAN runs 1.5x longer, no better), MNIST GAN recognisable 0.761 / 0.754 / 0.729
+    #   (conv G 0.753 / 0.752 / 0.712), FID 114.6 / 120.5 / 125.0 (conv G 86.8 / 86.2 / 97.5); the mixture on 20,000
+    #   codes: 3-5 s instead of 22-27 s at z 32, FID within the spread of the fit (docs/results.md, 2026-11-26 late)
     "full": Profile("full", (), "the study as specified: 10 epochs on all 60,000 images, 10,000-sample metrics"),
 }
 
