@@ -153,8 +153,10 @@ def build_section(cls: type, values: Any, where: str) -> Any:
     return obj
 
 
-def from_dict(d: Any) -> RunConfig:
-    """The inverse of RunConfig.to_dict, strict about every key and value."""
+def from_dict(d: Any, saved: bool = False) -> RunConfig:
+    """The inverse of RunConfig.to_dict, strict about every key and value. `saved`: d was written by an earlier run
+    (config.json), so a model key it lacks takes the value its absence meant then (the config's ABSENT_MEANS), not
+    today's default."""
     if not isinstance(d, dict):
         raise GenlabError("config must be a JSON object with keys model, data, train, eval")
     for key in d:
@@ -166,6 +168,8 @@ def from_dict(d: Any) -> RunConfig:
     model = dict(model)
     name = model.pop("name")
     cls = _model_config_class(name)
+    if saved:  # a run written before a setting existed keeps its behaviour
+        model = {**getattr(cls, "ABSENT_MEANS", {}), **model}
     sections = {s: build_section(c, d.get(s, {}), s) for s, c in SECTIONS.items()}
     return RunConfig(model_name=name, model=build_section(cls, model, "model"), **sections)
 
@@ -176,7 +180,7 @@ def from_json(text: str, source: str = "config") -> RunConfig:
     except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise GenlabError(f"{source} is not valid JSON ({e}); fix or delete it") from None
     try:
-        return from_dict(d)
+        return from_dict(d, saved=True)
     except GenlabError as e:  # name the file: a config read back from a run dir may be damaged or hostile
         raise GenlabError(f"{source}: {e}" if source != "config" else str(e)) from None
 

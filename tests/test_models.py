@@ -197,7 +197,8 @@ def test_vaegan_samples_reconstructs_and_encodes_with_its_weight_average():
         assert not torch.allclose(model.decode(z), torch.tanh(model.decoder(z) / 2))
         assert torch.equal(model.encode(x)[0], model.encoder_ema(x).chunk(2, 1)[0])
     assert float(model.images_seen) == 5 * 8
-    plain = build_model("vaegan", make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32"]).model)
+    plain = build_model("vaegan", make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32",
+                                                                  "model.ema_nimg=0"]).model)
     assert not hasattr(plain, "decoder_ema") and plain.averaged() == (plain.encoder, plain.decoder)
 
 
