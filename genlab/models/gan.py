@@ -56,6 +56,15 @@ def r1_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], x: torch.T
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
+def lazy_r1_weight(optimizer: torch.optim.Optimizer, gamma: float, every: int) -> float:
+    """The R1 weight for this step of `optimizer` (its checkpointed step count): gamma/2 x every on every `every`-th
+    step, else 0 (lazy regularisation, StyleGAN2 sec. 3.1); 0 when gamma is 0."""
+    if not gamma:
+        return 0.0
+    step = int(next(iter(optimizer.state.values()), {}).get("step", 0))
+    return 0.5 * gamma * every if step % every == 0 else 0.0
+
+
 def ema_beta(batch: int, images_seen: float, ema_nimg: float, rampup: float) -> float:
     """Per-step decay of the G average: 0.5 ** (batch / half-life), half-life = min(ema_nimg, rampup * images
     seen) images (StyleGAN2-ADA, training/training_loop.py), so early averages forget the random init fast."""
@@ -255,10 +264,7 @@ class GAN(GenerativeModel):
 
     def train_step(self, x, opt):
         cfg = self.cfg
-        r1 = 0.0
-        if cfg.r1_gamma:  # lazy: every r1_every steps, scaled by r1_every (StyleGAN2, sec. 3.1)
-            step = int(next(iter(opt["d"].state.values()), {}).get("step", 0))  # D steps so far (checkpointed)
-            r1 = 0.5 * cfg.r1_gamma * cfg.r1_every if step % cfg.r1_every == 0 else 0.0
+        r1 = lazy_r1_weight(opt["d"], cfg.r1_gamma, cfg.r1_every)
         out = gan_step(self.generate, self.discriminator, x, cfg.z_dim, opt, cfg.update, r1)
         if cfg.ema_nimg:
             self.images_seen += x.shape[0]

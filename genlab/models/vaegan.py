@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.config import bounded
-from genlab.models.gan import ema_beta, ema_update, r1_penalty, recalibrate_bn
+from genlab.models.gan import ema_beta, ema_update, lazy_r1_weight, r1_penalty
 from genlab.models.vae import VAE, kl_to_standard_normal, reparameterize
 from genlab.nn import PIXELS, adam
 
@@ -111,17 +111,14 @@ class VAEGAN(VAE):
             self.encoder_ema = copy.deepcopy(self.encoder).requires_grad_(False)
             self.decoder_ema = copy.deepcopy(self.decoder).requires_grad_(False)
             self.register_buffer("images_seen", torch.zeros((), dtype=torch.float64))  # drives the average's ramp
-        self._bn_stale = True  # the averaged decoder's batch-norm statistics (conv arch) need re-estimating
 
     def averaged(self) -> tuple[nn.Module, nn.Module]:
         """(encoder, decoder) every sample, reconstruction and metric comes from: the weight average when there is
-        one, else the trained networks."""
+        one, else the trained networks. They have no batch norm (`build_autoencoder`), so unlike the GAN's average
+        there are no statistics to re-estimate."""
         if not self.cfg.ema_nimg:
             return self.encoder, self.decoder
-        if self._bn_stale:
-            recalibrate_bn(self.decoder_ema, self.cfg.z_dim)
-            self._bn_stale = False
-        return self.encoder_ema.eval(), self.decoder_ema.eval()
+        return self.encoder_ema, self.decoder_ema
 
     def encode(self, x):
         return self.averaged()[0](x).chunk(2, dim=1)
@@ -131,10 +128,6 @@ class VAEGAN(VAE):
 
     def decode(self, z):
         return torch.tanh(self.decode_logits(z) / 2)  # the Bernoulli mean in [-1, 1], as VAE.decode
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        self._bn_stale = True
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def make_optimizers(self):
         betas = (self.cfg.beta1, self.cfg.beta2)
@@ -152,11 +145,9 @@ class VAEGAN(VAE):
         # discriminator: maximise L_GAN on detached fakes
         logits, _ = self.discriminator(torch.cat([x, x_tilde.detach(), x_p.detach()]))
         loss_dis = dis_loss(logits[:b], logits[b:2 * b], logits[2 * b:])
-        if self.cfg.r1_gamma:  # lazy: every r1_every D steps, scaled by r1_every (StyleGAN2, sec. 3.1)
-            step = int(next(iter(opt["dis"].state.values()), {}).get("step", 0))
-            if step % self.cfg.r1_every == 0:
-                loss_dis = loss_dis + 0.5 * self.cfg.r1_gamma * self.cfg.r1_every * r1_penalty(
-                    lambda v: self.discriminator(v)[0], x)
+        r1 = lazy_r1_weight(opt["dis"], self.cfg.r1_gamma, self.cfg.r1_every)
+        if r1:
+            loss_dis = loss_dis + r1 * r1_penalty(lambda v: self.discriminator(v)[0], x)
 
         # encoder and decoder see the discriminator as it was before this step's update
         _, feat_real = self.discriminator(x)
@@ -185,7 +176,6 @@ class VAEGAN(VAE):
             beta = ema_beta(b, float(self.images_seen), self.cfg.ema_nimg, self.cfg.ema_rampup)
             ema_update(self.encoder_ema, self.encoder, beta)
             ema_update(self.decoder_ema, self.decoder, beta)
-            self._bn_stale = True
         return {"loss_enc": loss_enc.detach(), "loss_dec": loss_dec.detach(), "loss_dis": loss_dis.detach(),
                 "llike": llike.detach(), "kl": kl.detach(), "d_real": torch.sigmoid(logits[:b]).mean().detach(),
                 "d_fake": torch.sigmoid(logits[b:]).mean().detach()}
