@@ -37,8 +37,11 @@ EXECUTORS = ("local", "ray")  # where runs execute: worker processes on this mac
 MAX_AUTO_WORKERS = 8  # beyond this the per-worker memory and disk traffic stop paying on a laptop
 
 
-def study_dir_for(runs_dir: Path, study: str, profile: str) -> Path:
-    return Path(runs_dir) / check_name(f"{study}-{profile}", "study name")
+def study_dir_for(runs_dir: Path, study: str, profile: str, dataset: str | None = None) -> Path:
+    """STUDY-PROFILE, plus the dataset's slug when --dataset moved the study onto other data: a study on your
+    images never replaces the study.json and report of the same study on its own datasets."""
+    suffix = f"-{data.slug(dataset)}" if dataset else ""
+    return Path(runs_dir) / check_name(f"{study}-{profile}{suffix}", "study name")
 
 
 def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True, device="cpu",
@@ -126,7 +129,7 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         plan_workers(workers, 1)  # its one-line check
     for ds in study.datasets:  # every input is checked before anything is written
         data.load(ds, "train", data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
-    study_dir = study_dir_for(runs_dir, study.name, profile.name)
+    study_dir = study_dir_for(runs_dir, study.name, profile.name, dataset)
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(study_dir / "study.json", {  # identical from every worker of the same study, so safe to rewrite
         "study": study.name, "profile": profile.name, "seeds": seeds, "description": study.description,

@@ -158,7 +158,7 @@ def test_study_on_a_folder_of_png_of_another_size_end_to_end(tmp_path, capsys):
     code, _, err = cli(capsys, "study", "smoke", "--dataset", f"folder:{root}", "--runs-dir", str(runs),
                        "--workers", "1", "--no-pages")
     assert code == 0, err
-    study = runs / "smoke-quick"
+    study = runs / "smoke-quick-folder-shapes"  # its own folder: the same study on MNIST keeps its report
     assert {json.loads(p.read_text())["status"] for p in study.glob("*/meta.json")} == {"done"}
     evals = [json.loads(p.read_text()) for p in study.glob("folder-shapes-*/eval.json")]
     assert len(evals) == 4
@@ -181,7 +181,7 @@ def test_unlabeled_folder_trains_and_says_why_judge_metrics_are_missing(tmp_path
     code, _, err = cli(capsys, "study", "smoke", "--dataset", f"folder:{root}", "--runs-dir", str(runs),
                        "--workers", "1", "--models", "vae")
     assert code == 0, err
-    study = runs / "smoke-quick"
+    study = runs / "smoke-quick-folder-flat"
     assert {json.loads(p.read_text())["status"] for p in study.glob("*/meta.json")} == {"done"}
     ev = json.loads(next(study.glob("folder-flat-vae-*/eval.json")).read_text())
     assert "judge" not in ev and "unlabeled" in ev["judge_skipped"]

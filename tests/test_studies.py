@@ -37,3 +37,12 @@ def test_arm_and_user_overrides_win_over_the_profile():
     assert quick["mnist-gan-baseline-z64-s0"].model.d_width == 0
     assert plan("lab", "quick", ["gan.arch=conv"])["mnist-gan-z32-s0"].model.arch == "conv"
     assert plan("lab", "quick", ["gan.d_width=256"])["mnist-gan-z32-s0"].model.d_width == 256
+
+
+def test_a_study_moved_onto_other_data_gets_its_own_folder(tmp_path):
+    """--dataset folder:PATH must not replace the study.json and report of the same study on MNIST."""
+    from genlab.sweep import study_dir_for
+
+    assert study_dir_for(tmp_path, "lab", "quick") == tmp_path / "lab-quick"
+    assert study_dir_for(tmp_path, "lab", "quick", f"folder:{tmp_path / 'My Shapes'}") == \
+        tmp_path / "lab-quick-folder-my-shapes"
