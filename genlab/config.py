@@ -48,6 +48,8 @@ class TrainConfig:
     log_every: int = bounded(50, 1, 10**9)  # steps between metrics.jsonl lines
     keep_checkpoints: int = bounded(2, 1, 1000)  # newest checkpoints kept (plus the best)
     checkpoint_every: int = bounded(0, 0, 10**9)  # also checkpoint every N steps inside an epoch; 0 = epoch ends
+    lr_rampdown: float = bounded(0.0, 0.0, 1.0)  # last fraction of training over which every step size falls
+    #   linearly to 0 (genlab/schedules.py); 0 = constant
     amp: bool = False  # bf16 autocast of the training step (weights and optimizer stay fp32); see bench/amp.py
 
 

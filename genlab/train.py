@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from genlab import checkpoint, data, schema
+from genlab import checkpoint, data, schedules, schema
 from genlab.config import RunConfig, from_json
 from genlab.errors import GenlabError, Interrupted
 from genlab.models import GenerativeModel, build_model
@@ -176,14 +176,17 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
         checkpoint.prune(run_dir, cfg.train.keep_checkpoints, protect)
 
     model.train()
+    total_steps = cfg.train.epochs * steps_per_epoch
     t_start = time.perf_counter()
-    with StopFlag() as stop, bar(total=cfg.train.epochs * steps_per_epoch, initial=step,
+    with StopFlag() as stop, bar(total=total_steps, initial=step,
                                  desc=run_dir.name, unit="step") as pb:
         while epoch < cfg.train.epochs:
             epoch_start_state = batch_gen.get_state()
             perm = torch.randperm(n, generator=batch_gen)
             t_log, n_log = time.perf_counter(), 0
             while pos < steps_per_epoch:
+                if cfg.train.lr_rampdown:
+                    schedules.set_lr_factor(opts, schedules.rampdown_factor(step, total_steps, cfg.train.lr_rampdown))
                 x = data.to_unit(images[perm[pos * bs:(pos + 1) * bs].to(device)])
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
                     losses = {k: float(v) for k, v in model.train_step(x, opts).items()}

@@ -45,7 +45,8 @@ def test_same_seed_same_losses_and_weights(tiny_data, tmp_path, model):
     assert losses(a) != losses(c)
 
 
-RECIPE = ("model.arch=conv", "model.ema_nimg=500", "model.d_sn=true", "model.r1_gamma=1", "model.r1_every=3")
+RECIPE = ("model.arch=conv", "model.ema_nimg=500", "model.d_sn=true", "model.r1_gamma=1", "model.r1_every=3",
+          "train.lr_rampdown=0.5")  # the interrupt falls inside the ramp-down
 VAEGAN_RECIPE = ("model.ema_nimg=500", "model.r1_gamma=1", "model.r1_every=3", "model.width=64")
 
 
@@ -83,6 +84,23 @@ def test_resume_after_interrupt_is_exact(tiny_data, tmp_path, monkeypatch, model
     if extra:
         averaged = "t.model.generator_ema." if model == "gan" else "t.model.decoder_ema."
         assert any(k.startswith(averaged) for k in wa) and "t.model.images_seen" in wa
+
+
+def test_lr_rampdown_changes_only_the_end_of_training(tiny_data, tmp_path):
+    """Ramp-down over the last half: the first half's steps are the constant-rate run's, the rest differ."""
+    train(cfg("gan"), tmp_path / "flat", tiny_data)
+    train(cfg("gan", "train.lr_rampdown=0.5"), tmp_path / "ramp", tiny_data)
+    flat, ramp = [[r for r in losses(tmp_path / d) if "event" not in r] for d in ("flat", "ramp")]
+    assert len(flat) == len(ramp) == 16  # 2 epochs x 8 steps, logged every step
+    assert flat[:9] == ramp[:9]  # factor 1 through step 8 (0-based; line k is step k)
+    assert all(a["loss_d"] != b["loss_d"] for a, b in zip(flat[10:], ramp[10:]))
+
+
+def test_rampdown_factor_values():
+    from genlab.schedules import rampdown_factor
+    assert [rampdown_factor(s, 10, 0.5) for s in (0, 4, 5, 6, 9)] == [1.0, 1.0, 1.0, 0.8, 0.2]
+    assert rampdown_factor(3, 10, 0.0) == 1.0 and rampdown_factor(0, 10, 1.0) == 1.0
+    assert rampdown_factor(10, 10, 0.5) == 0.0
 
 
 def test_different_config_in_existing_run_dir_is_refused(tiny_data, tmp_path):
