@@ -51,14 +51,17 @@ class Profile:
 MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
 GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: ~2x fewer epochs to the same FID than batch 64,
 #   at a similar cost per image on one CPU thread (measured with the conv G; docs/results.md, 2026-11-25 GAN recipe)
-BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.d_width=0", "model.ema_nimg=0",
-            "model.lr=2e-4", "model.beta1=0.5", "model.r1_gamma=0", "train.batch_size=128")  # the GAN of genlab 0.1
-#   (MLP G with batch norm, MLP D, no average, no R1, Adam 2e-4 with beta1 0.5, batch 128)
+BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.g_layers=2", "model.d_width=0",
+            "model.ema_nimg=0", "model.lr=2e-4", "model.beta1=0.5", "model.r1_gamma=0", "train.batch_size=128")
+#   the GAN of genlab 0.1 (MLP G with batch norm, MLP D, no average, no R1, Adam 2e-4 with beta1 0.5, batch 128)
 RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defaults; each changes one piece
     "gan-baseline": BASELINE,
-    "gan": GAN_BATCH,  # the default recipe: MLP G (384-768, batch norm), MLP D (512-256), EMA, lazy R1, Adam 1e-3
-    #   (beta1 0), batch 32
-    "gan-width256": (*GAN_BATCH, "model.width=256"),  # G 256-512: the default before 2026-11-26 (late)
+    "gan": GAN_BATCH,  # the default recipe: MLP G (192-384-768, batch norm), MLP D (512-256), EMA, lazy R1, Adam
+    #   1e-3 (beta1 0), batch 32
+    "gan-two-layer-g": (*GAN_BATCH, "model.g_layers=2", "model.width=384"),  # G 384-768: the default before
+    #   2026-11-26 (a third layer)
+    "gan-width256": (*GAN_BATCH, "model.g_layers=2", "model.width=256"),  # G 256-512: the default before
+    #   2026-11-26 (late)
     "gan-no-ema": (*GAN_BATCH, "model.ema_nimg=0"),
     "gan-conv-g": (*GAN_BATCH, "model.arch=conv", "model.width=256"),  # the DCGAN-style conv G, the default
     #   before 2026-11-26 (night)
@@ -73,6 +76,7 @@ RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defau
     "gan-lr2e-4": (*GAN_BATCH, "model.lr=2e-4"),  # DCGAN's Adam step (the default before 2026-11-26)
     "gan-lr5e-4": (*GAN_BATCH, "model.lr=5e-4"),
     "gan-beta1-0.5": (*GAN_BATCH, "model.beta1=0.5"),  # DCGAN's Adam beta1 (the default before 2026-11-26, later)
+    "gan-lr-rampdown": (*GAN_BATCH, "train.lr_rampdown=0.3"),  # step sizes fall to 0 over the last 30 %
     "gan-ema10k": (*GAN_BATCH, "model.ema_nimg=10000", "model.ema_rampup=0.05"),  # StyleGAN2-ADA's average (the
     #   default before 2026-11-26, evening)
 }
@@ -119,10 +123,11 @@ PROFILES: dict[str, Profile] = {
                      "2 epochs on all 60,000 images (the GAN: 3,750 steps at batch 32, enough for it to draw digits, "
                      "with a narrower generator and discriminator), 2,000-sample metrics, the VAE's mixture fitted on "
                      "20,000 codes: minutes on a laptop CPU",
-                     {"gan": ("model.width=256", "model.d_width=128")}),  # the 12-run quick study in 157.6 s (conv
-    #   G: 266.0 s; the default G 384: GAN runs 1.5x longer, no better), MNIST GAN recognisable 0.761 / 0.754 / 0.729
-    #   (conv G 0.753 / 0.752 / 0.712), FID 114.6 / 120.5 / 125.0 (conv G 86.8 / 86.2 / 97.5); the mixture on 20,000
-    #   codes: 3-5 s instead of 22-27 s at z 32, FID within the spread of the fit (docs/results.md, 2026-11-26 late)
+                     {"gan": ("model.g_layers=2", "model.width=256", "model.d_width=128")}),  # the 12-run quick
+    #   study in 157.6 s (conv G: 266.0 s; the default G 384: GAN runs 1.5x longer, no better), MNIST GAN
+    #   recognisable 0.761 / 0.754 / 0.729 (conv G 0.753 / 0.752 / 0.712), FID 114.6 / 120.5 / 125.0 (conv G 86.8 /
+    #   86.2 / 97.5); the mixture on 20,000 codes: 3-5 s instead of 22-27 s at z 32, FID within the spread of the fit
+    #   (docs/results.md, 2026-11-26 late)
     "full": Profile("full", (), "the study as specified: 10 epochs on all 60,000 images, 10,000-sample metrics"),
 }
 

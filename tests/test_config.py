@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from genlab.cli import main
 from genlab.config import from_json, make_config
@@ -75,3 +76,23 @@ def test_a_vaegan_config_written_before_its_recipe_keeps_training_without_it():
     back = from_json(json.dumps(old)).model
     assert (back.ema_nimg, back.r1_gamma) == (0, 0.0)
     assert from_json(new.to_json()) == new  # a complete config reads back as written
+
+
+def test_a_gan_config_written_before_g_layers_reads_as_the_two_layer_g_it_trained():
+    """genlab 0.1's and every GAN run before the third layer saved no g_layers: read back, it is 2 (what it trained
+    with), so its checkpoint still loads into the same network; a new run gets the default 3."""
+    import json
+
+    from genlab.models import build_model
+
+    new = make_config("gan", "mnist", ["model.width=16"])
+    assert new.model.g_layers == 3
+    old = new.to_dict()
+    del old["model"]["g_layers"]
+    back = from_json(json.dumps(old)).model
+    assert back.g_layers == 2
+    hidden = [m.out_features for m in build_model("gan", back).generator.modules() if isinstance(m, torch.nn.Linear)]
+    assert hidden == [16, 32, 784]
+    hidden = [m.out_features for m in build_model("gan", new.model).generator.modules()
+              if isinstance(m, torch.nn.Linear)]
+    assert hidden == [16, 32, 64, 784]

@@ -147,20 +147,24 @@ def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Ca
 
 @dataclass(frozen=True)
 class GANConfig:
+    ABSENT_MEANS = {"g_layers": 2}  # a config.json written before g_layers existed trained a 2-layer G
     z_dim: int = bounded(64, 1, 4096)  # latent size
     arch: Literal["mlp", "conv"] = "mlp"  # G's network family (and D's when d_arch=same). With the rest of the
     #   recipe (EMA, R1, Adam 1e-3 beta1 0, batch 32) the MLP G beat the conv G at all six lab settings over 3
     #   seeds (lower FID, higher precision, coverage and recognisable share, lower k-NN recall) in ~55 % of its
     #   time; without them, as in genlab 0.1, it speckled (docs/results.md, 2026-11-26 night)
-    width: int = bounded(384, 8, 8192)  # mlp: G's first hidden layer (G: z -> w -> 2w -> 784; D, if it has no
-    #   d_width: 784 -> 2w -> w -> 1); conv: 8 x G's last channels (G: z -> 7x7 x w/4 -> 14x14 x w/8 -> 28x28;
-    #   D: 28x28 -> 14x14 x w/8 -> 7x7 x w/4 -> 1). 384 over 256 (MLP G): higher MNIST recognisable share at all 9
-    #   settings x seeds (0.846 / 0.843 / 0.837 -> 0.852 / 0.849 / 0.845), lower FID at 8 of 9, in 1.2x the GAN's
-    #   time; 512: +0.002 more at z 64 in 1.5x (docs/results.md, 2026-11-26 late)
+    width: int = bounded(192, 8, 8192)  # mlp: G's first hidden layer (G: z -> w -> 2w -> 4w -> 784 with g_layers 3;
+    #   D, if it has no d_width: 784 -> 2w -> w -> 1); conv: 8 x G's last channels (G: z -> 7x7 x w/4 -> 14x14 x w/8
+    #   -> 28x28; D: 28x28 -> 14x14 x w/8 -> 7x7 x w/4 -> 1). With two hidden layers 384 beat 256 (MNIST
+    #   recognisable share higher at all 9 settings x seeds) and 512 added nothing (docs/results.md, 2026-11-26 late);
+    #   a third layer at 192 beat both (g_layers)
     d_arch: Literal["same", "mlp", "conv"] = "mlp"  # D's network family; same = arch. An MLP D (784-512-256-1) kept
     #   a conv G from collapsing where a conv D of matching cost overpowered it (docs/results.md)
     d_width: int = bounded(256, 0, 8192)  # D's width in the same units as width (mlp: 2w, w; conv: w/8, w/4
     #   channels); 0 = width
+    g_layers: int = bounded(3, 1, 6)  # mlp: G's hidden layers, widths doubling from width (3: 192-384-768; 4 is
+    #   PyTorch-GAN's MLP G, 128-256-512-1024). 3 at width 192 over 2 at 384, at about the same cost: MNIST FID 22.5
+    #   / 24.2 / 27.1 -> RESULTS (docs/results.md, 2026-11-26, a third layer)
     g_fc: int = bounded(0, 0, 8192)  # conv G: a hidden FC layer of this many units before the 7x7 map (InfoGAN-style
     #   G of Lucic et al. 2018: 1024); 0 = none
     d_fc: int = bounded(0, 0, 8192)  # conv D: a hidden FC layer before the logit (Lucic et al.: 1024); 0 = none
@@ -226,7 +230,7 @@ def build_gan_nets(cfg: GANConfig) -> tuple[nn.Module, nn.Module]:
     """(generator producing pre-tanh images, discriminator producing one logit)."""
     w, dw = cfg.width, cfg.d_width or cfg.width
     if cfg.arch == "mlp":
-        g = MLPDecoder(cfg.z_dim, [w, 2 * w], norm=cfg.g_norm)
+        g = MLPDecoder(cfg.z_dim, [w * 2**i for i in range(cfg.g_layers)], norm=cfg.g_norm)
     else:
         g = ConvDecoder(cfg.z_dim, w // 8, norm=cfg.g_norm, fc=cfg.g_fc)
         dcgan_init(g)
