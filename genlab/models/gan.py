@@ -163,8 +163,11 @@ class GANConfig:
     d_width: int = bounded(256, 0, 8192)  # D's width in the same units as width (mlp: 2w, w; conv: w/8, w/4
     #   channels); 0 = width
     g_layers: int = bounded(3, 1, 6)  # mlp: G's hidden layers, widths doubling from width (3: 192-384-768; 4 is
-    #   PyTorch-GAN's MLP G, 128-256-512-1024). 3 at width 192 over 2 at 384, at about the same cost: MNIST FID 22.5
-    #   / 24.2 / 27.1 -> RESULTS (docs/results.md, 2026-11-26, a third layer)
+    #   PyTorch-GAN's MLP G, 128-256-512-1024). 3 at width 192 over 2 at 384, at 0.95-0.99x the speed, 3 seeds:
+    #   MNIST FID 22.5 / 24.2 / 27.1 -> 20.5 / 21.0 / 20.1, recognisable 0.852 / 0.849 / 0.845 -> 0.863 / 0.863 /
+    #   0.862; Fashion-MNIST FID 32.2 / 34.8 / 37.3 -> 30.8 / 30.2 / 32.4; k-NN recall lower (MNIST 0.70 -> 0.66,
+    #   Fashion-MNIST 0.20 -> 0.13). Wider or deeper: <= 0.006 more for 1.2x (docs/results.md, 2026-11-26
+    #   three-layer G)
     g_fc: int = bounded(0, 0, 8192)  # conv G: a hidden FC layer of this many units before the 7x7 map (InfoGAN-style
     #   G of Lucic et al. 2018: 1024); 0 = none
     d_fc: int = bounded(0, 0, 8192)  # conv D: a hidden FC layer before the logit (Lucic et al.: 1024); 0 = none
