@@ -3,6 +3,7 @@ learn within a 10-epoch budget, each a config option measured on its own (docs/r
 
   arch          `mlp`: per-pixel outputs (speckled without the weight average, clean with it); `conv`:
                 transposed-conv generator (DCGAN, Radford et al. 2016), spatially coherent by construction
+  g_layers      the MLP G's depth (hidden layers doubling from `width`): 3 beat 2 at the same cost
   ema_nimg      exponential moving average of G's weights for every sample, figure and metric (Yazici et al.,
                 ICLR 2019), with the decay ramped as in StyleGAN2-ADA (Karras et al. 2020)
   d_sn          spectral normalisation of D's layers (Miyato et al., ICLR 2018)
