@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings as hypothesis_settings
 
 from genlab import data
+
+# Property tests: the same examples on every run (CI's outcome depends on the commit, not on the draw), no
+# example database. `GENLAB_FUZZ=1` (bench/fuzz.sh) draws fresh random examples instead, for wide exploration
+# whenever a reader changes. The number of examples per property: GENLAB_FUZZ_EXAMPLES (tests/fuzzing.py).
+hypothesis_settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("fuzz", derandomize=False, database=None, print_blob=True)
+hypothesis_settings.load_profile("fuzz" if os.environ.get("GENLAB_FUZZ") == "1" else "fixed")
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("GENLAB_DATA") or ROOT.parent / "shared" / "data")
@@ -17,9 +25,14 @@ REAL_DATA = Path(os.environ.get("GENLAB_DATA") or ROOT.parent / "shared" / "data
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
-    """Judges are cached per test session, never in the user's home cache."""
+    """Judges are cached per test session, never in the user's home cache; pytest-xdist's workers share one
+    cache (the base temp folder's parent is common to them), so a judge is trained once per session."""
     if not os.environ.get("GENLAB_CACHE"):
-        os.environ["GENLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+        base = tmp_path_factory.getbasetemp()
+        shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        cache = shared / "genlab-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ["GENLAB_CACHE"] = str(cache)
     os.environ["GENLAB_QUIET"] = "1"
     yield
 
