@@ -28,6 +28,7 @@ from safetensors.torch import save as st_save
 from genlab import schema
 from genlab.errors import GenlabError
 from genlab.runs import atomic_write, fsync_dir
+from genlab.safeio import MAX_CACHE_BYTES, MAX_JSON_BYTES, read_capped
 
 DIR_RE = re.compile(r"^step-(\d{9})$")
 FILES = ("tensors.safetensors", "state.json")
@@ -129,14 +130,16 @@ def read_checkpoint(path: Path, spec: Any = None) -> dict[str, Any]:
     genlab.schema spec, when given: a sealed checkpoint is not necessarily one genlab wrote)."""
     path = Path(path)
     try:
-        manifest = open_manifest((path / "manifest.json").read_bytes())
+        manifest = open_manifest(read_capped(path / "manifest.json", MAX_JSON_BYTES, "the checkpoint manifest"))
         files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, GenlabError) as e:
         raise CorruptCheckpoint(f"{path}/manifest.json is missing or damaged ({e})") from None
     blobs = {}
     for name in FILES:
         try:
-            data = (path / name).read_bytes()
+            data = read_capped(path / name, MAX_CACHE_BYTES, "a checkpoint file")
+        except GenlabError as e:
+            raise CorruptCheckpoint(str(e)) from None
         except OSError as e:
             raise CorruptCheckpoint(f"{path}/{name} cannot be read ({e})") from None
         expected = files.get(name, {}).get("sha256") if isinstance(files, dict) else None

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from genlab.errors import GenlabError, Interrupted
+from genlab.safeio import printable
 
 OVERRIDE_RE = re.compile(r"^--[A-Za-z_]+\.[A-Za-z0-9_]+(=.*)?$")
 
@@ -41,6 +42,11 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
         item = argv[i]
         if item in ("--log.tensorboard", "--log.tensorboard=true"):  # the issue's spelling of --tensorboard
             rest.append("--tensorboard")
+        elif item == "--log.tensorboard=false":  # off is the default: nothing to do
+            pass
+        elif item.startswith("--log.tensorboard="):
+            raise GenlabError(f"{printable(item)}: use --log.tensorboard=true or false (the same as --tensorboard "
+                              "or leaving it out)")
         elif OVERRIDE_RE.match(item):
             if "=" in item:
                 overrides.append(item[2:])
@@ -146,9 +152,11 @@ def output_dir(path: str, what: str) -> Path:
     folder. Checked before anything is trained or written."""
     import tempfile
 
+    if not path:
+        raise GenlabError(f"{what} is empty; give a folder (e.g. {what} runs), or leave it out for the default")
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise GenlabError(f"{what} {path} is a file, not a folder; pass a folder")
+        raise GenlabError(f"{what} {printable(path)} is a file, not a folder; pass a folder")
     if not p.exists():
         if not p.parent.is_dir():
             raise GenlabError(f"{what} {path}: its parent folder {p.parent} does not exist; create it first")
@@ -194,8 +202,11 @@ def cmd_study(a, overrides):
     if a.executor == "ray":
         if not 1 <= a.cpus_per_run <= 1024:
             raise GenlabError(f"--cpus-per-run {a.cpus_per_run} must be a whole number from 1 to 1024")
-        if not 0 <= a.gpus_per_run <= 64:
-            raise GenlabError(f"--gpus-per-run {a.gpus_per_run} must be from 0 to 64")
+        from genlab.executor_ray import check_gpus, parse_address  # pure checks; Ray is not imported
+
+        check_gpus(a.gpus_per_run)
+        if a.address is not None:
+            parse_address(a.address)
         if not 0 <= a.max_retries <= 100:
             raise GenlabError(f"--max-retries {a.max_retries} must be a whole number from 0 to 100")
     elif a.address:
@@ -296,7 +307,11 @@ def cmd_runs(a, overrides):
               if r["fid_ci"] else f"{r['fid']:.3g}",
               "–" if r["recognisable"] is None else f"{r['recognisable']:.3f}",
               "–" if r["wall_s"] is None else f"{r['wall_s']:.0f}"] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    cells = [[printable(c) for c in row] for row in cells]  # a shared study folder's values reach a terminal
+    if not cells:
+        print(f"{printable(a.study_dir)}: the study lists no runs")
+        return
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(head)]
     for line in [head, [("-" * w) for w in widths], *cells]:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
 
@@ -313,7 +328,7 @@ def cmd_data(a, overrides):
             raise GenlabError(f"--test-fraction {a.test_fraction} must be from 0.05 to 0.5")
         dataset = data.check_name(a.dataset)
         for key, value in data.folders.describe(dataset, a.test_fraction).items():
-            print(f"{key}: {value}")
+            print(printable(f"{key}: {value}"))  # class names are folder names
         return
     names = list(data.DATASETS) if a.dataset == "all" else [data.get_dataset(a.dataset).name]
     for name in names:
@@ -346,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             raise GenlabError(f"config overrides ({overrides[0]}) only apply to 'genlab study' and 'genlab train'")
         return COMMANDS[a.command](a, overrides) or 0
     except GenlabError as e:
-        sys.stderr.write("genlab: error: " + " ".join(str(e).split("\n")) + "\n")  # one line, one write
+        # one line, one write; control characters from file names or run folders escaped
+        sys.stderr.write("genlab: error: " + printable(" ".join(str(e).split("\n"))) + "\n")
         return 2
     except Interrupted as e:
         sys.stderr.write(f"genlab: {e}\n")

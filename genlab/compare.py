@@ -15,7 +15,7 @@ from typing import Any
 from genlab import data
 from genlab import metrics as M
 from genlab import schema, viz
-from genlab.runs import read_json, read_meta
+from genlab.runs import read_json, read_meta, read_text
 
 CHART_METRICS = {M.FID: "FID in judge space (lower is better)", M.KID: "KID in judge space (lower is better)",
                  M.PRECISION: "precision (higher is better)", M.RECALL: "recall (higher is better)",
@@ -141,7 +141,7 @@ def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
             if (run_dir / "config.json").is_file():
                 from genlab.config import from_json
 
-                epochs_cfg = from_json((run_dir / "config.json").read_text(errors="replace"),
+                epochs_cfg = from_json(read_text(run_dir / "config.json", "the run's config"),
                                        str(run_dir / "config.json")).train.epochs
             rows.append({
                 "run": name, "status": meta.get("status", "missing"),

@@ -213,4 +213,8 @@ def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def make_config(model_name: str, dataset: str = "mnist", overrides: list[str] | None = None) -> RunConfig:
     """Defaults for a model and dataset, with overrides applied and everything validated."""
     base = {"model": {"name": model_name}, "data": {"dataset": dataset}}
-    return from_dict(apply_overrides(base, overrides or []))
+    merged = apply_overrides(base, overrides or [])
+    if merged["model"].get("name") != model_name:
+        raise GenlabError(f"--model.name={shown(merged['model'].get('name'))} contradicts --model {shown(model_name)}; "
+                          "choose the model with --model alone")
+    return from_dict(merged)

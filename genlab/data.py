@@ -101,6 +101,25 @@ def content_hashes(dataset: str) -> dict[str, str]:
     return dict(get_dataset(dataset).sha256)
 
 
+def short_identity(hashes: dict[str, str]) -> str:
+    """16 hex digits that name a dataset's content (a folder's content hash, or a digest of the IDX hashes)."""
+    if "folder" in hashes:
+        return str(hashes["folder"])[:16]
+    return hashlib.sha256("".join(f"{k}={v};" for k, v in sorted(hashes.items())).encode()).hexdigest()[:16]
+
+
+def check_unchanged(recorded: dict[str, str] | None, dataset: str, run_dir: Path, doing: str) -> dict[str, str]:
+    """The dataset's content hashes now, after checking them against those a run recorded when it trained:
+    resuming or evaluating on other images would mix two datasets in one run without a word."""
+    current = content_hashes(dataset)
+    if recorded and recorded != current:
+        raise GenlabError(
+            f"{run_dir}: trained on data {short_identity(recorded)}, but {dataset} is now {short_identity(current)}; "
+            f"the images changed since, so {doing} would mix two datasets — restore the images, or train a new run "
+            "(delete the run folder, or pass another --name / --runs-dir)")
+    return current
+
+
 def default_data_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "genlab" / "data"

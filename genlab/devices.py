@@ -20,7 +20,7 @@ DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
 
 def resolve(name: str | None) -> torch.device:
     """A torch.device for a --device value; one line naming the value and the fix when it cannot be used."""
-    name = name or "auto"
+    name = "auto" if name is None else name  # None: not asked for; '' is a mistake, not "auto"
     if not isinstance(name, str) or not DEVICE_RE.fullmatch(name):
         raise GenlabError(f"--device {shown(name)} is not allowed; use auto, cpu, cuda or cuda:N")
     if name == "auto":

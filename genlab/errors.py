@@ -12,6 +12,15 @@ class GenlabError(Exception):
     """A mistake the user can fix; the message names the bad input and the fix."""
 
 
+class BadFile(GenlabError):
+    """One file genlab cannot use: its path, why, and what to do (kept apart, so a folder scan can name many
+    files in one line)."""
+
+    def __init__(self, path: object, reason: str, fix: str):
+        self.path, self.reason, self.fix = path, reason, fix
+        super().__init__(f"{path}: {reason}; {fix}")
+
+
 def closest(name: str, valid: Iterable[str]) -> str:
     """A 'did you mean' hint for a misspelt key, or the list of valid names."""
     valid = sorted(valid)

@@ -24,7 +24,7 @@ import torch
 from genlab import data, features, samplers
 from genlab import metrics as M
 from genlab.models.vae import kl_to_standard_normal, reparameterize
-from genlab.runs import read_jsonl, update_meta, write_json
+from genlab.runs import read_jsonl, read_meta, update_meta, write_json
 from genlab.train import load_run
 
 SAMPLE_SEED = 20_241_125  # generated samples for evaluation use their own fixed noise
@@ -195,6 +195,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     ev = cfg.eval
     ds = cfg.data.dataset
     tf = cfg.data.test_fraction
+    data.check_unchanged(read_meta(run_dir).get("data_sha256"), ds, run_dir, "evaluating it")
     if not data.classes(ds):
         return evaluate_without_judge(run_dir, cfg, model, state, data_dir, device)
     judge, judge_info = features.get_judge(ds, data_dir, tf)
@@ -217,7 +218,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
     out: dict[str, Any] = {
         "run": run_dir.name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim, "seed": cfg.train.seed,
-        "epoch": state["epoch"], "step": state["step"],
+        "epoch": state["epoch"], "step": state["step"], "data_sha256": data.content_hashes(ds),
         "checkpoint": "best-FID epoch" if state.get("best_step") == state["step"] else "last epoch",
         "judge": judge_info,
         "protocol": {
@@ -345,6 +346,7 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, devi
                                    "exceed",
                 "intervals": f"95% bootstrap over test images ({ev.bootstrap} resamples)", "comparable_to_papers": False}
     out: dict[str, Any] = {"run": run_dir.name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim,
+                           "data_sha256": data.content_hashes(ds),
                            "seed": cfg.train.seed, "epoch": state["epoch"], "step": state["step"],
                            "checkpoint": "last epoch", "judge_skipped": NO_JUDGE, "protocol": protocol,
                            "metrics": values, "intervals": intervals, "floor": {}}

@@ -19,21 +19,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import time
 import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
 from torch import nn
 
-from genlab import data, junk
+from genlab import data, junk, runs, safeio
 from genlab.errors import GenlabError
-from genlab.paths import cache_home
+from genlab.paths import cache_home, usable_cache
 from genlab.progress import bar
 from genlab.runs import atomic_write
+from genlab.safeio import printable
 
 JUDGE_VERSION = 3  # bump when the architecture or recipe changes: the cache key includes it (2: junk class;
 #   3: blur-augmented real and junk images, so blurred digits stay recognisable)
@@ -166,32 +167,74 @@ def train_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT
     return model, info
 
 
+def judge_info_problem(info: object, weights_sha256: str) -> str | None:
+    """Why a cached judge's JSON cannot be trusted, or None: it must be an object of the recorded fields with a
+    test accuracy in [0, 1] and the SHA-256 of the weights file beside it."""
+    if not isinstance(info, dict):
+        return f"its JSON is {type(info).__name__}, not an object"
+    acc = info.get("test_accuracy")
+    if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
+        return "its test accuracy is not a number from 0 to 1"
+    if info.get("version") != JUDGE_VERSION:
+        return f"its version is not {JUDGE_VERSION}"
+    if "weights_sha256" not in info:
+        return "it has no checksum: an older genlab wrote it"
+    if info.get("weights_sha256") != weights_sha256:
+        return "its weights do not match their recorded SHA-256"
+    return None
+
+
+def load_cached_judge(key: str, n_classes: int) -> tuple[Judge, dict] | None:
+    """A cached judge after checking its weights' SHA-256 and its JSON; None if absent; a damaged or tampered
+    entry is a warning and None (it is retrained, never trusted: zeroed weights would score any samples
+    as perfect)."""
+    folder = cache_dir()
+    weights, meta = folder / f"{key}.safetensors", folder / f"{key}.json"
+    if not (weights.exists() or meta.exists()):
+        return None
+    try:
+        blob = safeio.read_capped(weights, safeio.MAX_CACHE_BYTES, "the cached judge")
+        info = runs.loads_finite(safeio.read_capped(meta, safeio.MAX_JSON_BYTES, "the cached judge's JSON").decode())
+        problem = judge_info_problem(info, hashlib.sha256(blob).hexdigest())
+        if problem is None:
+            model = Judge(n_classes)
+            model.load_state_dict(safetensors_load(blob))
+            model.eval()
+            return model, info
+    except FileNotFoundError:
+        problem = "half of it is missing"
+    except GenlabError as e:
+        problem = str(e)
+    except Exception as e:  # safetensors and load_state_dict raise many types for damaged files  # noqa: BLE001
+        problem = f"unreadable ({type(e).__name__})"
+    warnings.warn(f"the cached judge {printable(weights)} is damaged ({problem}); training it again")
+    return None
+
+
 @functools.lru_cache(maxsize=4)
 def get_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> tuple[Judge, dict]:
     """The cached judge for a dataset (trained on first use); in eval mode."""
-    folder = cache_dir()
     check_labeled(dataset)
     key = judge_key(dataset, test_fraction)
-    weights, meta = folder / f"{key}.safetensors", folder / f"{key}.json"
-    model = Judge(len(data.classes(dataset)))
-    if weights.exists() and meta.exists():
-        try:
-            model.load_state_dict(load_file(str(weights)))
-            info = json.loads(meta.read_text())
-            model.eval()
-            return model, info
-        except Exception:  # a damaged cache entry is rebuilt, never trusted
-            pass
+    n_classes = len(data.classes(dataset))
+    cached = load_cached_judge(key, n_classes)
+    if cached is not None:
+        return cached
     model, info = train_judge(dataset, data_dir, test_fraction)
     if dataset not in ACCURACY_FLOOR and info["test_accuracy"] < FOLDER_ACCURACY_WARN:
         warnings.warn(f"the judge of {dataset} classifies only {info['test_accuracy']:.1%} of its test images "
                       f"right (below {FOLDER_ACCURACY_WARN:.0%}): its metrics say little; add images per class or "
                       "merge classes that look alike")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{key}.{os.getpid()}.safetensors"
-    save_file(model.state_dict(), str(tmp))
-    os.replace(tmp, weights)
-    atomic_write(meta, json.dumps(info, indent=2).encode())
+    blob = safetensors_save(model.state_dict())
+    info["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    folder = usable_cache(cache_dir(), "judges")
+    if folder is not None:
+        try:
+            atomic_write(folder / f"{key}.safetensors", blob)
+            atomic_write(folder / f"{key}.json", json.dumps(info, indent=2).encode())
+        except OSError as e:
+            warnings.warn(f"the judge cache {printable(folder)} cannot be written ({e.strerror}); the judge will be "
+                          "trained again next time")
     model.eval()
     return model, info
 

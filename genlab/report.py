@@ -21,7 +21,7 @@ from genlab import data
 from genlab import compare, schema
 from genlab import metrics as M
 from genlab.errors import GenlabError
-from genlab.runs import atomic_write, read_json, read_meta
+from genlab.runs import atomic_write, read_json, read_meta, read_text
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1260px;margin:0 auto;padding:1rem;
@@ -111,11 +111,7 @@ def read_config_dict(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.json"
     if not path.is_file():
         return {}
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as err:
-        raise GenlabError(f"{path} cannot be read ({err.strerror}); fix its permissions") from None
-    return from_json(text, str(path)).to_dict()
+    return from_json(read_text(path, "the run's config"), str(path)).to_dict()
 
 
 def fmt(v: Any, digits: int = 3) -> str:

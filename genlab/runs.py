@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import GenlabError, shown
+from genlab.safeio import MAX_JSON_BYTES, MAX_JSONL_BYTES, printable, read_capped
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched whole (fullmatch: no trailing newline)
 
@@ -88,11 +90,19 @@ def loads_finite(text: str | bytes) -> Any:
 def read_json(path: Path) -> Any:
     """A JSON file's content; a missing or unreadable file is a one-line GenlabError naming it."""
     try:
-        return loads_finite(Path(path).read_text())
+        return loads_finite(read_capped(path, MAX_JSON_BYTES, "the JSON file").decode())
     except FileNotFoundError:
-        raise GenlabError(f"{path} does not exist; is this a genlab run dir?") from None
+        raise GenlabError(f"{printable(path)} does not exist; is this a genlab run dir?") from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
-        raise GenlabError(f"{path} is not readable JSON ({e}); the file is damaged") from None
+        raise GenlabError(f"{printable(path)} is not readable JSON ({printable(e)}); the file is damaged") from None
+
+
+def read_text(path: Path, what: str = "the file") -> str:
+    """A small text file from a run or study folder (config.json): regular, capped, never blocking."""
+    try:
+        return read_capped(path, MAX_JSON_BYTES, what).decode("utf-8", "replace")
+    except FileNotFoundError:
+        raise GenlabError(f"{printable(path)} does not exist; is this a genlab run dir?") from None
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -109,14 +119,38 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """All complete lines; a torn last line (a crash mid-write) is skipped, not fatal."""
     out = []
     try:
-        text = Path(path).read_text()
+        text = read_capped(path, MAX_JSONL_BYTES, "the metrics log").decode("utf-8", "replace")
     except FileNotFoundError:
         return out
     for line in text.splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            rec = json.loads(line)
-            if isinstance(rec, dict):
+        with contextlib.suppress(ValueError, RecursionError):  # JSONDecodeError is a ValueError
+            rec = metrics_row(json.loads(line))
+            if rec is not None:
                 out.append(rec)
+    return out
+
+
+def metrics_row(rec: Any) -> dict[str, Any] | None:
+    """A metrics.jsonl line as genlab writes it, or None: a whole-number `step`, a string `event`, a boolean
+    `best`, and numbers for everything else (a loss may be NaN on the line that records a divergence; a
+    per-epoch FID must be finite). A value of another type is dropped, so a shared run folder's log cannot
+    put a string into a curve or an eval.json."""
+    if not isinstance(rec, dict):
+        return None
+    step = rec.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return None
+    out: dict[str, Any] = {}
+    for k, v in rec.items():
+        if k == "event":
+            if isinstance(v, str):
+                out[k] = v
+        elif k == "best":
+            if isinstance(v, bool):
+                out[k] = v
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            if k != "fid_epoch" or math.isfinite(v):
+                out[k] = v
     return out
 
 

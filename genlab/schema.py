@@ -124,7 +124,7 @@ META = Obj({
 
 EVAL = Obj({
     "run": "str", "model": "str", "dataset": "str", "z_dim": "int", "seed": "int", "epoch": "int", "step": "int",
-    "checkpoint": "str",
+    "checkpoint": "str", "data_sha256": DictOf("str"),
     "judge": Obj({"test_accuracy": "num", "version": "int"}, required=("test_accuracy",)),
     "protocol": Obj({"n_fake": "int", "n_real": "int", "reference": "str", "feature_space": "str",
                      "intervals": "str"}, required=("n_fake", "reference", "feature_space", "intervals")),

@@ -31,7 +31,7 @@ from genlab.errors import GenlabError, Interrupted
 from genlab.progress import bar
 from genlab.runs import check_name, claim, read_meta, release, update_meta, write_json
 from genlab.studies import PlannedRun, expand, get_profile, get_study, on_dataset, select_models
-from genlab.train import train
+from genlab.train import train, training_images
 
 EXECUTORS = ("local", "ray")  # where runs execute: worker processes on this machine, or Ray tasks
 MAX_AUTO_WORKERS = 8  # beyond this the per-worker memory and disk traffic stop paying on a laptop
@@ -48,6 +48,7 @@ def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = 
             tensorboard: bool = False) -> dict[str, Any]:
     """Train (or resume) one run, then draw its figures and evaluate it, on `device`; returns its meta.
     `tensorboard` also logs it to RUN_DIR/tb (genlab.tb_logger)."""
+    training_images(cfg, data_dir)  # a batch too large for the data is one line before any judge is trained
     hook = None
     if evaluate_runs and cfg.eval.epoch_fid_samples and data.classes(cfg.data.dataset):  # unlabeled: no judge
         from genlab.evaluate import epoch_fid_hook
@@ -129,6 +130,13 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         plan_workers(workers, 1)  # its one-line check
     for ds in study.datasets:  # every input is checked before anything is written
         data.load(ds, "train", data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
+    for c in configs:  # and every run's batch against its data, so a worker never meets the mistake first
+        training_images(c.cfg, data_dir)
+    if executor == "ray":  # the cluster too: reachable, and with a node big enough for one run
+        from genlab.executor_ray import start
+
+        opts = ray_options or {}
+        start(opts.get("address"), opts.get("cpus_per_run", 1), opts.get("gpus_per_run", 0.0), opts.get("local_cpus"))
     study_dir = study_dir_for(runs_dir, study.name, profile.name, dataset)
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(study_dir / "study.json", {  # identical from every worker of the same study, so safe to rewrite
@@ -223,7 +231,9 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
     """Start n worker processes on the study and wait for them; their run lines pass through one progress bar.
     Ctrl-C or SIGTERM reaches every worker, each checkpoints its run, and the same command resumes them."""
     env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONUNBUFFERED": "1"}
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(n)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(n)]
+    errors: list[str] = []  # the workers' one-line errors: the same mistake from each worker is reported once
     stopping = threading.Event()
 
     def forward(signum: int) -> None:
@@ -258,7 +268,16 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
                         if line.startswith("["):
                             pb.update(1)
 
-            readers = [threading.Thread(target=relay, args=(p,), daemon=True) for p in procs]
+            def relay_err(p: subprocess.Popen) -> None:
+                for line in p.stderr:
+                    if line.startswith("genlab: error: "):
+                        with lock:
+                            errors.append(line[len("genlab: error: "):].rstrip("\n"))
+                        continue
+                    with lock:
+                        sys.stderr.write(line)  # warnings, progress, a bug's traceback: as the worker wrote them
+
+            readers = [threading.Thread(target=f, args=(p,), daemon=True) for p in procs for f in (relay, relay_err)]
             for r in readers:
                 r.start()
             codes = [p.wait() for p in procs]
@@ -270,5 +289,9 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
     if stopping.is_set() or 130 in codes:
         raise Interrupted("stopped; every running run was checkpointed, and the same command resumes the study")
     if any(codes):
+        unique = list(dict.fromkeys(errors))
+        if unique:
+            more = f" (and {len(unique) - 1} other error{'s' if len(unique) > 2 else ''})" if len(unique) > 1 else ""
+            raise GenlabError(f"{unique[0]}{more}; finished runs are kept, and the same command continues the study")
         raise GenlabError(f"{sum(1 for c in codes if c)} of {n} workers stopped with an error (see above); "
                           "fix it and run the same command again: finished runs are kept")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from genlab.errors import GenlabError
+from genlab.safeio import printable
 
 TB_DIR = "tb"
 
@@ -48,6 +49,10 @@ class TensorBoardLogger:
 
     def __init__(self, run_dir: Path):
         self.run_dir, self._w = Path(run_dir), None
+        tb = self.run_dir / TB_DIR
+        if tb.exists() and not tb.is_dir() or tb.is_symlink():  # checked before the run starts, not mid-run
+            raise GenlabError(f"{printable(tb)} exists and is not a folder; move it away, or run without "
+                              "--tensorboard")
 
     @property
     def w(self):

@@ -25,7 +25,8 @@ from genlab.config import RunConfig, from_json
 from genlab.errors import GenlabError, Interrupted
 from genlab.models import GenerativeModel, build_model
 from genlab.progress import bar
-from genlab.runs import append_jsonl, environment, now, read_meta, truncate_metrics, update_meta, write_json
+from genlab.runs import (append_jsonl, environment, now, read_meta, read_text, truncate_metrics, update_meta,
+                         write_json)
 
 SAMPLE_SEED_OFFSET = 1_000_003  # fixed-noise generator for per-epoch grids: seed + offset
 EpochHook = Callable[[GenerativeModel, int], dict[str, float]]  # (model, epoch) -> extra metrics, e.g. fid
@@ -110,6 +111,18 @@ class StopFlag:
             signal.signal(sig, old)
 
 
+def training_images(cfg: RunConfig, data_dir=None) -> torch.Tensor:
+    """The run's training images (uint8, on the CPU), after checking that one batch fits in them: called before
+    anything is trained, written or judged, so a batch size too large is one line within a second."""
+    images, _ = data.load(cfg.data.dataset, "train", data_dir, cfg.data.test_fraction)
+    if cfg.data.n_train:
+        images = images[: cfg.data.n_train]
+    if images.shape[0] < cfg.train.batch_size:
+        raise GenlabError(f"train.batch_size={cfg.train.batch_size} is larger than the {images.shape[0]} training "
+                          f"images of {data.slug(cfg.data.dataset)}; lower it")
+    return images
+
+
 def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None,
           device: torch.device | str = "cpu", loggers: list[Logger] | None = None) -> dict[str, Any]:
     """Train (or resume) one run to its configured epochs on `device`; returns meta.json's content.
@@ -123,13 +136,10 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     meta = read_meta(run_dir)
     if meta.get("status") == "done":
         return meta
-    images, _ = data.load(cfg.data.dataset, "train", data_dir, cfg.data.test_fraction)  # the data is checked before anything is written
-    if cfg.data.n_train:
-        images = images[: cfg.data.n_train]
+    images = training_images(cfg, data_dir)  # the data is checked before anything is written
+    data_sha256 = data.check_unchanged(meta.get("data_sha256"), cfg.data.dataset, run_dir, "resuming it")
     n, bs = images.shape[0], cfg.train.batch_size
     steps_per_epoch = n // bs
-    if steps_per_epoch == 0:
-        raise GenlabError(f"train.batch_size={bs} is larger than the {n} training images; lower it")
     prepare_run_dir(cfg, run_dir)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -159,7 +169,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     update_meta(run_dir, status="running", run_name=run_dir.name, model=cfg.model_name, family=model.family,
                 dataset=cfg.data.dataset, z_dim=cfg.z_dim, seed=cfg.train.seed,
                 started=meta.get("started", now()), environment=env,
-                data_sha256=data.content_hashes(cfg.data.dataset),
+                data_sha256=data_sha256,
                 n_train=n, steps_per_epoch=steps_per_epoch, resumed_from_step=step if state else None,
                 device=str(device))
     wall = float(meta.get("wall_s", 0.0))
@@ -256,4 +266,4 @@ def read_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise GenlabError(f"{run_dir} has no config.json; pass a run dir made by 'genlab train' or 'genlab study'")
-    return from_json(path.read_text(errors="replace"), str(path))
+    return from_json(read_text(path, "the run's config"), str(path))

@@ -96,6 +96,10 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
+    # every label is plain text: names and values from a study folder may hold '$...$', which mathtext would
+    # parse (and fail on, e.g. $\notacommand{x}$) instead of printing
+    matplotlib.rcParams["text.parse_math"] = False
+    matplotlib.rcParams["text.usetex"] = False
     import matplotlib.pyplot as plt
 
     return plt

@@ -200,6 +200,33 @@ def test_damaged_run_files_are_one_line_for_study_train_and_report(study, capsys
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("file", ["meta.json", "metrics.jsonl", "config.json", "eval.json"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_fifo_or_device_run_files_never_hang_a_real_run(study, capsys, file, kind):
+    """Issue 21: a FIFO meta.json hung `genlab runs` and `report`, a FIFO metrics.jsonl hung `eval`,
+    meta.json -> /dev/zero exhausted memory. Now each is exit 0 or one line, at once (a 60 s alarm guards)."""
+    import signal
+
+    def expired(signum, frame):
+        raise TimeoutError("hung for 60 s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    try:
+        with Damage(study / RUN / file) as d:
+            d.path.unlink()
+            if kind == "fifo":
+                os.mkfifo(d.path)
+            else:
+                d.path.symlink_to("/dev/zero")
+            for argv in (["runs", str(study)], ["report", str(study)], ["eval", str(study / RUN)]):
+                assert_clean(*cli(capsys, *argv))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.slow
 def test_bad_output_paths_are_one_line_and_create_nothing(study, capsys, tmp_path):
     run = str(study / RUN)
     (tmp_path / "adir.png").mkdir()

@@ -30,7 +30,7 @@ from genlab.train import train
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model.width=32", "--model.z_dim=4", "--train.batch_size=32", "--train.log_every=1",
         "--train.epochs=2", "--data.n_train=512", "--train.checkpoint_every=3", "--train.threads=1"]
-FUZZ = int(os.environ.get("GENLAB_FUZZ_EXAMPLES", "300"))  # CI's slow run sets 10,000
+FUZZ = int(os.environ.get("GENLAB_FUZZ_EXAMPLES", "300"))  # a fixed draw; bench/fuzz.sh: 10,000 fresh ones
 
 
 # ---------------------------------------------------------------- 1. exact resume after kill -9
@@ -151,23 +151,23 @@ def test_failure_at_every_file_operation_of_a_save_leaves_the_previous_checkpoin
         assert not list((root / "checkpoints").glob(".*.tmp")), "a temp folder was left behind"
 
 
-def test_disk_full_during_training_is_one_line_and_resumable(tiny_data, tmp_path, monkeypatch, capsys):
+def test_disk_full_during_training_is_one_line_and_resumable(tiny_data, tmp_path, capsys):
     cfg = make_config("gan", "mnist", [o[2:] for o in TINY if "n_train" not in o])
     run = tmp_path / "r"
     calls = {"n": 0}
     real_save = checkpoint.save
+    with pytest.MonkeyPatch.context() as mp:  # the full disk only: tiny_data's own patch stays for the resume
 
-    def full_disk_after_first(run_dir, step, payload):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            Injector(monkeypatch, 1, errno.ENOSPC)
-        return real_save(run_dir, step, payload)
+        def full_disk_after_first(run_dir, step, payload):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                Injector(mp, 1, errno.ENOSPC)
+            return real_save(run_dir, step, payload)
 
-    monkeypatch.setattr(checkpoint, "save", full_disk_after_first)
-    with pytest.raises(GenlabError, match="No space left on device") as exc:
-        train(cfg, run, tiny_data)
+        mp.setattr(checkpoint, "save", full_disk_after_first)
+        with pytest.raises(GenlabError, match="No space left on device") as exc:
+            train(cfg, run, tiny_data)
     assert "\n" not in str(exc.value)
-    monkeypatch.undo()
     assert read_meta(run)["status"] == "interrupted"
     assert train(cfg, run, tiny_data)["status"] == "done"
     ref = tmp_path / "ref"
