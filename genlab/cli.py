@@ -7,6 +7,7 @@
     genlab report runs/lab-quick            the study report (report.html)
     genlab runs runs/lab-quick [--json]     a terminal table of the study's runs
     genlab data verify | fetch              check / download the datasets
+    genlab judge verify | train DATASET     check the shipped judges / train one (a new judge version)
 
 Config overrides: `--section.key=value` (sections: model, data, train, eval);
 in a study `--gan.key=value` / `--vae.key=value` reach one model only.
@@ -136,6 +137,16 @@ def build_parser() -> Parser:
     ru.add_argument("study_dir")
     ru.add_argument("--json", action="store_true", help="print the rows as JSON instead")
     ru.add_argument("--sort", default="name", choices=["name", "fid", "status", "wall"], help="row order")
+
+    j = sub.add_parser("judge", help="check the shipped judges, or train one (a new judge version)")
+    j.add_argument("action", choices=["verify", "train"])
+    j.add_argument("dataset", nargs="?", help="with train: mnist or fashion-mnist")
+    j.add_argument("--index", type=int, default=0, help="with train: the judge's place in the ensemble (seed "
+                                                       "1234 + 10 x index)")
+    j.add_argument("--threads", type=int, default=1, help="with train: torch threads (the shipped judges: 1)")
+    j.add_argument("--out", help="with train: folder for the .safetensors and .json (default: genlab's "
+                                 "judge_weights/, replacing the shipped files)")
+    data_opt(j)
 
     d = sub.add_parser("data", help="check or download the datasets")
     d.add_argument("action", choices=["verify", "fetch"])
@@ -336,13 +347,57 @@ def cmd_data(a, overrides):
         print(f"{name}: {len(hashes)} files OK (SHA-256 of decompressed bytes matches)")
 
 
+def cmd_judge(a, overrides):
+    from genlab import shipped_judges
+
+    if a.action == "verify":
+        if a.dataset:
+            raise GenlabError("genlab judge verify takes no dataset; it checks every shipped judge")
+        for line in shipped_judges.verify_all():
+            print(line)
+        return
+    import hashlib
+    import json
+
+    import torch
+    from safetensors.torch import save
+
+    from genlab import data, features
+    from genlab.runs import atomic_write, cpu_name, now
+
+    if a.dataset not in data.DATASETS:
+        raise GenlabError(f"genlab judge train needs a dataset: {', '.join(data.DATASETS)} (an image folder "
+                          "trains its own judge when a study needs it)")
+    if not 0 <= a.index < 10:
+        raise GenlabError(f"--index {a.index} must be from 0 to 9")
+    if not 1 <= a.threads <= 1024:
+        raise GenlabError(f"--threads {a.threads} must be a whole number from 1 to 1024")
+    out = output_dir(a.out, "--out") if a.out else shipped_judges.WEIGHTS_DIR
+    data.verify(a.dataset, a.data_dir)
+    torch.set_num_threads(a.threads)
+    model, info = features.train_judge(a.dataset, a.data_dir, seed=features.judge_seed(a.index))
+    flags = set(open("/proc/cpuinfo").read().split()) if Path("/proc/cpuinfo").exists() else set()
+    info.update({"trained": now(), "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+                                               "avx512f": "avx512f" in flags, "avx2": "avx2" in flags},
+                 "torch": torch.__version__, "command": f"genlab judge train {a.dataset} --index {a.index} "
+                                                       f"--threads {a.threads}"})
+    weights = save(model.state_dict())
+    meta = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+    w_path, j_path = (out / p.name for p in shipped_judges.paths(a.dataset, a.index))
+    atomic_write(w_path, weights)
+    atomic_write(j_path, meta)
+    print(f"{w_path}: test accuracy {info['test_accuracy']:.4f} ({info['train_seconds']:.0f} s)")
+    print(f'pin: ("{a.dataset}", {a.index}): ("{hashlib.sha256(weights).hexdigest()}", '
+          f'"{hashlib.sha256(meta).hexdigest()}"),')
+
+
 COMMANDS = {"study": cmd_study, "train": cmd_train, "eval": cmd_eval, "sample": cmd_sample,
-            "report": cmd_report, "runs": cmd_runs, "data": cmd_data}
+            "report": cmd_report, "runs": cmd_runs, "data": cmd_data, "judge": cmd_judge}
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings (a damaged checkpoint skipped) as one 'genlab: warning:' line, not Python's two-line format."""
-    return "genlab: warning: " + " ".join(str(message).split("\n")) + "\n"
+    return "genlab: warning: " + printable(" ".join(str(message).split("\n"))) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

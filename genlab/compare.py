@@ -42,6 +42,40 @@ class Setting:
         iv = self.evals[0].get("intervals", {}).get(key)
         return (vals[0], iv[0], iv[1]) if iv else (vals[0], vals[0], vals[0])
 
+    def under_judge(self, index: int) -> "Setting":
+        """The same runs as measured by judge `index` of the ensemble (its metrics, intervals and floor)."""
+        return Setting(self.dataset, self.model, self.z_dim, list(self.runs),
+                       [judge_view(e, index) for e in self.evals], dict(self.statuses))
+
+    def spread(self, key: str) -> tuple[float, float] | None:
+        """(min, max) over the ensemble's judges of this setting's mean of a metric: the instrument's spread,
+        beside the sampling interval; None with fewer than two judges."""
+        k = n_judges({None: self})
+        means = [st[0] for j in range(k) if (st := self.under_judge(j).stat(key)) is not None] if k >= 2 else []
+        return (min(means), max(means)) if len(means) == k and means else None
+
+
+def judge_view(ev: dict[str, Any], index: int) -> dict[str, Any]:
+    """An eval.json as judge `index` saw it: its judge-space values in place of judge 0's."""
+    judges = ev.get("judges") or []
+    if index >= len(judges):
+        return ev
+    j = judges[index]
+    return {**ev, "metrics": {**ev.get("metrics", {}), **j["metrics"]},
+            "intervals": {**ev.get("intervals", {}), **j.get("intervals", {})},
+            "floor": j.get("floor", ev.get("floor", {}))}
+
+
+def n_judges(settings: dict) -> int:
+    """Judges every evaluated run of these settings was measured under (1 when any run has no ensemble)."""
+    counts = [len(e.get("judges") or []) for s in settings.values() for e in s.evals]
+    return max(1, min(counts)) if counts else 1
+
+
+def under_judge(settings: dict, index: int) -> dict:
+    """Every setting as judge `index` measured it (for the claims check under each judge)."""
+    return {k: s.under_judge(index) for k, s in settings.items()}
+
 
 def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, int], Setting]]:
     """(study.json, settings keyed by (dataset, arm, z)) with every listed run, evaluated or not. A run belongs to
@@ -87,6 +121,18 @@ def chart_bars(study: dict[str, Any], settings: dict, ds: str, key: str) -> dict
     return bars
 
 
+def chart_spreads(study: dict[str, Any], settings: dict, ds: str, key: str) -> dict[str, list]:
+    """The judges' (min, max) for each bar of chart_bars (None where there is no ensemble)."""
+    spreads: dict[str, list] = {}
+    for m, zs in study["arms"].items():
+        spreads[MODEL_LABELS.get(m, m)] = [settings[(ds, m, z)].spread(key) for z in zs]
+        if m == "vae":
+            gmm = [settings[(ds, m, z)].spread(M.GMM_PREFIX + key) for z in zs]
+            if any(settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs):
+                spreads["VAE, GMM sampler"] = gmm
+    return spreads
+
+
 def capacity_labels(study: dict[str, Any]) -> list[str]:
     """One short x label per matched capacity: its name, then the latent sizes in legend order."""
     return [f"{cap}\nz " + " · ".join(str(zs[i]) for zs in study["arms"].values())
@@ -108,8 +154,12 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
             kind = f"mean and 95% CI over {seeds} seeds" if seeds >= 2 else "1 seed, 95% bootstrap CI over samples"
             name = key.upper() if key in (M.FID, M.KID) else key.replace("_", " ")
             title = f"{data.slug(ds)} · {name} at matched capacity\n{kind}; z: {order}"
+            spreads = chart_spreads(study, settings, ds, key)
+            if any(v for vs in spreads.values() for v in vs):
+                title += f"; ◆ min and max over {n_judges(settings)} judges"
             path = Path(study_dir) / "figures" / f"{data.slug(ds)}-compare-{key}.png"
-            out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key))
+            out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key),
+                                                  spreads=spreads)
     return out
 
 

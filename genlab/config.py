@@ -65,6 +65,8 @@ class EvalConfig:
     memo_samples: int = bounded(1_000, 10, 100_000)  # samples checked for near-copies of all training images
     gmm_codes: int = bounded(0, 0, 10_000_000)  # training codes the VAE's ex-post mixture is fitted on, a seeded
     #   random subset; 0 = all (the fit's cost grows with them: 29 s on 60,000 codes of 32 dims on one thread)
+    judges: int = bounded(0, 0, 10)  # judges every metric is also measured under (the instrument's spread): 0 = the
+    #   shipped ensemble (3 for MNIST and Fashion-MNIST) or 1 for an image folder; K > 1 trains K for a folder
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}

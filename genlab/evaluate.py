@@ -54,11 +54,12 @@ def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
     return hook
 
 
-@functools.lru_cache(maxsize=4)
-def real_reference(dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> dict[str, Any]:
-    """The first n test images in judge space with what every run is compared against (Gaussian statistics,
-    k-NN radii): computed once per process, not once per run."""
-    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir, test_fraction)
+@functools.lru_cache(maxsize=16)
+def real_reference(dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
+                   index: int = 0) -> dict[str, Any]:
+    """The first n test images in judge `index`'s space with what every run is compared against (Gaussian
+    statistics, k-NN radii): computed once per process, not once per run."""
+    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir, test_fraction, index)
     return {"features": real_f, "probs": real_p, "stats": M.gaussian_stats(real_f),
             "radii": M.knn_radii(real_f, (PR_K, DC_K))}
 
@@ -268,6 +269,13 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
                                   f"MSE on [0,1] pixels; SSIM 11x11 Gaussian window; ELBO with one z sample; IWAE "
                                   f"bound with k={ev.iw_samples} on {min(ev.iw_images, n_real)} images; nats/image, "
                                   f"{cfg.model.recon} pixel model")
+    samples = {"": x, **({samplers.PREFIX: xg} if model.is_autoencoder else {})}
+    out["judges"] = ensemble(ds, cfg, data_dir, device, n_real, samples, train_hist, values, intervals, floor,
+                             judge_info)
+    out["instrument_spread"] = instrument_spread(out["judges"])
+    out["protocol"]["judges"] = (f"every judge-space metric measured under each of {len(out['judges'])} judges of "
+                                 "the same recipe and data, different seeds (judges[k]; judge 0 is the headline); "
+                                 "instrument_spread: [min, max] over them")
     out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
     if model.is_autoencoder:
         test_u8, _ = data.load(ds, "test", data_dir, tf)
@@ -277,13 +285,59 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     return out
 
 
-@functools.lru_cache(maxsize=8)
+def judge_record(index: int, info: dict[str, Any], values: dict, intervals: dict, floor: dict) -> dict[str, Any]:
+    """One judge's entry in eval.json: which network (file, SHA-256, accuracy) and what it measured."""
+    return {"index": index, "file": info.get("file", ""), "sha256": info.get("sha256") or info.get("weights_sha256", ""),
+            "seed": info.get("seed"), "test_accuracy": info["test_accuracy"],
+            "metrics": values, "intervals": intervals, "floor": floor}
+
+
+def ensemble(ds: str, cfg, data_dir, device, n_real: int, samples: dict[str, torch.Tensor], train_hist,
+             values0: dict, intervals0: dict, floor0: dict, info0: dict) -> list[dict[str, Any]]:
+    """Every judge-space metric of the same samples under each judge of the ensemble (judge 0's from the headline
+    computation), each with its own bootstrap interval and real-vs-real floor."""
+    ev, tf = cfg.eval, cfg.data.test_fraction
+    judge_keys = set(floor0)
+    pick = lambda d: {k: v for k, v in d.items() if k in judge_keys or  # noqa: E731
+                      (k.startswith(samplers.PREFIX) and k[len(samplers.PREFIX):] in judge_keys)}
+    out = [judge_record(0, info0, pick(values0), pick(intervals0), dict(floor0))]
+    for index in range(1, features.ensemble_size(ds, ev.judges)):
+        judge, info = features.get_judge(ds, data_dir, tf, index)
+        judge.to(device)
+        ref = real_reference(ds, n_real, data_dir, tf, index)
+        vals, ivs = {}, {}
+        for prefix, xs in samples.items():
+            f, p = judge.features_and_probs(xs)
+            res = sample_metrics(ref, f, p, train_hist, ev.kid_subsets, ev.kid_subset_size)
+            iv = bootstrap(ref, f, p, train_hist, res, ev.bootstrap, ev.kid_subsets)
+            vals.update({prefix + k: v for k, v in res["values"].items()})
+            ivs.update({prefix + k: v for k, v in iv.items()})
+        fl = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir, tf, index)
+        out.append(judge_record(index, info, vals, ivs, fl))
+    return out
+
+
+def instrument_spread(judges: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """[min, max] over the judges of each metric they all measured (none for a single judge)."""
+    if len(judges) < 2:
+        return {}
+    keys = set.intersection(*(set(j["metrics"]) for j in judges))
+    out = {}
+    for k in sorted(keys):
+        vs = [j["metrics"][k] for j in judges if j["metrics"][k] is not None]
+        if len(vs) == len(judges):
+            out[k] = [float(min(vs)), float(max(vs))]
+    return out
+
+
+@functools.lru_cache(maxsize=16)
 def floor_metrics(dataset: str, n: int, kid_subsets: int, kid_subset_size: int, data_dir=None,
-                  test_fraction: float = data.DEFAULT_TEST_FRACTION) -> dict[str, float]:
+                  test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0) -> dict[str, float]:
     """Real-vs-real: n training images vs n test images in judge space, the best a model can hope for."""
-    train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir, test_fraction)
+    train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir, test_fraction, index)
     hist = torch.bincount(train_y, minlength=len(data.classes(dataset))).double() / train_y.numel()
-    res = sample_metrics(real_reference(dataset, n, data_dir, test_fraction), train_f, train_p, hist, kid_subsets, kid_subset_size)
+    res = sample_metrics(real_reference(dataset, n, data_dir, test_fraction, index), train_f, train_p, hist,
+                         kid_subsets, kid_subset_size)
     return {k: v for k, v in res["values"].items()}
 
 

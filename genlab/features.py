@@ -29,7 +29,7 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 from torch import nn
 
-from genlab import data, junk, runs, safeio
+from genlab import data, junk, runs, safeio, shipped_judges
 from genlab.errors import GenlabError
 from genlab.paths import cache_home, usable_cache
 from genlab.progress import bar
@@ -42,7 +42,7 @@ FEATURE_DIM = 128
 JUDGE_EPOCHS = {"mnist": 3, "fashion-mnist": 8}
 JUNK_PER_BATCH = 32  # synthetic junk images beside each batch of 128 real ones (outlier exposure)
 RECOGNISABLE_P = 0.9  # a sample is recognisable when one real class gets at least this probability
-JUDGE_SEED = 1234
+JUDGE_SEED = 1234  # judge 0; judge k of an ensemble trains with JUDGE_SEED + 10 k (the junk generator takes seed + 1)
 ACCURACY_FLOOR = {"mnist": 0.992, "fashion-mnist": 0.915}
 FOLDER_JUDGE_STEPS = 1_500  # an image folder's judge trains for about this many steps (at least 3 epochs)
 FOLDER_ACCURACY_WARN = 0.8  # below this test accuracy a folder's judge metrics get a warning
@@ -101,13 +101,19 @@ def cache_dir() -> Path:
     return cache_home() / "judges"
 
 
-def judge_key(dataset: str, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> str:
-    """Cache key: the training images' identity (an IDX file's SHA-256, or a folder's content hash and split)."""
+def judge_seed(index: int) -> int:
+    return JUDGE_SEED + 10 * index
+
+
+def judge_key(dataset: str, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0) -> str:
+    """Cache key: the training images' identity (an IDX file's SHA-256, or a folder's content hash and split),
+    and the judge's place in the ensemble (judge 0 keeps the key it always had)."""
+    suffix = f"-j{index}" if index else ""
     if dataset in data.DATASETS:
         sha = data.DATASETS[dataset].sha256["train-images-idx3-ubyte"][:12]
-        return f"{dataset}-{sha}-v{JUDGE_VERSION}"
+        return f"{dataset}-{sha}-v{JUDGE_VERSION}{suffix}"
     sha = hashlib.sha256(f"{data.content_hashes(dataset)['folder']}:{test_fraction!r}".encode()).hexdigest()[:12]
-    return f"folder-{sha}-v{JUDGE_VERSION}"  # by content: a moved or renamed folder keeps its judge
+    return f"folder-{sha}-v{JUDGE_VERSION}{suffix}"  # by content: a moved or renamed folder keeps its judge
 
 
 def recognisable(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torch.Tensor:
@@ -115,17 +121,18 @@ def recognisable(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torc
     return probs[:, :-1].max(1).values >= threshold
 
 
-def train_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> tuple[Judge, dict]:
-    """Train the judge deterministically (fixed seed, fixed batch order, junk from a seeded generator);
-    returns (model, info)."""
+def train_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
+                seed: int = JUDGE_SEED) -> tuple[Judge, dict]:
+    """Train the judge deterministically (fixed seed, fixed batch order, junk from a seeded generator): the
+    same machine and thread count give the same bytes; returns (model, info)."""
     images, labels = data.load(dataset, "train", data_dir, test_fraction)
     test_images, test_labels = data.load(dataset, "test", data_dir, test_fraction)
-    g = torch.Generator().manual_seed(JUDGE_SEED)
-    g_junk = torch.Generator().manual_seed(JUDGE_SEED + 1)
+    g = torch.Generator().manual_seed(seed)
+    g_junk = torch.Generator().manual_seed(seed + 1)
     n_classes = len(data.classes(dataset))
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(JUDGE_SEED)
+        torch.manual_seed(seed)
         model = Judge(n_classes)
         bs = min(128, images.shape[0])
         epochs = judge_epochs(dataset, images.shape[0], bs)
@@ -155,7 +162,7 @@ def train_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT
     _, probs = model.features_and_probs(test_x)  # one pass serves accuracy and recognisable share
     acc = float((probs.argmax(1) == test_labels).double().mean())  # a real image called junk is an error
     info = {"dataset": dataset, "version": JUDGE_VERSION, "test_accuracy": acc, "feature_dim": FEATURE_DIM,
-            "epochs": epochs, "seed": JUDGE_SEED,
+            "epochs": epochs, "seed": seed, "threads": torch.get_num_threads(),
             "floor": ACCURACY_FLOOR.get(dataset, FOLDER_ACCURACY_WARN),
             "test_recognisable_share": float(recognisable(probs).double().mean()),
             "recognisable_p": RECOGNISABLE_P, "train_seconds": round(train_s, 1),
@@ -211,22 +218,43 @@ def load_cached_judge(key: str, n_classes: int) -> tuple[Judge, dict] | None:
     return None
 
 
-@functools.lru_cache(maxsize=4)
-def get_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> tuple[Judge, dict]:
-    """The cached judge for a dataset (trained on first use); in eval mode."""
+def ensemble_size(dataset: str, requested: int = 0) -> int:
+    """How many judges a run is measured under: the shipped ensemble for MNIST and Fashion-MNIST (or fewer if
+    asked), `requested` (default 1) trained ones for an image folder."""
+    shipped = shipped_judges.count(dataset)
+    if shipped:
+        if requested > shipped:
+            raise GenlabError(f"eval.judges={requested}: genlab ships {shipped} judges for {dataset}; use 1 to "
+                              f"{shipped} (or 0 for all)")
+        return requested or shipped
+    return requested or 1
+
+
+@functools.lru_cache(maxsize=16)
+def get_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
+              index: int = 0) -> tuple[Judge, dict]:
+    """Judge `index` of a dataset, in eval mode: the shipped one (hash-checked) for MNIST and Fashion-MNIST,
+    else the cached one (trained on first use)."""
     check_labeled(dataset)
-    key = judge_key(dataset, test_fraction)
     n_classes = len(data.classes(dataset))
+    if shipped_judges.is_shipped(dataset):
+        blob, info = shipped_judges.read_verified(dataset, index)
+        model = Judge(n_classes)
+        model.load_state_dict(safetensors_load(blob))
+        model.eval()
+        return model, info
+    key = judge_key(dataset, test_fraction, index)
     cached = load_cached_judge(key, n_classes)
     if cached is not None:
         return cached
-    model, info = train_judge(dataset, data_dir, test_fraction)
+    model, info = train_judge(dataset, data_dir, test_fraction, seed=judge_seed(index))
     if dataset not in ACCURACY_FLOOR and info["test_accuracy"] < FOLDER_ACCURACY_WARN:
         warnings.warn(f"the judge of {dataset} classifies only {info['test_accuracy']:.1%} of its test images "
                       f"right (below {FOLDER_ACCURACY_WARN:.0%}): its metrics say little; add images per class or "
                       "merge classes that look alike")
     blob = safetensors_save(model.state_dict())
     info["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    info["index"] = index
     folder = usable_cache(cache_dir(), "judges")
     if folder is not None:
         try:
@@ -239,10 +267,11 @@ def get_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_T
     return model, info
 
 
-@functools.lru_cache(maxsize=8)
-def real_features(dataset: str, split: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(features, probs, labels) of the first n images of a split (cached per process)."""
-    judge, _ = get_judge(dataset, data_dir, test_fraction)
+@functools.lru_cache(maxsize=16)
+def real_features(dataset: str, split: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
+                  index: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features, probs, labels) of the first n images of a split under judge `index` (cached per process)."""
+    judge, _ = get_judge(dataset, data_dir, test_fraction, index)
     images, labels = data.load(dataset, split, data_dir, test_fraction)
     feats, probs = judge.features_and_probs(data.to_unit(images[:n]))
     return feats, probs, labels[:n]

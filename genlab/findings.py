@@ -200,6 +200,27 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
     return claims
 
 
+JUDGES_DISAGREE = "inconclusive (judges disagree)"
+
+
+def check_claims_under_judges(study: dict[str, Any], views: list[dict]) -> list[Claim]:
+    """The claims check under every judge of the ensemble (`views`: the settings as judge 0, 1, ... measured
+    them): a claim keeps its verdict only when every judge gives the same one, else it is JUDGES_DISAGREE."""
+    per = [check_claims(study, v) for v in views]
+    if len(per) == 1:
+        return per[0]
+    out = []
+    for claims in zip(*per):
+        first_claim, verdicts = claims[0], [c.verdict for c in claims]
+        if len(set(verdicts)) == 1:
+            out.append(Claim(first_claim.text, first_claim.verdict,
+                             f"{first_claim.evidence} (the same verdict under each of {len(per)} judges)"))
+        else:
+            out.append(Claim(first_claim.text, JUDGES_DISAGREE,
+                             f"{first_claim.evidence} (judges 0-{len(per) - 1}: {', '.join(verdicts)})"))
+    return out
+
+
 def stab_mean(setting, key: str) -> float | None:
     if setting is None:
         return None

@@ -37,7 +37,7 @@ td:first-child,th:first-child{text-align:left}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
 .same figure img{width:300px;max-width:300px}.strip figure img{width:210px}
 .summary{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.summary table{font-size:.74rem}
-.summary td,.summary th{padding:.1rem .3rem}.summary figure{margin:0}.summary figure img{width:400px;max-width:400px}
+.summary td,.summary th{padding:.1rem .3rem}.spread{color:#666;font-size:.66rem}.summary figure{margin:0}.summary figure img{width:400px;max-width:400px}
 h1{margin:.3rem 0}
 nav.toc{font-size:.9rem;margin:.6rem 0;padding:.4rem .6rem;background:#f6f6f6;border-radius:4px}
 pre{font-size:.72rem;background:#f8f8f8;padding:.4rem;overflow-x:auto}
@@ -127,6 +127,12 @@ def fmt_stat(stat: tuple[float, float, float] | None) -> str:
         return "–"
     m, lo, hi = stat
     return f"{fmt(m)} <span class='note'>[{fmt(lo)}, {fmt(hi)}]</span>" if hi > lo else fmt(m)
+
+
+def fmt_spread(st: compare.Setting | None, key: str) -> str:
+    """The judges' min–max of a summary cell, on its own line ('' without an ensemble)."""
+    sp = st.spread(key) if st is not None else None
+    return f"<br><span class='spread'>judges {fmt(sp[0])}–{fmt(sp[1])}</span>" if sp else ""
 
 
 def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
@@ -267,12 +273,16 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
         floors = [compare.floor(settings, ds, k) for k, _ in SUMMARY_KEYS]
         page.add("<tr><td>–</td><td>real vs real</td>" + "".join(f"<td>{fmt(v)}</td>" for v in floors) + "</tr>")
         for cap, label, st, prefix in summary_rows(study, settings, ds):
-            cells = "".join(f"<td>{fmt_stat(st.stat(prefix + k)) if st else '–'}</td>" for k, _ in SUMMARY_KEYS)
+            cells = "".join(f"<td>{fmt_stat(st.stat(prefix + k)) if st else '–'}{fmt_spread(st, prefix + k)}</td>"
+                            for k, _ in SUMMARY_KEYS)
             page.add(f"<tr><td>{e(cap)}</td><td>{e(label)}</td>{cells}</tr>")
         page.add("</table>")
         if fl is not None:
+            k = compare.n_judges({key: s for key, s in settings.items() if s.dataset == ds})
+            spread_note = (f"; below each value, the instrument spread: its min–max over the {k} judges of the "
+                           "ensemble (the same samples, judges of the same recipe and other seeds)") if k > 1 else ""
             page.add(f"<p class='note'>FID in the judge's feature space (lower is better; real vs real "
-                     f"{fmt(fl)}); brackets: 95% intervals.</p>")
+                     f"{fmt(fl)}); brackets: 95% intervals{spread_note}.</p>")
         page.add("</div>")
         skipped = judge_skipped(settings, ds)
         if skipped:  # no judge, so no judge-space charts: say why instead of showing them as missing
@@ -411,7 +421,11 @@ def findings_section(page: Page, study: dict, settings: dict) -> None:
              "measured intervals: supported when the intervals separate in the claimed direction, contradicted "
              "when they separate the other way, inconclusive otherwise.</p><table><tr><th>claim</th>"
              "<th>verdict</th><th>evidence</th></tr>")
-    for c in findings.check_claims(study, settings):
+    views = [compare.under_judge(settings, j) for j in range(compare.n_judges(settings))]
+    if len(views) > 1:
+        page.add(f"<p class='note'>Every claim is checked under each of the {len(views)} judges (the same recipe, "
+                 "other seeds): it is supported or contradicted only when all of them agree.</p>")
+    for c in findings.check_claims_under_judges(study, views):
         page.add(f"<tr><td>{e(c.text)}</td><td class='{VERDICT_CLASS.get(c.verdict, 'note')}'>{e(c.verdict)}</td>"
                  f"<td style='text-align:left'>{e(c.evidence)}</td></tr>")
     page.add("</table>")

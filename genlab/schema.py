@@ -134,6 +134,10 @@ EVAL = Obj({
     "test_recognisable_share": "num", "stability": DictOf(NUM_OR_NONE),
     "fid_by_epoch": ListOf(ListOf("num", 2)), "kl_per_dim": ListOf("num"), "mean_variance_per_dim": ListOf("num"),
     "judge_skipped": "str",  # an unlabeled image folder: no judge, no class histogram (genlab.evaluate)
+    "judges": ListOf(Obj({"index": "int", "file": "str", "sha256": "str", "test_accuracy": "num",
+                          "metrics": DictOf(NUM_OR_NONE), "intervals": DictOf(INTERVAL), "floor": DictOf(NUM_OR_NONE)},
+                         required=("index", "metrics"))),
+    "instrument_spread": DictOf(INTERVAL),
 }, required=("run", "model", "dataset", "z_dim", "metrics", "floor", "protocol"))
 
 STUDY = Obj({

@@ -161,7 +161,9 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
 
         for ds in study.datasets:
             if data.classes(ds):  # an unlabeled folder has no judge
-                features.get_judge(ds, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
+                asked = max((c.cfg.eval.judges for c in configs if c.cfg.data.dataset == ds), default=0)
+                for index in range(features.ensemble_size(ds, asked)):
+                    features.get_judge(ds, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION), index)
     if executor == "ray":
         from genlab.executor_ray import run_on_ray
 

@@ -177,10 +177,12 @@ def text_overlaps(fig) -> list[tuple[str, str]]:
 
 
 def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
-               ylabel: str, floor: float | None = None, floor_label: str = "real vs real"):
+               ylabel: str, floor: float | None = None, floor_label: str = "real vs real",
+               spreads: dict[str, list[tuple[float, float] | None]] | None = None):
     """The grouped-bar chart as a matplotlib figure (grouped_bars saves it): bars maps a series name to one
     (mean, lo, hi) or None per group. The width grows with the bars, value labels alternate height where
-    neighbours would touch, and the legend sits outside the axes."""
+    neighbours would touch, and the legend sits outside the axes. `spreads` (same shape, (min, max) or None)
+    marks the judges' spread on each bar with two small diamonds."""
     plt = _plt()
     k = len(bars)
     fig, ax = plt.subplots(figsize=(max(6.4, 1.0 + 0.55 * k * len(groups)), 4.0))
@@ -188,7 +190,8 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
     colors = ["#d1495b", "#00798c", "#edae49", "#66a182", "#2e4057"]
     # the axis spans every mean and upper bound (a damaged eval.json can put a mean outside its own interval);
     # halved float max keeps 1.22 * top finite
-    top = min(max((max(v[0], v[2]) for vs in bars.values() for v in vs if v is not None), default=1.0),
+    top = min(max([*(max(v[0], v[2]) for vs in bars.values() for v in vs if v is not None),
+                   *(sp[1] for vs in (spreads or {}).values() for sp in vs if sp is not None)], default=1.0),
               sys.float_info.max / 2)
     for i, (name, values) in enumerate(bars.items()):
         xs, ys, err_lo, err_hi = [], [], [], []
@@ -202,6 +205,11 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
             err_lo.append(max(mean - lo, 0.0))
             err_hi.append(max(hi - mean, 0.0))
         ax.bar(xs, ys, width, yerr=[err_lo, err_hi], capsize=3, label=name, color=colors[i % len(colors)])
+        marks = [(g + (i - (k - 1) / 2) * width + width * 0.28, sp) for g, sp in enumerate((spreads or {}).get(name, []))
+                 if sp is not None and values[g] is not None]
+        for x, (lo, hi) in marks:
+            ax.plot([x, x], [lo, hi], color="black", linewidth=0.8, marker="D", markersize=2.5,
+                    label="judges: min, max" if (i, x) == (0, marks[0][0]) else None)
         for x, y, eh in zip(xs, ys, err_hi):
             label_y = min(max(y + eh + 0.02 * top * (1 + 2 * (i % 2)), 0.0), 1.15 * top)
             # clipped to the axes, so a value off the chart cannot stretch the saved figure past any size
@@ -221,9 +229,10 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
 
 
 def grouped_bars(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
-                 ylabel: str, path: Path, floor: float | None = None, floor_label: str = "real vs real") -> Path:
+                 ylabel: str, path: Path, floor: float | None = None, floor_label: str = "real vs real",
+                 spreads: dict[str, list[tuple[float, float] | None]] | None = None) -> Path:
     """Grouped bars with error bars, saved as a PNG (see bar_figure)."""
-    return save_figure(bar_figure(groups, bars, title, ylabel, floor, floor_label), path)
+    return save_figure(bar_figure(groups, bars, title, ylabel, floor, floor_label, spreads), path)
 
 
 def pixel_spread(path: Path) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab import data, features, junk
+from genlab import data, features, junk, shipped_judges
 from genlab import metrics as M
 
 N = 2000
@@ -25,10 +25,12 @@ def share(judge, x: torch.Tensor) -> float:
     return float(M.recognisable(probs, features.RECOGNISABLE_P).mean())
 
 
-@pytest.fixture(scope="module", params=list(FLOORS))
+@pytest.fixture(scope="module", params=[(ds, k) for ds in FLOORS for k in range(shipped_judges.ENSEMBLE)],
+                ids=lambda p: f"{p[0]}-j{p[1]}")
 def judged(request, real_data):
-    ds = request.param
-    judge, info = features.get_judge(ds, real_data)
+    """Every shipped judge of the ensemble (issue 23: the floors and junk tests hold for each)."""
+    ds, k = request.param
+    judge, info = features.get_judge(ds, real_data, data.DEFAULT_TEST_FRACTION, k)
     test, _ = data.load(ds, "test", real_data)
     return ds, judge, info, data.to_unit(test[:N]), data.to_unit(test[N:2 * N])
 
