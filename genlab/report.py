@@ -417,14 +417,13 @@ def findings_section(page: Page, study: dict, settings: dict) -> None:
     for question, lines, caveat in findings.answers(study, settings):
         page.add(f"<h3>{e(question)}</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in lines)
                  + f"</ul><p class='note'>Caveat: {e(caveat)}</p>")
+    views = [compare.under_judge(settings, j) for j in range(compare.n_judges(settings))]
+    judges_note = (f" Every claim is checked under each of the {len(views)} judges (the same recipe, other seeds): "
+                   "it is supported or contradicted only when all of them agree." if len(views) > 1 else "")
     page.add("<h2>Claims check</h2><p class='note'>Each conclusion of the original lab report, judged by the "
              "measured intervals: supported when the intervals separate in the claimed direction, contradicted "
-             "when they separate the other way, inconclusive otherwise.</p><table><tr><th>claim</th>"
+             f"when they separate the other way, inconclusive otherwise.{judges_note}</p><table><tr><th>claim</th>"
              "<th>verdict</th><th>evidence</th></tr>")
-    views = [compare.under_judge(settings, j) for j in range(compare.n_judges(settings))]
-    if len(views) > 1:
-        page.add(f"<p class='note'>Every claim is checked under each of the {len(views)} judges (the same recipe, "
-                 "other seeds): it is supported or contradicted only when all of them agree.</p>")
     for c in findings.check_claims_under_judges(study, views):
         page.add(f"<tr><td>{e(c.text)}</td><td class='{VERDICT_CLASS.get(c.verdict, 'note')}'>{e(c.verdict)}</td>"
                  f"<td style='text-align:left'>{e(c.evidence)}</td></tr>")
