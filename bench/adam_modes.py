@@ -1,13 +1,12 @@
 """Fused vs foreach vs single-tensor Adam on the reference architectures, images/s (median of 3 x 40 steps).
 
-    .venv/bin/python bench/adam_modes.py
+.venv/bin/python bench/adam_modes.py
 """
 
 import statistics
 
-import torch
-
 import throughput as T  # bench/throughput.py: the reference models and the measuring loop
+import torch
 
 
 def main():

@@ -23,7 +23,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--data-dir")
     a = ap.parse_args()
-    print("| run | epoch | generator | FID | precision | recall | recognisable |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print("| run | epoch | generator | FID | precision | recall | recognisable |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for run in a.runs:
         cfg, model, state = load_run(run)
         if not cfg.model.ema_nimg:
@@ -31,7 +32,10 @@ def main() -> None:
             continue
         judge, _ = features.get_judge(cfg.data.dataset, a.data_dir)
         ref = evaluate.real_reference(cfg.data.dataset, min(a.n, 10_000), a.data_dir)
-        raw = lambda n, g: torch.tanh(model.generator(torch.randn(n, cfg.z_dim, generator=g)))  # noqa: E731
+
+        def raw(n, g, model=model, cfg=cfg):
+            return torch.tanh(model.generator(torch.randn(n, cfg.z_dim, generator=g)))
+
         for label, sample in (("raw G", raw), ("EMA of G", model.sample)):
             g = torch.Generator().manual_seed(evaluate.SAMPLE_SEED)
             with torch.no_grad():
@@ -39,8 +43,11 @@ def main() -> None:
             f, p = judge.features_and_probs(x)
             ind = M.manifold_indicators(ref["features"], f, 3, 5, ref["radii"])
             fid = M.frechet_distance(*ref["stats"], *M.gaussian_stats(f))
-            print(f"| {run} | {state['epoch']} | {label} | {fid:.1f} | {ind[M.PRECISION].mean():.3f} | "
-                  f"{ind[M.RECALL].mean():.3f} | {M.recognisable(p).mean():.3f} |", flush=True)
+            print(
+                f"| {run} | {state['epoch']} | {label} | {fid:.1f} | {ind[M.PRECISION].mean():.3f} | "
+                f"{ind[M.RECALL].mean():.3f} | {M.recognisable(p).mean():.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

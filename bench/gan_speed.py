@@ -39,20 +39,28 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a study worker uses 1 on 2 cores)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--layout", action="store_true", help="time each case with G's activations in NCHW and in "
-                                                           "NHWC (channels_last), repeats interleaved")
-    ap.add_argument("--case", action="append", help="model overrides 'k=v,k=v' (repeatable; default: a built-in "
-                                                     "list); append '@B' for batch size B")
+    ap.add_argument(
+        "--layout",
+        action="store_true",
+        help="time each case with G's activations in NCHW and in NHWC (channels_last), repeats interleaved",
+    )
+    ap.add_argument(
+        "--case",
+        action="append",
+        help="model overrides 'k=v,k=v' (repeatable; default: a built-in list); append '@B' for batch size B",
+    )
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cases = [(c.split("@")[0], int(c.split("@")[1]) if "@" in c else 128) for c in a.case] if a.case else CASES
     images = torch.randint(0, 256, (20_000, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     env = environment()
-    print(f"# GAN recipe throughput · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
-          f"({torch.get_num_threads()} threads) · genlab {env['genlab']} {env['git_sha'] or ''}")
+    print(
+        f"# GAN recipe throughput · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
+        f"({torch.get_num_threads()} threads) · genlab {env['genlab']} {env['git_sha'] or ''}"
+    )
     print(f"# median of {a.repeats} repeats x {a.steps} steps (z 64); spread = min..max; 10 epochs = 600,000 images")
     layouts = [False, True] if a.layout else [gnn.CHANNELS_LAST]
-    print(f"| case | layout | batch | median img/s | spread | 10 epochs (min) |\n| --- | --- | --- | --- | --- | --- |")
+    print("| case | layout | batch | median img/s | spread | 10 epochs (min) |\n| --- | --- | --- | --- | --- | --- |")
     for overrides, bs in cases:
         cfg = make_config("gan", "mnist", ["model.z_dim=64", *(f"model.{o}" for o in overrides.split(",") if o)])
         rates: dict[bool, list[float]] = {cl: [] for cl in layouts}
@@ -63,8 +71,11 @@ def main() -> None:
                 rates[cl] += measure(build_model("gan", cfg.model), bs, a.steps, 1, images)
         for cl, r in rates.items():
             med = statistics.median(r)
-            print(f"| {overrides} | {'NHWC' if cl else 'NCHW'} | {bs} | {med:.0f} | {min(r):.0f}..{max(r):.0f} | "
-                  f"{600_000 / med / 60:.1f} |", flush=True)
+            print(
+                f"| {overrides} | {'NHWC' if cl else 'NCHW'} | {bs} | {med:.0f} | {min(r):.0f}..{max(r):.0f} | "
+                f"{600_000 / med / 60:.1f} |",
+                flush=True,
+            )
         if a.layout:
             print(f"# NHWC / NCHW images/s: {statistics.median(rates[True]) / statistics.median(rates[False]):.2f}")
 

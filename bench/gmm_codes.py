@@ -42,8 +42,11 @@ def main():
         for seed in (SAMPLE_SEED, SAMPLE_SEED + 1):
             x = samplers.sample_from_mixture(model, mixture, a.samples, torch.Generator().manual_seed(seed))
             f, p = judge.features_and_probs(x)
-            print(f"| {n or 'all'} | {fit_s:.1f} | {seed} | {M.fid(ref['features'], f):.2f} | "
-                  f"{float(M.recognisable(p).mean()):.3f} |", flush=True)
+            print(
+                f"| {n or 'all'} | {fit_s:.1f} | {seed} | {M.fid(ref['features'], f):.2f} | "
+                f"{float(M.recognisable(p).mean()):.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,12 @@ def main() -> None:
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else env["cpu"]
     print(f"# throughput on {dev} ({name}) · torch {env['torch']} · genlab {env['genlab']} {env['git_sha'] or ''}")
     modes = (False, True) if a.amp else (False,)
-    print("| model | z | batch | median img/s | spread |" + (" bf16 img/s | bf16 / fp32 |" if a.amp else "")
-          + "\n| --- | --- | --- | --- | --- |" + (" --- | --- |" if a.amp else ""))
+    print(
+        "| model | z | batch | median img/s | spread |"
+        + (" bf16 img/s | bf16 / fp32 |" if a.amp else "")
+        + "\n| --- | --- | --- | --- | --- |"
+        + (" --- | --- |" if a.amp else "")
+    )
     gan_bs = int(GAN_BATCH[0].split("=")[1])
     for model, zs, bs in (("gan", (32, 64, 128), gan_bs), ("vae", (8, 16, 32), 128), ("vaegan", (8, 16, 32), 128)):
         if model not in a.models.split(","):
@@ -54,7 +58,7 @@ def main() -> None:
                     t = time.perf_counter()
                     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                         for s in range(a.steps):
-                            x = images[perm[s * bs:(s + 1) * bs]].unsqueeze(1).float().div_(127.5).sub_(1.0)
+                            x = images[perm[s * bs : (s + 1) * bs]].unsqueeze(1).float().div_(127.5).sub_(1.0)
                             {k: float(v) for k, v in m.train_step(x, opt).items()}
                     if r:
                         rates[amp].append(a.steps * bs / (time.perf_counter() - t))

@@ -55,8 +55,10 @@ def main() -> None:
             if r:
                 times[kind].append((time.perf_counter() - t) / a.steps)
     v1, v3 = statistics.median(times[False]), statistics.median(times[True])
-    print(f"v1 step (128 real): median {1000 * v1:.1f} ms; v3 step (128 real + 32 junk, blur): median "
-          f"{1000 * v3:.1f} ms; ratio {v3 / v1:.2f} (n={a.repeats} x {a.steps} steps each)")
+    print(
+        f"v1 step (128 real): median {1000 * v1:.1f} ms; v3 step (128 real + 32 junk, blur): median "
+        f"{1000 * v3:.1f} ms; ratio {v3 / v1:.2f} (n={a.repeats} x {a.steps} steps each)"
+    )
 
 
 if __name__ == "__main__":

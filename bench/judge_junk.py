@@ -23,7 +23,7 @@ from genlab import metrics as M
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     t = torch.arange(-4, 5, dtype=x.dtype)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = torch.exp(-(t**2) / (2 * sigma**2))
     k = k / k.sum()
     x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, 9), padding=(0, 4))
     return torch.nn.functional.conv2d(x, k.view(1, 1, 9, 1), padding=(4, 0))
@@ -34,8 +34,12 @@ def inputs(dataset: str, n: int, data_dir) -> dict[str, torch.Tensor]:
     x = data.to_unit(test[:n])
     g = torch.Generator().manual_seed(7)
     other = "fashion-mnist" if dataset == "mnist" else "mnist"
-    out = {"test images": x, "uniform noise": junk.uniform(x, g), "noise blobs": junk.blobs(x, g),
-           "pixel-shuffled": junk.shuffled(x, g)}
+    out = {
+        "test images": x,
+        "uniform noise": junk.uniform(x, g),
+        "noise blobs": junk.blobs(x, g),
+        "pixel-shuffled": junk.shuffled(x, g),
+    }
     for rate in (0.05, 0.10, 0.20):
         out[f"salt-and-pepper {rate:.0%}"] = junk.salt_and_pepper(x, rate, g)
     for sigma in (0.6, 1.0, 1.5):  # blur is not junk: a fair judge keeps blurred digits recognisable
@@ -50,27 +54,35 @@ def main() -> None:
     p.add_argument("--datasets", default="mnist,fashion-mnist")
     p.add_argument("--data-dir")
     a = p.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, judge v{features.JUDGE_VERSION}")
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, judge v{features.JUDGE_VERSION}"
+    )
     for ds in a.datasets.split(","):
         t = time.perf_counter()
         judge, info = features.get_judge(ds, a.data_dir)
-        print(f"\n## {ds}: judge test accuracy {info['test_accuracy']:.4f} (floor {info['floor']}), "
-              f"test recognisable {info.get('test_recognisable_share', float('nan')):.4f}, "
-              f"trained in {info.get('train_seconds', '?')} s (loaded in {time.perf_counter() - t:.1f} s)")
+        print(
+            f"\n## {ds}: judge test accuracy {info['test_accuracy']:.4f} (floor {info['floor']}), "
+            f"test recognisable {info.get('test_recognisable_share', float('nan')):.4f}, "
+            f"trained in {info.get('train_seconds', '?')} s (loaded in {time.perf_counter() - t:.1f} s)"
+        )
         test, _ = data.load(ds, "test", a.data_dir)
-        ref_f, _ = judge.features_and_probs(data.to_unit(test[a.n:2 * a.n]))
+        ref_f, _ = judge.features_and_probs(data.to_unit(test[a.n : 2 * a.n]))
         radii = M.knn_radii(ref_f, (3, 5))
-        print(f"| input (n={a.n}) | recognisable | junk-class share | top class share | FID | precision | "
-              "density | coverage |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
+        print(
+            f"| input (n={a.n}) | recognisable | junk-class share | top class share | FID | precision | "
+            "density | coverage |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+        )
         for name, x in inputs(ds, a.n, a.data_dir).items():
             f, pr = judge.features_and_probs(x)
             rec = features.recognisable(pr).double().mean()
             top = torch.bincount(pr.argmax(1), minlength=pr.shape[1]).max() / pr.shape[0]
             ind = M.manifold_indicators(ref_f, f, 3, 5, radii)
-            print(f"| {name} | {rec:.3f} | {(pr.argmax(1) == pr.shape[1] - 1).double().mean():.3f} | {top:.3f} | "
-                  f"{M.fid(ref_f, f):.1f} | {ind[M.PRECISION].mean():.3f} | {ind[M.DENSITY].mean():.3f} | "
-                  f"{ind[M.COVERAGE].mean():.3f} |")
+            print(
+                f"| {name} | {rec:.3f} | {(pr.argmax(1) == pr.shape[1] - 1).double().mean():.3f} | {top:.3f} | "
+                f"{M.fid(ref_f, f):.1f} | {ind[M.PRECISION].mean():.3f} | {ind[M.DENSITY].mean():.3f} | "
+                f"{ind[M.COVERAGE].mean():.3f} |"
+            )
 
 
 if __name__ == "__main__":

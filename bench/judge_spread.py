@@ -43,16 +43,20 @@ def main(argv: list[str]) -> int:
     print(f"# {env['cpu']}, {env['cpu_count']} cores, torch {env['torch']}, genlab {env['genlab']} ({env['git_sha']})")
     per_family: dict[tuple[str, str], list[float]] = defaultdict(list)
     by_run: dict[tuple[str, int, str], dict] = {}
-    print("dataset        family               z   run                               FID per judge             "
-          "spread   recognisable per judge")
+    print(
+        "dataset        family               z   run                               FID per judge             "
+        "spread   recognisable per judge"
+    )
     for study_dir in argv:
         for ds, label, z, run, vals in rows(Path(study_dir)):
             fids, recs = vals[M.FID], vals[M.RECOGNISABLE]
             spread = (max(fids) - min(fids)) / statistics.mean(fids)
             per_family[(ds, label)].append(spread)
             by_run[(ds, z, label)] = vals
-            print(f"{ds:14s} {label:20s} {z:3d}  {run:32s}  {' / '.join(f'{f:7.1f}' for f in fids):25s} "
-                  f"{spread:6.1%}   {' / '.join(f'{r:.3f}' for r in recs)}")
+            print(
+                f"{ds:14s} {label:20s} {z:3d}  {run:32s}  {' / '.join(f'{f:7.1f}' for f in fids):25s} "
+                f"{spread:6.1%}   {' / '.join(f'{r:.3f}' for r in recs)}"
+            )
     print("\nrelative FID spread over judges, per family (mean over its runs):")
     for (ds, label), sp in sorted(per_family.items()):
         print(f"  {ds:14s} {label:20s} {statistics.mean(sp):6.1%} (n={len(sp)}, max {max(sp):.1%})")
@@ -70,8 +74,11 @@ def main(argv: list[str]) -> int:
             continue
         g = gans[(ds, gz[zs.index(z)])]
         ratios = [a / b for a, b in zip(v[M.FID], g[M.FID])]
-        print(f"  {ds:14s} {label:20s} z{z:<3d} / GAN z{gz[zs.index(z)]:<3d} "
-              f"{' / '.join(f'{r:.2f}' for r in ratios)}  (shift {(max(ratios) - min(ratios)) / statistics.mean(ratios):.1%})")
+        print(
+            f"  {ds:14s} {label:20s} z{z:<3d} / GAN z{gz[zs.index(z)]:<3d} "
+            f"{' / '.join(f'{r:.2f}' for r in ratios)}  "
+            f"(shift {(max(ratios) - min(ratios)) / statistics.mean(ratios):.1%})"
+        )
     return 0
 
 

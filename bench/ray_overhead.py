@@ -27,8 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_study(executor: str, a, runs: str) -> float:
-    cmd = [sys.executable, "-m", "genlab", "study", a.study, "--profile", a.profile, "--models", a.models,
-           "--runs-dir", runs, "--executor", executor] + (["--data-dir", a.data_dir] if a.data_dir else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "genlab",
+        "study",
+        a.study,
+        "--profile",
+        a.profile,
+        "--models",
+        a.models,
+        "--runs-dir",
+        runs,
+        "--executor",
+        executor,
+    ] + (["--data-dir", a.data_dir] if a.data_dir else [])
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "GENLAB_QUIET": "1"}, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
@@ -47,13 +60,25 @@ def main():
     ap.add_argument("--data-dir", default=os.environ.get("GENLAB_DATA"))
     a = ap.parse_args()
     env = environment()
-    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("flags")), []) if Path("/proc/cpuinfo").exists() else []
+    flags = (
+        next(
+            (
+                line.split(":", 1)[1].split()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("flags")
+            ),
+            [],
+        )
+        if Path("/proc/cpuinfo").exists()
+        else []
+    )
     simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     import ray
 
-    print(f"# Ray vs local executor · {env['cpu']} ({simd}) · {env['cpu_count']} cores · torch {env['torch']} · "
-          f"ray {ray.__version__} · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}")
+    print(
+        f"# Ray vs local executor · {env['cpu']} ({simd}) · {env['cpu_count']} cores · torch {env['torch']} · "
+        f"ray {ray.__version__} · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}"
+    )
     for ds in ("mnist", "fashion-mnist"):
         features.get_judge(ds, a.data_dir)  # cached before timing, as for a user after the first study
     walls: dict[str, list[float]] = {"local": [], "ray": []}
@@ -62,7 +87,7 @@ def main():
     for r in range(a.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             got = {}
-            for executor in (("local", "ray") if r % 2 == 0 else ("ray", "local")):
+            for executor in ("local", "ray") if r % 2 == 0 else ("ray", "local"):
                 runs = str(Path(tmp) / executor)
                 walls[executor].append(run_study(executor, a, runs))
                 got[executor] = metrics(Path(runs) / f"{a.study}-{a.profile}")
@@ -71,10 +96,12 @@ def main():
             same.append(got["local"] == got["ray"])
     local, ray_ = statistics.median(walls["local"]), statistics.median(walls["ray"])
     per_run = (ray_ - local) / max(1, n_runs)
-    print(f"{a.study} {a.profile} ({a.models}, {n_runs} runs): local median {local:.1f}s, ray median {ray_:.1f}s "
-          f"(n={a.repeats} each); Ray overhead {ray_ - local:+.1f}s = {per_run:+.2f}s per run = "
-          f"{100 * (ray_ - local) / local:+.1f}% of the local wall time; identical metrics in every repeat: "
-          f"{all(same)}")
+    print(
+        f"{a.study} {a.profile} ({a.models}, {n_runs} runs): local median {local:.1f}s, ray median {ray_:.1f}s "
+        f"(n={a.repeats} each); Ray overhead {ray_ - local:+.1f}s = {per_run:+.2f}s per run = "
+        f"{100 * (ray_ - local) / local:+.1f}% of the local wall time; identical metrics in every repeat: "
+        f"{all(same)}"
+    )
 
 
 if __name__ == "__main__":

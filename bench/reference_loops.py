@@ -39,8 +39,10 @@ from torch import nn
 try:
     from torchvision import datasets, transforms
 except Exception as e:  # noqa: BLE001 - any import failure means the same thing here
-    sys.exit(f"bench/reference_loops.py needs torchvision ({type(e).__name__}: {e}); make an environment as "
-             "this file's docstring says")
+    sys.exit(
+        f"bench/reference_loops.py needs torchvision ({type(e).__name__}: {e}); make an environment as "
+        "this file's docstring says"
+    )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import RefGAN, RefVAE, measure  # noqa: E402  genlab's loop on the same architectures
@@ -54,8 +56,12 @@ def torchvision_root(data_dir: Path, tmp: Path) -> Path:
     """torchvision's MNIST wants ROOT/MNIST/raw/<name without .gz> for all four files: decompress them there."""
     raw = tmp / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         src = data_dir / f"{name}.gz"
         if not src.exists():
             sys.exit(f"{src} not found: pass --data-dir, the folder with the MNIST .gz files")
@@ -71,8 +77,14 @@ class PGGenerator(nn.Module):
         def block(i, o, normalize=True):
             return [nn.Linear(i, o), *([nn.BatchNorm1d(o, 0.8)] if normalize else []), nn.LeakyReLU(0.2, inplace=True)]
 
-        self.model = nn.Sequential(*block(latent, 128, False), *block(128, 256), *block(256, 512),
-                                   *block(512, 1024), nn.Linear(1024, 784), nn.Tanh())
+        self.model = nn.Sequential(
+            *block(latent, 128, False),
+            *block(128, 256),
+            *block(256, 512),
+            *block(512, 1024),
+            nn.Linear(1024, 784),
+            nn.Tanh(),
+        )
 
     def forward(self, z):
         return self.model(z).view(z.size(0), 1, 28, 28)
@@ -81,8 +93,14 @@ class PGGenerator(nn.Module):
 class PGDiscriminator(nn.Module):
     def __init__(self):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2, inplace=True), nn.Linear(512, 256),
-                                   nn.LeakyReLU(0.2, inplace=True), nn.Linear(256, 1), nn.Sigmoid())
+        self.model = nn.Sequential(
+            nn.Linear(784, 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(256, 1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, img):
         return self.model(img.view(img.size(0), -1))
@@ -104,8 +122,14 @@ def timed_loader(loader, batch: int, steps: int, repeats: int, step) -> list[flo
 
 def reference_gan(root: Path, batch: int, steps: int, repeats: int, log) -> list[float]:
     """PyTorch-GAN's gan.py loop; images/s over `steps` batches, `repeats` times after one warm-up."""
-    ds = datasets.MNIST(str(root), train=True, download=False, transform=transforms.Compose(
-        [transforms.Resize(28), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])]))
+    ds = datasets.MNIST(
+        str(root),
+        train=True,
+        download=False,
+        transform=transforms.Compose(
+            [transforms.Resize(28), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])]
+        ),
+    )
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True)
     G, D = PGGenerator(), PGDiscriminator()
     bce = nn.BCELoss()
@@ -154,8 +178,9 @@ def reference_vae(root: Path, batch: int, steps: int, repeats: int, log) -> list
     def step(i, data):
         opt.zero_grad()
         recon, mu, logvar = model(data)
-        loss = (F.binary_cross_entropy(recon, data.view(-1, 784), reduction="sum")
-                - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()))
+        loss = F.binary_cross_entropy(recon, data.view(-1, 784), reduction="sum") - 0.5 * torch.sum(
+            1 + logvar - mu.pow(2) - logvar.exp()
+        )
         loss.backward()
         opt.step()
         if i % 10 == 0:
@@ -170,15 +195,21 @@ def mnist_uint8(root: Path) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("GENLAB_DATA", "../shared/data")) / "mnist",
-                    help="the folder with the MNIST .gz files")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("GENLAB_DATA", "../shared/data")) / "mnist",
+        help="the folder with the MNIST .gz files",
+    )
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=150, help="batches per timed repeat")
     a = ap.parse_args()
     env = environment()
-    print(f"# reference loops vs genlab's loop, same process · {env['cpu']} · {env['cpu_count']} cores · "
-          f"torch {env['torch']} ({env['torch_threads']} threads) · python {env['python']} · "
-          f"genlab {env['genlab']} {env['git_sha'] or ''}")
+    print(
+        f"# reference loops vs genlab's loop, same process · {env['cpu']} · {env['cpu_count']} cores · "
+        f"torch {env['torch']} ({env['torch_threads']} threads) · python {env['python']} · "
+        f"genlab {env['genlab']} {env['git_sha'] or ''}"
+    )
     print(f"# median of {a.repeats} repeats x {a.steps} batches after one warm-up repeat; spread = min..max")
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as log:
         root = torchvision_root(a.data_dir, Path(tmp))
@@ -191,12 +222,16 @@ def main() -> None:
             torch.manual_seed(0)
             ours = measure((RefGAN if case.startswith("gan") else RefVAE)(), bs, a.steps, a.repeats, images)
             rows.append((case, ref, ours))
-    print(f"{'case':<10}{'reference img/s':>18}{'spread':>16}{'genlab img/s':>15}{'spread':>16}"
-          f"{'genlab/ref':>12}{'genlab/quoted':>15}")
+    print(
+        f"{'case':<10}{'reference img/s':>18}{'spread':>16}{'genlab img/s':>15}{'spread':>16}"
+        f"{'genlab/ref':>12}{'genlab/quoted':>15}"
+    )
     for case, ref, ours in rows:
         r, o = statistics.median(ref), statistics.median(ours)
-        print(f"{case:<10}{r:>18.0f}{f'{min(ref):.0f}..{max(ref):.0f}':>16}{o:>15.0f}"
-              f"{f'{min(ours):.0f}..{max(ours):.0f}':>16}{o / r:>11.2f}x{o / QUOTED[case]:>14.2f}x")
+        print(
+            f"{case:<10}{r:>18.0f}{f'{min(ref):.0f}..{max(ref):.0f}':>16}{o:>15.0f}"
+            f"{f'{min(ours):.0f}..{max(ours):.0f}':>16}{o / r:>11.2f}x{o / QUOTED[case]:>14.2f}x"
+        )
 
 
 if __name__ == "__main__":

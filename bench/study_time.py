@@ -42,8 +42,10 @@ def main():
     if a.keep and a.keep.exists() and any(a.keep.iterdir()):
         sys.exit(f"--keep {a.keep} is not empty: a study there would be resumed, not timed; pick a new folder")
     env = environment()
-    print(f"# genlab study wall time · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
-          f"({env['torch_threads']} threads) · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}")
+    print(
+        f"# genlab study wall time · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
+        f"({env['torch_threads']} threads) · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}"
+    )
     t = time.perf_counter()
     for ds in ("mnist", "fashion-mnist"):
         features.get_judge(ds, a.data_dir)
@@ -54,9 +56,25 @@ def main():
             if a.keep:
                 (a.keep / f"repeat-{r + 1}").mkdir(parents=True, exist_ok=True)
             runs = str(a.keep / f"repeat-{r + 1}") if a.keep else tmp
-            cmd = [sys.executable, "-m", "genlab", "study", a.study, "--profile", a.profile, "--models", a.models,
-                   "--runs-dir", runs] + (["--data-dir", a.data_dir] if a.data_dir else []) + \
-                (["--workers", a.workers] if a.workers else []) + ["--executor", a.executor] + a.overrides
+            cmd = (
+                [
+                    sys.executable,
+                    "-m",
+                    "genlab",
+                    "study",
+                    a.study,
+                    "--profile",
+                    a.profile,
+                    "--models",
+                    a.models,
+                    "--runs-dir",
+                    runs,
+                ]
+                + (["--data-dir", a.data_dir] if a.data_dir else [])
+                + (["--workers", a.workers] if a.workers else [])
+                + ["--executor", a.executor]
+                + a.overrides
+            )
             t = time.perf_counter()
             subprocess.run(cmd, check=True, env={**os.environ, "GENLAB_QUIET": "1"}, stdout=subprocess.DEVNULL)
             walls.append(time.perf_counter() - t)
@@ -64,10 +82,12 @@ def main():
             names = json.loads((study / "study.json").read_text())["runs"]
             train_s.append(sum(read_meta(study / n).get("wall_s", 0.0) for n in names))
             print(f"repeat {r + 1}: {walls[-1]:.1f}s total, {train_s[-1]:.1f}s of it training ({len(names)} runs)")
-    print(f"{a.study} {a.profile} ({a.models}, {a.executor} executor, workers {a.workers or 'default'}"
-          f"{', ' + ' '.join(a.overrides) if a.overrides else ''}): median {statistics.median(walls):.1f}s total "
-          f"(min {min(walls):.1f}, max {max(walls):.1f}, n={len(walls)}); training median "
-          f"{statistics.median(train_s):.1f}s")
+    print(
+        f"{a.study} {a.profile} ({a.models}, {a.executor} executor, workers {a.workers or 'default'}"
+        f"{', ' + ' '.join(a.overrides) if a.overrides else ''}): median {statistics.median(walls):.1f}s total "
+        f"(min {min(walls):.1f}, max {max(walls):.1f}, n={len(walls)}); training median "
+        f"{statistics.median(train_s):.1f}s"
+    )
 
 
 if __name__ == "__main__":

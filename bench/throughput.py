@@ -32,29 +32,34 @@ REFERENCE = {"ref-mlp-gan@64": 3500, "ref-mlp-gan@128": 4900, "ref-mlp-vae@128":
 
 class RefGAN(GenerativeModel):
     """PyTorch-GAN's gan.py: G z100-128-256-512-1024-784 (BatchNorm1d(n, 0.8)), D 784-512-256-1."""
+
     family = "gan"
 
     def __init__(self):
         super().__init__(None)
 
         def blk(i, o, norm=True):
-            return [nn.Linear(i, o), *( [nn.BatchNorm1d(o, 0.8)] if norm else []), nn.LeakyReLU(0.2)]
+            return [nn.Linear(i, o), *([nn.BatchNorm1d(o, 0.8)] if norm else []), nn.LeakyReLU(0.2)]
 
-        self.G = nn.Sequential(*blk(100, 128, False), *blk(128, 256), *blk(256, 512), *blk(512, 1024),
-                               nn.Linear(1024, 784), nn.Tanh())
-        self.D = nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
-                               nn.Linear(256, 1))
+        self.G = nn.Sequential(
+            *blk(100, 128, False), *blk(128, 256), *blk(256, 512), *blk(512, 1024), nn.Linear(1024, 784), nn.Tanh()
+        )
+        self.D = nn.Sequential(
+            nn.Linear(784, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1)
+        )
 
     def make_optimizers(self):
         return {"d": adam(self.D.parameters(), 2e-4, (0.5, 0.999)), "g": adam(self.G.parameters(), 2e-4, (0.5, 0.999))}
 
     def train_step(self, x, opt):
-        return gan_step(lambda z: self.G(z).view(-1, 1, 28, 28), lambda v: self.D(v.flatten(1)), x, 100, opt,
-                        "simultaneous")  # PyTorch-GAN's own update: G first, then D on the same fakes
+        return gan_step(
+            lambda z: self.G(z).view(-1, 1, 28, 28), lambda v: self.D(v.flatten(1)), x, 100, opt, "simultaneous"
+        )  # PyTorch-GAN's own update: G first, then D on the same fakes
 
 
 class RefVAE(GenerativeModel):
     """pytorch/examples vae: 784-400-(20, 20), 20-400-784, Bernoulli likelihood."""
+
     family = "vae"
 
     def __init__(self):
@@ -83,7 +88,7 @@ def measure(model: GenerativeModel, batch: int, steps: int, repeats: int, images
         perm = torch.randperm(images.shape[0], generator=g)
         t = time.perf_counter()
         for s in range(steps):
-            x = images[perm[s * batch:(s + 1) * batch]].unsqueeze(1).float().div_(127.5).sub_(1.0)
+            x = images[perm[s * batch : (s + 1) * batch]].unsqueeze(1).float().div_(127.5).sub_(1.0)
             {k: float(v) for k, v in model.train_step(x, opt).items()}
         if r:  # the first repeat warms up allocators and caches
             rates.append(steps * batch / (time.perf_counter() - t))
@@ -99,8 +104,10 @@ def main():
     torch.manual_seed(0)
     images = torch.randint(0, 256, (20_000, 28, 28), dtype=torch.uint8)
     env = environment()
-    print(f"# genlab training throughput · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
-          f"({env['torch_threads']} threads) · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}")
+    print(
+        f"# genlab training throughput · {env['cpu']} · {env['cpu_count']} cores · torch {env['torch']} "
+        f"({env['torch_threads']} threads) · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}"
+    )
     print(f"# median of {a.repeats} repeats x {a.steps} steps; spread = min..max")
     rows = []
     cases = [("ref-mlp-gan@64", RefGAN, 64), ("ref-mlp-gan@128", RefGAN, 128), ("ref-mlp-vae@128", RefVAE, 128)]
@@ -110,12 +117,16 @@ def main():
     for model, zs in (("gan", (32, 64, 128)), ("vae", (8, 16, 32))):
         for arch in ("mlp", "conv"):
             for z in zs:
-                for bs in ((64, 128) if model == "gan" and arch == "mlp" else (128,)):
+                for bs in (64, 128) if model == "gan" and arch == "mlp" else (128,):
                     cfg = make_config(model, "mnist", [f"model.z_dim={z}", f"model.arch={arch}"])
                     torch.manual_seed(0)
                     steps = a.steps if arch == "mlp" else max(10, a.steps // 4)
-                    rows.append((f"{model}-{arch}-z{z}@{bs}", measure(build_model(model, cfg.model), bs, steps,
-                                                                      a.repeats, images)))
+                    rows.append(
+                        (
+                            f"{model}-{arch}-z{z}@{bs}",
+                            measure(build_model(model, cfg.model), bs, steps, a.repeats, images),
+                        )
+                    )
     out = []
     print(f"{'case':<22}{'median img/s':>14}{'spread':>22}{'vs reference':>16}")
     for name, rates in rows:
@@ -123,8 +134,9 @@ def main():
         ref = REFERENCE.get(name)
         ratio = f"{med / ref:.2f}x of {ref}" if ref else ""
         print(f"{name:<22}{med:>14.0f}{f'{min(rates):.0f}..{max(rates):.0f}':>22}{ratio:>16}")
-        out.append({"case": name, "median": med, "min": min(rates), "max": max(rates), "n": len(rates),
-                    "reference": ref})
+        out.append(
+            {"case": name, "median": med, "min": min(rates), "max": max(rates), "n": len(rates), "reference": ref}
+        )
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"environment": env, "results": out}, f, indent=2)

@@ -20,9 +20,19 @@ from pathlib import Path
 
 from genlab.errors import GenlabError
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--mute-audio", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+]
 
 
 def chromium_path() -> str:
@@ -47,9 +57,11 @@ class Browser:
         import websocket  # websocket-client
 
         self.profile = tempfile.mkdtemp(prefix="genlab-chromium-")
-        self.proc = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={self.profile}",
-                                      "--remote-debugging-port=0", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [chromium_path(), *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.time() + 30
         while not port_file.exists() or not port_file.read_text().strip():
@@ -87,9 +99,13 @@ class Browser:
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events) and time.time() < deadline:
             self.events.append(json.loads(self.ws.recv()))
         time.sleep(settle_s)
-        images = self.call("Runtime.evaluate", returnByValue=True, expression=(
-            "Array.from(document.images).map(i => [i.currentSrc.slice(0, 80), i.complete && i.naturalWidth > 0])"
-        ))["result"]["value"]
+        images = self.call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=(
+                "Array.from(document.images).map(i => [i.currentSrc.slice(0, 80), i.complete && i.naturalWidth > 0])"
+            ),
+        )["result"]["value"]
         self.call("Runtime.evaluate", expression="1")  # drain pending events
         visit = PageVisit(images_total=len(images), images_broken=[src for src, ok in images if not ok])
         for ev in self.events:
@@ -109,8 +125,7 @@ class Browser:
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         params = {"format": "png", "captureBeyondViewport": full_page}
         if full_page:
-            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000),
-                              "scale": 1}
+            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
         data = self.call("Page.captureScreenshot", **params)["data"]
         Path(path).write_bytes(base64.b64decode(data))
         return Path(path)
@@ -140,8 +155,9 @@ def check_pdf_support() -> None:
     try:
         import websocket  # noqa: F401  (websocket-client)
     except ImportError:
-        raise GenlabError("--pdf needs the websocket-client package: pip install 'genlab[pdf]' "
-                          "(and a Chromium browser)") from None
+        raise GenlabError(
+            "--pdf needs the websocket-client package: pip install 'genlab[pdf]' (and a Chromium browser)"
+        ) from None
     chromium_path()
 
 

@@ -79,10 +79,14 @@ def save(run_dir: Path, step: int, payload: dict[str, Any]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     state = flatten(payload, tensors, "t")
-    blobs = {"tensors.safetensors": st_save(tensors),
-             "state.json": json.dumps(state, allow_nan=False).encode()}
-    manifest = sealed({"format": "genlab-checkpoint-1", "step": step,
-                       "files": {name: {"sha256": sha256(b), "bytes": len(b)} for name, b in blobs.items()}})
+    blobs = {"tensors.safetensors": st_save(tensors), "state.json": json.dumps(state, allow_nan=False).encode()}
+    manifest = sealed(
+        {
+            "format": "genlab-checkpoint-1",
+            "step": step,
+            "files": {name: {"sha256": sha256(b), "bytes": len(b)} for name, b in blobs.items()},
+        }
+    )
     final = root / f"step-{step:09d}"
     tmp = None
     try:
@@ -96,9 +100,10 @@ def save(run_dir: Path, step: int, payload: dict[str, Any]) -> Path:
     except OSError as e:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        raise GenlabError(f"cannot write checkpoint {final} ({e.strerror or e}); the previous checkpoint is intact: "
-                          "free disk space (or fix the folder's permissions) and run the same command to resume"
-                          ) from None
+        raise GenlabError(
+            f"cannot write checkpoint {final} ({e.strerror or e}); the previous checkpoint is intact: "
+            "free disk space (or fix the folder's permissions) and run the same command to resume"
+        ) from None
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -144,8 +149,7 @@ def read_checkpoint(path: Path, spec: Any = None) -> dict[str, Any]:
             raise CorruptCheckpoint(f"{path}/{name} cannot be read ({e})") from None
         expected = files.get(name, {}).get("sha256") if isinstance(files, dict) else None
         if sha256(data) != expected:
-            raise CorruptCheckpoint(f"{path}/{name} does not match its SHA-256 in manifest.json "
-                                    "(changed or truncated)")
+            raise CorruptCheckpoint(f"{path}/{name} does not match its SHA-256 in manifest.json (changed or truncated)")
         blobs[name] = data
     try:
         tensors = st_load(blobs["tensors.safetensors"])
@@ -185,10 +189,15 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], run_
             k = wrong[0]
             why = f"{k} is {tuple(own[k].shape)} by config.json but {tuple(weights[k].shape)} in the checkpoint"
         else:
-            why = (f"config.json's model has {missing[0]}, absent from the checkpoint" if missing else
-                   f"the checkpoint has {extra[0]}, absent from config.json's model")
-        raise GenlabError(f"{run_dir}: config.json does not match the checkpoint ({why}); restore the run's own "
-                          "config.json or delete the run folder")
+            why = (
+                f"config.json's model has {missing[0]}, absent from the checkpoint"
+                if missing
+                else f"the checkpoint has {extra[0]}, absent from config.json's model"
+            )
+        raise GenlabError(
+            f"{run_dir}: config.json does not match the checkpoint ({why}); restore the run's own "
+            "config.json or delete the run folder"
+        )
     module.load_state_dict(weights)
 
 

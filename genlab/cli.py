@@ -46,8 +46,9 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
         elif item == "--log.tensorboard=false":  # off is the default: nothing to do
             pass
         elif item.startswith("--log.tensorboard="):
-            raise GenlabError(f"{printable(item)}: use --log.tensorboard=true or false (the same as --tensorboard "
-                              "or leaving it out)")
+            raise GenlabError(
+                f"{printable(item)}: use --log.tensorboard=true or false (the same as --tensorboard or leaving it out)"
+            )
         elif OVERRIDE_RE.match(item):
             if "=" in item:
                 overrides.append(item[2:])
@@ -70,12 +71,16 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def device_opt(sp):
-        sp.add_argument("--device", default="auto", help="auto (cuda when there is a GPU, else cpu), cpu, cuda or "
-                                                         "cuda:N")
+        sp.add_argument(
+            "--device", default="auto", help="auto (cuda when there is a GPU, else cpu), cpu, cuda or cuda:N"
+        )
 
     def data_opt(sp):
-        sp.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (default: $GENLAB_DATA, "
-                                           "else ~/.cache/genlab/data, downloaded on first use)")
+        sp.add_argument(
+            "--data-dir",
+            help="folder holding mnist/ and fashion-mnist/ (default: $GENLAB_DATA, "
+            "else ~/.cache/genlab/data, downloaded on first use)",
+        )
 
     s = sub.add_parser("study", help="run a named study and write its index page and report")
     s.add_argument("name", help="study name, e.g. lab")
@@ -84,36 +89,65 @@ def build_parser() -> Parser:
     s.add_argument("--runs-dir", default="runs", help="where study folders go (default: runs)")
     s.add_argument("--models", help="comma-separated subset of the study's models, e.g. gan,vae (default: all)")
     s.add_argument("--datasets", help="comma-separated subset of the study's datasets, e.g. mnist (default: all)")
-    s.add_argument("--dataset", help="run the study on this dataset instead: mnist, fashion-mnist or folder:PATH "
-                                     "(your images, PATH/<class>/*.png|jpg; docs/datasets.md)")
-    s.add_argument("--tensorboard", action="store_true", help="also log every run to RUN_DIR/tb for TensorBoard "
-                                                               "(pip install 'genlab[tensorboard]')")
+    s.add_argument(
+        "--dataset",
+        help="run the study on this dataset instead: mnist, fashion-mnist or folder:PATH "
+        "(your images, PATH/<class>/*.png|jpg; docs/datasets.md)",
+    )
+    s.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log every run to RUN_DIR/tb for TensorBoard (pip install 'genlab[tensorboard]')",
+    )
     s.add_argument("--no-eval", action="store_true", help="train and draw figures only; skip metrics")
-    s.add_argument("--workers", type=int, help="processes sharing the runs (default: one per CPU core, each with "
-                                               "one torch thread; 1 = this process alone)")
+    s.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the runs (default: one per CPU core, each with "
+        "one torch thread; 1 = this process alone)",
+    )
     s.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")
     s.add_argument("--no-pages", action="store_true", help=argparse.SUPPRESS)  # a worker: its parent writes them
-    s.add_argument("--executor", default="local", help="local (worker processes on this machine, the default) or "
-                                                       "ray (one Ray task per run; pip install 'genlab[ray]')")
-    s.add_argument("--address", help="with --executor ray: HOST:PORT of a running Ray cluster, or auto (default: "
-                                     "start a local Ray with this machine's cores)")
+    s.add_argument(
+        "--executor",
+        default="local",
+        help="local (worker processes on this machine, the default) or "
+        "ray (one Ray task per run; pip install 'genlab[ray]')",
+    )
+    s.add_argument(
+        "--address",
+        help="with --executor ray: HOST:PORT of a running Ray cluster, or auto (default: "
+        "start a local Ray with this machine's cores)",
+    )
     s.add_argument("--cpus-per-run", type=int, default=1, help="with --executor ray: CPUs (and torch threads) per run")
-    s.add_argument("--gpus-per-run", type=float, default=0.0, help="with --executor ray: GPUs per run (0.25 = four "
-                                                                   "runs share a GPU)")
-    s.add_argument("--max-retries", type=int, default=3, help="with --executor ray: retries of a run whose worker "
-                                                              "or node died (it resumes from its checkpoint)")
+    s.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=0.0,
+        help="with --executor ray: GPUs per run (0.25 = four runs share a GPU)",
+    )
+    s.add_argument(
+        "--max-retries",
+        type=int,
+        default=3,
+        help="with --executor ray: retries of a run whose worker or node died (it resumes from its checkpoint)",
+    )
     device_opt(s)
     data_opt(s)
 
     t = sub.add_parser("train", help="train one run")
     t.add_argument("--model", required=True, help="gan, vae or vaegan")
-    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or folder:PATH (your images, "
-                                                       "PATH/<class>/*.png|jpg)")
+    t.add_argument(
+        "--dataset", default="mnist", help="mnist, fashion-mnist or folder:PATH (your images, PATH/<class>/*.png|jpg)"
+    )
     t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
     t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
     t.add_argument("--no-eval", action="store_true", help="skip per-epoch FID and final metrics")
-    t.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tb for TensorBoard "
-                                                               "(pip install 'genlab[tensorboard]')")
+    t.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log to RUN_DIR/tb for TensorBoard (pip install 'genlab[tensorboard]')",
+    )
     device_opt(t)
     data_opt(t)
 
@@ -141,19 +175,27 @@ def build_parser() -> Parser:
     j = sub.add_parser("judge", help="check the shipped judges, or train one (a new judge version)")
     j.add_argument("action", choices=["verify", "train"])
     j.add_argument("dataset", nargs="?", help="with train: mnist or fashion-mnist")
-    j.add_argument("--index", type=int, default=0, help="with train: the judge's place in the ensemble (seed "
-                                                       "1234 + 10 x index)")
+    j.add_argument(
+        "--index", type=int, default=0, help="with train: the judge's place in the ensemble (seed 1234 + 10 x index)"
+    )
     j.add_argument("--threads", type=int, default=1, help="with train: torch threads (the shipped judges: 1)")
-    j.add_argument("--out", help="with train: folder for the .safetensors and .json (default: genlab's "
-                                 "judge_weights/, replacing the shipped files)")
+    j.add_argument(
+        "--out",
+        help="with train: folder for the .safetensors and .json (default: genlab's "
+        "judge_weights/, replacing the shipped files)",
+    )
     data_opt(j)
 
     d = sub.add_parser("data", help="check or download the datasets")
     d.add_argument("action", choices=["verify", "fetch"])
     d.add_argument("target", nargs="?", help="the dataset, as --dataset (e.g. genlab data verify folder:PATH)")
     d.add_argument("--dataset", default="all", help="mnist, fashion-mnist, folder:PATH or all")
-    d.add_argument("--test-fraction", type=float, default=1 / 6, help="with folder:PATH: the held-out share "
-                                                                      "(as data.test_fraction)")
+    d.add_argument(
+        "--test-fraction",
+        type=float,
+        default=1 / 6,
+        help="with folder:PATH: the held-out share (as data.test_fraction)",
+    )
     data_opt(d)
     return p
 
@@ -227,28 +269,45 @@ def cmd_study(a, overrides):
 
         check_available()
     output_dir(a.runs_dir, "--runs-dir")
-    ray_options = {"address": a.address, "cpus_per_run": a.cpus_per_run, "gpus_per_run": a.gpus_per_run,
-                   "max_retries": a.max_retries}
-    study_dir = run_study(a.name, a.profile, a.seeds, Path(a.runs_dir), a.data_dir, overrides,
-                          evaluate_runs=not a.no_eval, models=models, workers=a.workers, threads=a.threads,
-                          pages=not a.no_pages, device=a.device, executor=a.executor, ray_options=ray_options,
-                          datasets=datasets, tensorboard=a.tensorboard, dataset=a.dataset)
+    ray_options = {
+        "address": a.address,
+        "cpus_per_run": a.cpus_per_run,
+        "gpus_per_run": a.gpus_per_run,
+        "max_retries": a.max_retries,
+    }
+    study_dir = run_study(
+        a.name,
+        a.profile,
+        a.seeds,
+        Path(a.runs_dir),
+        a.data_dir,
+        overrides,
+        evaluate_runs=not a.no_eval,
+        models=models,
+        workers=a.workers,
+        threads=a.threads,
+        pages=not a.no_pages,
+        device=a.device,
+        executor=a.executor,
+        ray_options=ray_options,
+        datasets=datasets,
+        tensorboard=a.tensorboard,
+        dataset=a.dataset,
+    )
     if not a.no_pages:
         print(f"open {study_dir / 'index.html'}")
 
 
 def cmd_train(a, overrides):
+    from genlab import devices
     from genlab.config import make_config
     from genlab.runs import check_name
     from genlab.sweep import run_one
 
-    from genlab import devices
-
     cfg = make_config(a.model, a.dataset, overrides)
     device = devices.resolve(a.device)
     if a.name is not None and not a.name:
-        raise GenlabError("--name is empty; give a run folder name, or leave --name out for "
-                          f"'{cfg.run_name}'")
+        raise GenlabError(f"--name is empty; give a run folder name, or leave --name out for '{cfg.run_name}'")
     name = check_name(a.name if a.name is not None else cfg.run_name, "run name")
     run_dir = output_dir(a.runs_dir, "--runs-dir") / name
     if a.tensorboard:
@@ -313,11 +372,22 @@ def cmd_runs(a, overrides):
         print(json.dumps(rows, indent=1))
         return
     head = ["run", "status", "epochs", "best", "FID [95% CI]", "recognisable", "wall s"]
-    cells = [[r["run"], r["status"], f"{r['epochs_done']}/{r['epochs'] or '–'}", str(r["best_epoch"] or "–"),
-              "–" if r["fid"] is None else f"{r['fid']:.3g} [{r['fid_ci'][0]:.3g}, {r['fid_ci'][1]:.3g}]"
-              if r["fid_ci"] else f"{r['fid']:.3g}",
-              "–" if r["recognisable"] is None else f"{r['recognisable']:.3f}",
-              "–" if r["wall_s"] is None else f"{r['wall_s']:.0f}"] for r in rows]
+    cells = [
+        [
+            r["run"],
+            r["status"],
+            f"{r['epochs_done']}/{r['epochs'] or '–'}",
+            str(r["best_epoch"] or "–"),
+            "–"
+            if r["fid"] is None
+            else f"{r['fid']:.3g} [{r['fid_ci'][0]:.3g}, {r['fid_ci'][1]:.3g}]"
+            if r["fid_ci"]
+            else f"{r['fid']:.3g}",
+            "–" if r["recognisable"] is None else f"{r['recognisable']:.3f}",
+            "–" if r["wall_s"] is None else f"{r['wall_s']:.0f}",
+        ]
+        for r in rows
+    ]
     cells = [[printable(c) for c in row] for row in cells]  # a shared study folder's values reach a terminal
     if not cells:
         print(f"{printable(a.study_dir)}: the study lists no runs")
@@ -366,8 +436,10 @@ def cmd_judge(a, overrides):
     from genlab.runs import atomic_write, cpu_name, now
 
     if a.dataset not in data.DATASETS:
-        raise GenlabError(f"genlab judge train needs a dataset: {', '.join(data.DATASETS)} (an image folder "
-                          "trains its own judge when a study needs it)")
+        raise GenlabError(
+            f"genlab judge train needs a dataset: {', '.join(data.DATASETS)} (an image folder "
+            "trains its own judge when a study needs it)"
+        )
     if not 0 <= a.index < 10:
         raise GenlabError(f"--index {a.index} must be from 0 to 9")
     if not 1 <= a.threads <= 1024:
@@ -377,22 +449,41 @@ def cmd_judge(a, overrides):
     torch.set_num_threads(a.threads)
     model, info = features.train_judge(a.dataset, a.data_dir, seed=features.judge_seed(a.index))
     flags = set(open("/proc/cpuinfo").read().split()) if Path("/proc/cpuinfo").exists() else set()
-    info.update({"trained": now(), "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
-                                               "avx512f": "avx512f" in flags, "avx2": "avx2" in flags},
-                 "torch": torch.__version__, "command": f"genlab judge train {a.dataset} --index {a.index} "
-                                                       f"--threads {a.threads}"})
+    info.update(
+        {
+            "trained": now(),
+            "machine": {
+                "cpu": cpu_name(),
+                "cores": os.cpu_count(),
+                "avx512f": "avx512f" in flags,
+                "avx2": "avx2" in flags,
+            },
+            "torch": torch.__version__,
+            "command": f"genlab judge train {a.dataset} --index {a.index} --threads {a.threads}",
+        }
+    )
     weights = save(model.state_dict())
     meta = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
     w_path, j_path = (out / p.name for p in shipped_judges.paths(a.dataset, a.index))
     atomic_write(w_path, weights)
     atomic_write(j_path, meta)
     print(f"{w_path}: test accuracy {info['test_accuracy']:.4f} ({info['train_seconds']:.0f} s)")
-    print(f'pin: ("{a.dataset}", {a.index}): ("{hashlib.sha256(weights).hexdigest()}", '
-          f'"{hashlib.sha256(meta).hexdigest()}"),')
+    print(
+        f'pin: ("{a.dataset}", {a.index}): ("{hashlib.sha256(weights).hexdigest()}", '
+        f'"{hashlib.sha256(meta).hexdigest()}"),'
+    )
 
 
-COMMANDS = {"study": cmd_study, "train": cmd_train, "eval": cmd_eval, "sample": cmd_sample,
-            "report": cmd_report, "runs": cmd_runs, "data": cmd_data, "judge": cmd_judge}
+COMMANDS = {
+    "study": cmd_study,
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "sample": cmd_sample,
+    "report": cmd_report,
+    "runs": cmd_runs,
+    "data": cmd_data,
+    "judge": cmd_judge,
+}
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:

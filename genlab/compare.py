@@ -12,14 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genlab import data
+from genlab import data, schema, viz
 from genlab import metrics as M
-from genlab import schema, viz
 from genlab.runs import read_json, read_meta, read_text
 
-CHART_METRICS = {M.FID: "FID in judge space (lower is better)", M.KID: "KID in judge space (lower is better)",
-                 M.PRECISION: "precision (higher is better)", M.RECALL: "recall (higher is better)",
-                 M.RECOGNISABLE: "recognisable share (higher is better)"}
+CHART_METRICS = {
+    M.FID: "FID in judge space (lower is better)",
+    M.KID: "KID in judge space (lower is better)",
+    M.PRECISION: "precision (higher is better)",
+    M.RECALL: "recall (higher is better)",
+    M.RECOGNISABLE: "recognisable share (higher is better)",
+}
 MODEL_LABELS = {"gan": "GAN", "vae": "VAE", "vaegan": "VAE-GAN"}
 
 
@@ -42,10 +45,16 @@ class Setting:
         iv = self.evals[0].get("intervals", {}).get(key)
         return (vals[0], iv[0], iv[1]) if iv else (vals[0], vals[0], vals[0])
 
-    def under_judge(self, index: int) -> "Setting":
+    def under_judge(self, index: int) -> Setting:
         """The same runs as measured by judge `index` of the ensemble (its metrics, intervals and floor)."""
-        return Setting(self.dataset, self.model, self.z_dim, list(self.runs),
-                       [judge_view(e, index) for e in self.evals], dict(self.statuses))
+        return Setting(
+            self.dataset,
+            self.model,
+            self.z_dim,
+            list(self.runs),
+            [judge_view(e, index) for e in self.evals],
+            dict(self.statuses),
+        )
 
     def spread(self, key: str) -> tuple[float, float] | None:
         """(min, max) over the ensemble's judges of this setting's mean of a metric: the instrument's spread,
@@ -61,9 +70,12 @@ def judge_view(ev: dict[str, Any], index: int) -> dict[str, Any]:
     if index >= len(judges):
         return ev
     j = judges[index]
-    return {**ev, "metrics": {**ev.get("metrics", {}), **j["metrics"]},
-            "intervals": {**ev.get("intervals", {}), **j.get("intervals", {})},
-            "floor": j.get("floor", ev.get("floor", {}))}
+    return {
+        **ev,
+        "metrics": {**ev.get("metrics", {}), **j["metrics"]},
+        "intervals": {**ev.get("intervals", {}), **j.get("intervals", {})},
+        "floor": j.get("floor", ev.get("floor", {})),
+    }
 
 
 def n_judges(settings: dict) -> int:
@@ -88,7 +100,7 @@ def load_study(study_dir: Path) -> tuple[dict[str, Any], dict[tuple[str, str, in
                 settings[(ds, arm, z)] = Setting(ds, arm, z)
     prefixes = {f"{data.slug(k[0])}-{k[1]}-z{k[2]}-s": v for k, v in settings.items()}
     for name in study["runs"]:
-        s = next((v for p, v in prefixes.items() if name.startswith(p) and name[len(p):].isdigit()), None)
+        s = next((v for p, v in prefixes.items() if name.startswith(p) and name[len(p) :].isdigit()), None)
         if s is None:
             continue
         run_dir = Path(study_dir) / name
@@ -135,8 +147,10 @@ def chart_spreads(study: dict[str, Any], settings: dict, ds: str, key: str) -> d
 
 def capacity_labels(study: dict[str, Any]) -> list[str]:
     """One short x label per matched capacity: its name, then the latent sizes in legend order."""
-    return [f"{cap}\nz " + " · ".join(str(zs[i]) for zs in study["arms"].values())
-            for i, cap in enumerate(study["capacity_names"])]
+    return [
+        f"{cap}\nz " + " · ".join(str(zs[i]) for zs in study["arms"].values())
+        for i, cap in enumerate(study["capacity_names"])
+    ]
 
 
 def comparison_charts(study_dir: Path) -> dict[str, Path]:
@@ -158,14 +172,18 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
             if any(v for vs in spreads.values() for v in vs):
                 title += f"; ◆ min and max over {n_judges(settings)} judges"
             path = Path(study_dir) / "figures" / f"{data.slug(ds)}-compare-{key}.png"
-            out[f"{ds}-{key}"] = viz.grouped_bars(groups, bars, title, ylabel, path, floor(settings, ds, key),
-                                                  spreads=spreads)
+            out[f"{ds}-{key}"] = viz.grouped_bars(
+                groups, bars, title, ylabel, path, floor(settings, ds, key), spreads=spreads
+            )
     return out
 
 
-SORT_KEYS = {"name": lambda r: r["run"], "status": lambda r: (r["status"], r["run"]),
-             "fid": lambda r: (r["fid"] is None, r["fid"] or 0.0, r["run"]),
-             "wall": lambda r: (r["wall_s"] is None, -(r["wall_s"] or 0.0), r["run"])}
+SORT_KEYS = {
+    "name": lambda r: r["run"],
+    "status": lambda r: (r["status"], r["run"]),
+    "fid": lambda r: (r["fid"] is None, r["fid"] or 0.0, r["run"]),
+    "wall": lambda r: (r["wall_s"] is None, -(r["wall_s"] or 0.0), r["run"]),
+}
 
 
 def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
@@ -191,14 +209,20 @@ def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
             if (run_dir / "config.json").is_file():
                 from genlab.config import from_json
 
-                epochs_cfg = from_json(read_text(run_dir / "config.json", "the run's config"),
-                                       str(run_dir / "config.json")).train.epochs
-            rows.append({
-                "run": name, "status": meta.get("status", "missing"),
-                "epochs_done": (steps // per) if isinstance(steps, int) and per else 0, "epochs": epochs_cfg,
-                "best_epoch": ev.get("epoch") if ev else None,
-                "fid": ev["metrics"].get(M.FID) if ev else None,
-                "fid_ci": ev.get("intervals", {}).get(M.FID) if ev else None,
-                "recognisable": ev["metrics"].get(M.RECOGNISABLE) if ev else None,
-                "wall_s": meta.get("wall_s")})
+                epochs_cfg = from_json(
+                    read_text(run_dir / "config.json", "the run's config"), str(run_dir / "config.json")
+                ).train.epochs
+            rows.append(
+                {
+                    "run": name,
+                    "status": meta.get("status", "missing"),
+                    "epochs_done": (steps // per) if isinstance(steps, int) and per else 0,
+                    "epochs": epochs_cfg,
+                    "best_epoch": ev.get("epoch") if ev else None,
+                    "fid": ev["metrics"].get(M.FID) if ev else None,
+                    "fid_ci": ev.get("intervals", {}).get(M.FID) if ev else None,
+                    "recognisable": ev["metrics"].get(M.RECOGNISABLE) if ev else None,
+                    "wall_s": meta.get("wall_s"),
+                }
+            )
     return sorted(rows, key=key)

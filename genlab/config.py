@@ -217,6 +217,8 @@ def make_config(model_name: str, dataset: str = "mnist", overrides: list[str] | 
     base = {"model": {"name": model_name}, "data": {"dataset": dataset}}
     merged = apply_overrides(base, overrides or [])
     if merged["model"].get("name") != model_name:
-        raise GenlabError(f"--model.name={shown(merged['model'].get('name'))} contradicts --model {shown(model_name)}; "
-                          "choose the model with --model alone")
+        raise GenlabError(
+            f"--model.name={shown(merged['model'].get('name'))} contradicts --model {shown(model_name)}; "
+            "choose the model with --model alone"
+        )
     return from_dict(merged)

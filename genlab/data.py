@@ -36,8 +36,10 @@ from genlab.progress import bar
 IMAGE_SIZE = 28
 DEFAULT_TEST_FRACTION = folders.DEFAULT_TEST_FRACTION
 MAX_IDX_BYTES = 200_000_000  # larger than any MNIST-like split; caps what a hostile file can make us allocate
-SPLIT_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 @dataclass(frozen=True)
@@ -51,20 +53,25 @@ class Dataset:
 DIGITS = tuple(str(i) for i in range(10))
 DATASETS: dict[str, Dataset] = {
     "mnist": Dataset(
-        "mnist", DIGITS,
-        {"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-         "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-         "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        "mnist",
+        DIGITS,
+        {
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     ),
     "fashion-mnist": Dataset(
         "fashion-mnist",
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        {"train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-         "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-         "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+        {
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     ),
 }
@@ -116,7 +123,8 @@ def check_unchanged(recorded: dict[str, str] | None, dataset: str, run_dir: Path
         raise GenlabError(
             f"{run_dir}: trained on data {short_identity(recorded)}, but {dataset} is now {short_identity(current)}; "
             f"the images changed since, so {doing} would mix two datasets — restore the images, or train a new run "
-            "(delete the run folder, or pass another --name / --runs-dir)")
+            "(delete the run folder, or pass another --name / --runs-dir)"
+        )
     return current
 
 
@@ -137,14 +145,17 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> tuple[Path, bool]:
 
 # ---------------------------------------------------------------- IDX parsing
 
+
 def parse_idx(raw: bytes, source: str) -> torch.Tensor:
     """An IDX byte string as a uint8 tensor; every malformed input is a one-line GenlabError."""
     if len(raw) < 4:
         raise GenlabError(f"{source}: file too short for an IDX header ({len(raw)} bytes); re-download it")
     zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
-        raise GenlabError(f"{source}: wrong magic number {raw[:4].hex()} (expected 000008 then 01..04 dims); "
-                          "this is not an unsigned-byte IDX file")
+        raise GenlabError(
+            f"{source}: wrong magic number {raw[:4].hex()} (expected 000008 then 01..04 dims); "
+            "this is not an unsigned-byte IDX file"
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise GenlabError(f"{source}: header truncated; re-download the file")
@@ -153,10 +164,15 @@ def parse_idx(raw: bytes, source: str) -> torch.Tensor:
     for d in dims:
         count *= d
     if count != len(raw) - header:
-        raise GenlabError(f"{source}: header promises {count} bytes for dims {list(dims)} "
-                          f"but the file holds {len(raw) - header}; the file is truncated or corrupt")
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims) if count else \
-        torch.zeros(dims, dtype=torch.uint8)
+        raise GenlabError(
+            f"{source}: header promises {count} bytes for dims {list(dims)} "
+            f"but the file holds {len(raw) - header}; the file is truncated or corrupt"
+        )
+    return (
+        torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
+        if count
+        else torch.zeros(dims, dtype=torch.uint8)
+    )
 
 
 def read_bytes(path: Path) -> bytes:
@@ -169,8 +185,9 @@ def read_bytes(path: Path) -> bytes:
             with open(path, "rb") as f:
                 raw = f.read(MAX_IDX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as e:
-        raise GenlabError(f"{path}: cannot read ({e}); the gzip file is truncated or corrupt, "
-                          "delete it and re-download") from None
+        raise GenlabError(
+            f"{path}: cannot read ({e}); the gzip file is truncated or corrupt, delete it and re-download"
+        ) from None
     if len(raw) > MAX_IDX_BYTES:
         raise GenlabError(f"{path}: more than {MAX_IDX_BYTES} bytes, too large for an MNIST-like file")
     return raw
@@ -187,6 +204,7 @@ def write_idx(path: Path, array: torch.Tensor) -> None:
 
 # ---------------------------------------------------------------- files, hashes, download
 
+
 def find_file(folder: Path, name: str) -> Path | None:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
@@ -199,8 +217,10 @@ def verified_bytes(path: Path, name: str, ds: Dataset) -> bytes:
     actual = hashlib.sha256(raw).hexdigest()
     expected = ds.sha256[name]
     if actual != expected:
-        raise GenlabError(f"{path}: SHA-256 mismatch for {ds.name}/{name}: expected {expected}, got {actual}; "
-                          "delete the file and download it again")
+        raise GenlabError(
+            f"{path}: SHA-256 mismatch for {ds.name}/{name}: expected {expected}, got {actual}; "
+            "delete the file and download it again"
+        )
     return raw
 
 
@@ -230,17 +250,21 @@ def download(ds: Dataset, name: str, folder: Path) -> Path:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-    raise GenlabError(f"cannot download {ds.name}/{name} ({'; '.join(reasons)}); with no internet, put the "
-                      f"four {ds.name} IDX files (.gz or raw) in {folder} or point --data-dir / GENLAB_DATA "
-                      f"at a folder that holds {ds.name}/")
+    raise GenlabError(
+        f"cannot download {ds.name}/{name} ({'; '.join(reasons)}); with no internet, put the "
+        f"four {ds.name} IDX files (.gz or raw) in {folder} or point --data-dir / GENLAB_DATA "
+        f"at a folder that holds {ds.name}/"
+    )
 
 
 def dataset_folder(ds: Dataset, data_dir: str | os.PathLike | None, fetch: bool = True) -> Path:
     """The dataset's folder with all four files present, downloading what is missing when allowed."""
     root, named = resolve_data_dir(data_dir)
     if named and not root.is_dir():
-        raise GenlabError(f"data folder {root} does not exist; pass --data-dir (or GENLAB_DATA) pointing at a "
-                          "folder that holds mnist/ and fashion-mnist/, or leave both unset to download")
+        raise GenlabError(
+            f"data folder {root} does not exist; pass --data-dir (or GENLAB_DATA) pointing at a "
+            "folder that holds mnist/ and fashion-mnist/, or leave both unset to download"
+        )
     folder = root / ds.name
     missing = [n for n in ds.sha256 if find_file(folder, n) is None]
     if missing and not fetch:
@@ -249,7 +273,9 @@ def dataset_folder(ds: Dataset, data_dir: str | os.PathLike | None, fetch: bool 
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise GenlabError(f"cannot create data folder {folder} ({e}); pass --data-dir to a writable folder")
+            raise GenlabError(
+                f"cannot create data folder {folder} ({e}); pass --data-dir to a writable folder"
+            ) from None
         for name in missing:
             download(ds, name, folder)
     return folder
@@ -275,8 +301,12 @@ def _load_split(name: str, split: str, folder: str) -> tuple[torch.Tensor, torch
     return images, labels.long()
 
 
-def load(dataset: str, split: str = "train", data_dir: str | os.PathLike | None = None,
-         test_fraction: float = folders.DEFAULT_TEST_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
+def load(
+    dataset: str,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    test_fraction: float = folders.DEFAULT_TEST_FRACTION,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images uint8 [N,28,28], labels int64 [N]) of a verified split; cached per process.
     `test_fraction` splits a `folder:` dataset; MNIST and Fashion-MNIST keep their official split."""
     lookup(SPLIT_FILES, split, "split")

@@ -18,17 +18,36 @@ SHAPES = ("circle", "square", "triangle", "cross", "star")
 
 def polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
     if kind == "square":
-        pts = [(math.cos(angle + k * math.pi / 2 + math.pi / 4), math.sin(angle + k * math.pi / 2 + math.pi / 4))
-               for k in range(4)]
+        pts = [
+            (math.cos(angle + k * math.pi / 2 + math.pi / 4), math.sin(angle + k * math.pi / 2 + math.pi / 4))
+            for k in range(4)
+        ]
     elif kind == "triangle":
         pts = [(math.cos(angle + k * 2 * math.pi / 3), math.sin(angle + k * 2 * math.pi / 3)) for k in range(3)]
     elif kind == "star":
-        pts = [((1 if k % 2 == 0 else 0.45) * math.cos(angle + k * math.pi / 5),
-                (1 if k % 2 == 0 else 0.45) * math.sin(angle + k * math.pi / 5)) for k in range(10)]
+        pts = [
+            (
+                (1 if k % 2 == 0 else 0.45) * math.cos(angle + k * math.pi / 5),
+                (1 if k % 2 == 0 else 0.45) * math.sin(angle + k * math.pi / 5),
+            )
+            for k in range(10)
+        ]
     else:  # cross: a plus sign of width 0.35 r
         w = 0.35
-        base = [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w),
-                (-w, -w)]
+        base = [
+            (-w, -1),
+            (w, -1),
+            (w, -w),
+            (1, -w),
+            (1, w),
+            (w, w),
+            (w, 1),
+            (-w, 1),
+            (-w, w),
+            (-1, w),
+            (-1, -w),
+            (-w, -w),
+        ]
         pts = [(x * math.cos(angle) - y * math.sin(angle), x * math.sin(angle) + y * math.cos(angle)) for x, y in base]
     return [(cx + r * x, cy + r * y) for x, y in pts]
 

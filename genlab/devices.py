@@ -27,10 +27,14 @@ def resolve(name: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise GenlabError(f"--device {name}: torch {torch.__version__} sees no CUDA GPU here; use --device cpu "
-                              "(or install a CUDA build of torch on a machine with a GPU)")
+            raise GenlabError(
+                f"--device {name}: torch {torch.__version__} sees no CUDA GPU here; use --device cpu "
+                "(or install a CUDA build of torch on a machine with a GPU)"
+            )
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise GenlabError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here; use "
-                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+            raise GenlabError(
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here; use "
+                f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
     return torch.device(name)

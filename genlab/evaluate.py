@@ -55,13 +55,18 @@ def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
 
 
 @functools.lru_cache(maxsize=16)
-def real_reference(dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
-                   index: int = 0) -> dict[str, Any]:
+def real_reference(
+    dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0
+) -> dict[str, Any]:
     """The first n test images in judge `index`'s space with what every run is compared against (Gaussian
     statistics, k-NN radii): computed once per process, not once per run."""
     real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir, test_fraction, index)
-    return {"features": real_f, "probs": real_p, "stats": M.gaussian_stats(real_f),
-            "radii": M.knn_radii(real_f, (PR_K, DC_K))}
+    return {
+        "features": real_f,
+        "probs": real_p,
+        "stats": M.gaussian_stats(real_f),
+        "radii": M.knn_radii(real_f, (PR_K, DC_K)),
+    }
 
 
 def sample_metrics(ref: dict[str, Any], fake_f, fake_p, train_hist, kid_subsets, kid_subset_size) -> dict[str, Any]:
@@ -72,16 +77,20 @@ def sample_metrics(ref: dict[str, Any], fake_f, fake_p, train_hist, kid_subsets,
     ind[M.RECOGNISABLE] = M.recognisable(fake_p, features.RECOGNISABLE_P)
     hist = M.class_histogram(fake_p, features.RECOGNISABLE_P)
     values = {
-        M.FID: M.frechet_distance(*ref["stats"], *M.gaussian_stats(fake_f)), M.KID: kid_mean, M.KID_STD: kid_std,
+        M.FID: M.frechet_distance(*ref["stats"], *M.gaussian_stats(fake_f)),
+        M.KID: kid_mean,
+        M.KID_STD: kid_std,
         **{k: float(v.mean()) for k, v in ind.items()},
-        M.CLASSIFIER_SCORE: M.classifier_score(fake_p), M.CLASSES_COVERED: M.classes_covered(hist),
+        M.CLASSIFIER_SCORE: M.classifier_score(fake_p),
+        M.CLASSES_COVERED: M.classes_covered(hist),
         M.CLASS_KL: M.class_kl(hist, train_hist),
     }
     return {"values": values, "hist": hist, "indicators": ind}
 
 
-def bootstrap(ref, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets: int, seed: int = 0
-              ) -> dict[str, list[float]]:
+def bootstrap(
+    ref, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets: int, seed: int = 0
+) -> dict[str, list[float]]:
     """95% percentile intervals from resampling generated samples (and reals for recall/coverage).
 
     Vectorised: each resample is a row of counts, every per-sample mean a matrix product, and the resampled
@@ -93,14 +102,15 @@ def bootstrap(ref, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets:
     wf, wr = M.resample_counts(n, n_boot, g), M.resample_counts(m, n_boot, g)
     ind = result["indicators"]
     mus, covs = M.weighted_gaussian_stats(fake_f, wf)
-    onehot = torch.nn.functional.one_hot(M.class_assignments(fake_p, features.RECOGNISABLE_P),
-                                         fake_p.shape[1]).double()
+    onehot = torch.nn.functional.one_hot(M.class_assignments(fake_p, features.RECOGNISABLE_P), fake_p.shape[1]).double()
     hists = wf @ onehot / n
     kls = [M.class_kl(h, train_hist) for h in hists]
     reps = {
         M.FID: [M.frechet_distance(mu_r, cov_r, mus[b], covs[b], root1=root) for b in range(n_boot)],
-        M.PRECISION: (wf @ ind[M.PRECISION] / n).tolist(), M.DENSITY: (wf @ ind[M.DENSITY] / n).tolist(),
-        M.RECALL: (wr @ ind[M.RECALL] / m).tolist(), M.COVERAGE: (wr @ ind[M.COVERAGE] / m).tolist(),
+        M.PRECISION: (wf @ ind[M.PRECISION] / n).tolist(),
+        M.DENSITY: (wf @ ind[M.DENSITY] / n).tolist(),
+        M.RECALL: (wr @ ind[M.RECALL] / m).tolist(),
+        M.COVERAGE: (wr @ ind[M.COVERAGE] / m).tolist(),
         M.RECOGNISABLE: (wf @ ind[M.RECOGNISABLE] / n).tolist(),
         M.CLASSIFIER_SCORE: M.weighted_classifier_score(fake_p, wf).tolist(),
     }
@@ -114,7 +124,9 @@ def bootstrap(ref, fake_f, fake_p, train_hist, result, n_boot: int, kid_subsets:
 
 
 @functools.lru_cache(maxsize=4)
-def duplicate_threshold(dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> float:
+def duplicate_threshold(
+    dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION
+) -> float:
     """Pixel distance below which only 1% of real test images lie from their nearest training image."""
     train, _ = data.load(dataset, "train", data_dir, test_fraction)
     test, _ = data.load(dataset, "test", data_dir, test_fraction)
@@ -122,8 +134,9 @@ def duplicate_threshold(dataset: str, n: int, data_dir=None, test_fraction: floa
     return float(torch.quantile(d, DUPLICATE_QUANTILE))
 
 
-def near_duplicate_share(x: torch.Tensor, dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION
-                         ) -> tuple[float, float]:
+def near_duplicate_share(
+    x: torch.Tensor, dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION
+) -> tuple[float, float]:
     """(share of the first n samples that are near-copies of a training image, the threshold used)."""
     n = min(n, x.shape[0])
     thr = duplicate_threshold(dataset, n, data_dir, test_fraction)
@@ -141,15 +154,16 @@ def mean_interval(per_item: torch.Tensor, n_boot: int, seed: int = 0) -> list[fl
 
 
 @torch.no_grad()
-def vae_metrics(model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, seed: int = 0,
-                n_boot: int = 200) -> dict[str, Any]:
+def vae_metrics(
+    model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, seed: int = 0, n_boot: int = 200
+) -> dict[str, Any]:
     """Reconstruction MSE/SSIM, ELBO and IWAE bound in nats/image (with bootstrap intervals over test images),
     active units, KL per dim."""
     g = torch.Generator().manual_seed(seed)
     x = data.to_unit(test_u8)
     mus, logvars, mse, ssim, elbo = [], [], [], [], []
     for i in range(0, x.shape[0], 1000):
-        xb = x[i:i + 1000]
+        xb = x[i : i + 1000]
         mu, logvar = model.encode(xb)
         x_hat = model.decode(mu)
         mse.append(((x_hat - xb) / 2).pow(2).flatten(1).mean(1))  # on [0, 1] intensities
@@ -162,8 +176,12 @@ def vae_metrics(model, test_u8: torch.Tensor, iw_samples: int, iw_images: int, s
     mu, logvar = torch.cat(mus).cpu(), torch.cat(logvars).cpu()
     au, var = M.active_units(mu)
     kl_dim = kl_to_standard_normal(mu, logvar).mean(0)
-    per_image = {M.RECON_MSE: torch.cat(mse).cpu(), M.RECON_SSIM: torch.cat(ssim).cpu(), M.ELBO: torch.cat(elbo).cpu(),
-                 M.IWAE: iwae_bound(model, x[:iw_images], iw_samples, g).cpu()}
+    per_image = {
+        M.RECON_MSE: torch.cat(mse).cpu(),
+        M.RECON_SSIM: torch.cat(ssim).cpu(),
+        M.ELBO: torch.cat(elbo).cpu(),
+        M.IWAE: iwae_bound(model, x[:iw_images], iw_samples, g).cpu(),
+    }
     out: dict[str, Any] = {k: float(v.double().mean()) for k, v in per_image.items()}
     out[M.ACTIVE_UNITS] = au
     out["intervals"] = {k: mean_interval(v, n_boot) for k, v in per_image.items()}
@@ -177,7 +195,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, g: torch.Generator, batch: int = 
     out = []
     log2pi = math.log(2 * math.pi)
     for i in range(0, x.shape[0], batch):
-        xb = x[i:i + batch]
+        xb = x[i : i + batch]
         mu, logvar = model.encode(xb)
         b, d = mu.shape
         mu_k, lv_k = mu.repeat_interleave(k, 0), logvar.repeat_interleave(k, 0)
@@ -218,34 +236,50 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir, tf)
     test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
     out: dict[str, Any] = {
-        "run": run_dir.name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim, "seed": cfg.train.seed,
-        "epoch": state["epoch"], "step": state["step"], "data_sha256": data.content_hashes(ds),
+        "run": run_dir.name,
+        "model": cfg.model_name,
+        "dataset": ds,
+        "z_dim": cfg.z_dim,
+        "seed": cfg.train.seed,
+        "epoch": state["epoch"],
+        "step": state["step"],
+        "data_sha256": data.content_hashes(ds),
         "checkpoint": "best-FID epoch" if state.get("best_step") == state["step"] else "last epoch",
         "judge": judge_info,
         "protocol": {
-            "n_fake": n, "n_real": n_real, "reference": f"first {n_real} images of the test split",
+            "n_fake": n,
+            "n_real": n_real,
+            "reference": f"first {n_real} images of the test split",
             "feature_space": f"judge penultimate layer ({features.FEATURE_DIM}-d), judge test accuracy "
-                             f"{judge_info['test_accuracy']:.4f}",
+            f"{judge_info['test_accuracy']:.4f}",
             "floor": f"first {n_real} training images vs the same test images",
-            "precision_recall_k": PR_K, "density_coverage_k": DC_K, "kid": f"{ev.kid_subsets} subsets of "
-            f"{min(ev.kid_subset_size, n, n_real)}, cubic polynomial kernel", "sample_seed": SAMPLE_SEED,
+            "precision_recall_k": PR_K,
+            "density_coverage_k": DC_K,
+            "kid": f"{ev.kid_subsets} subsets of {min(ev.kid_subset_size, n, n_real)}, cubic polynomial kernel",
+            "sample_seed": SAMPLE_SEED,
             "classes_covered": "classes with at least 1% of the recognisable samples (10% of the uniform share); "
-                               "class_kl over the recognisable samples too",
+            "class_kl over the recognisable samples too",
             "recognisable": f"share of samples to which the judge gives one real class probability >= "
-                            f"{features.RECOGNISABLE_P} (the rest, junk or ambiguous, fill the histogram's last "
-                            f"bin); the {n_real} test images: {test_recognisable:.4f}",
-            "near_duplicates": f"share of {min(ev.memo_samples, n)} samples whose nearest training image (pixel L2) is closer "
-                               f"than {dup_thr:.3f}, the distance 99% of test images exceed",
+            f"{features.RECOGNISABLE_P} (the rest, junk or ambiguous, fill the histogram's last "
+            f"bin); the {n_real} test images: {test_recognisable:.4f}",
+            "near_duplicates": f"share of {min(ev.memo_samples, n)} samples whose nearest training image (pixel L2) is "
+            f"closer than {dup_thr:.3f}, the distance 99% of test images exceed",
             "intervals": f"95% bootstrap over generated samples ({ev.bootstrap} resamples); one seed: sampling "
-                         "uncertainty only, not seed-to-seed variation",
+            "uncertainty only, not seed-to-seed variation",
             "comparable_to_papers": False,
         },
-        "metrics": values, "intervals": intervals, "floor": floor,
+        "metrics": values,
+        "intervals": intervals,
+        "floor": floor,
         "test_recognisable_share": test_recognisable,
-        "class_histogram": res["hist"].tolist(), "train_class_histogram": train_hist.tolist(),
+        "class_histogram": res["hist"].tolist(),
+        "train_class_histogram": train_hist.tolist(),
         "class_names": [*data.classes(ds), "junk"],
-        "fid_by_epoch": [[r["epoch"], r["fid_epoch"]] for r in read_jsonl(run_dir / "metrics.jsonl")
-                         if r.get("event") == "epoch" and "fid_epoch" in r],
+        "fid_by_epoch": [
+            [r["epoch"], r["fid_epoch"]]
+            for r in read_jsonl(run_dir / "metrics.jsonl")
+            if r.get("event") == "epoch" and "fid_epoch" in r
+        ],
     }
     if model.is_autoencoder:  # the same sample metrics for codes drawn from the ex-post GMM (Ghosh et al. 2020)
         mixture = samplers.fit_code_mixture(model, cfg, data_dir)
@@ -256,26 +290,33 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         values.update({samplers.PREFIX + k: v for k, v in res_g["values"].items()})
         intervals.update({samplers.PREFIX + k: v for k, v in iv_g.items()})
         out["gmm_class_histogram"] = res_g["hist"].tolist()
-        out["protocol"]["gmm_sampler"] = (f"{samplers.PREFIX}* metrics: the same protocol for decoder samples whose "
-                                          f"codes come from a {samplers.GMM_COMPONENTS}-component full-covariance "
-                                          "Gaussian mixture fitted to the encoder means of the training images")
+        out["protocol"]["gmm_sampler"] = (
+            f"{samplers.PREFIX}* metrics: the same protocol for decoder samples whose "
+            f"codes come from a {samplers.GMM_COMPONENTS}-component full-covariance "
+            "Gaussian mixture fitted to the encoder means of the training images"
+        )
         test_u8, _ = data.load(ds, "test", data_dir, tf)
         vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
         intervals.update(vm.pop("intervals"))
         out["kl_per_dim"] = vm.pop("kl_per_dim")
         out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
         values.update(vm)
-        out["protocol"]["vae"] = (f"reconstruction of the first {n_real} test images through the encoder mean; "
-                                  f"MSE on [0,1] pixels; SSIM 11x11 Gaussian window; ELBO with one z sample; IWAE "
-                                  f"bound with k={ev.iw_samples} on {min(ev.iw_images, n_real)} images; nats/image, "
-                                  f"{cfg.model.recon} pixel model")
+        out["protocol"]["vae"] = (
+            f"reconstruction of the first {n_real} test images through the encoder mean; "
+            f"MSE on [0,1] pixels; SSIM 11x11 Gaussian window; ELBO with one z sample; IWAE "
+            f"bound with k={ev.iw_samples} on {min(ev.iw_images, n_real)} images; nats/image, "
+            f"{cfg.model.recon} pixel model"
+        )
     samples = {"": x, **({samplers.PREFIX: xg} if model.is_autoencoder else {})}
-    out["judges"] = ensemble(ds, cfg, data_dir, device, n_real, samples, train_hist, values, intervals, floor,
-                             judge_info)
+    out["judges"] = ensemble(
+        ds, cfg, data_dir, device, n_real, samples, train_hist, values, intervals, floor, judge_info
+    )
     out["instrument_spread"] = instrument_spread(out["judges"])
-    out["protocol"]["judges"] = (f"every judge-space metric measured under each of {len(out['judges'])} judges of "
-                                 "the same recipe and data, different seeds (judges[k]; judge 0 is the headline); "
-                                 "instrument_spread: [min, max] over them")
+    out["protocol"]["judges"] = (
+        f"every judge-space metric measured under each of {len(out['judges'])} judges of "
+        "the same recipe and data, different seeds (judges[k]; judge 0 is the headline); "
+        "instrument_spread: [min, max] over them"
+    )
     out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
     if model.is_autoencoder:
         test_u8, _ = data.load(ds, "test", data_dir, tf)
@@ -287,19 +328,44 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
 
 def judge_record(index: int, info: dict[str, Any], values: dict, intervals: dict, floor: dict) -> dict[str, Any]:
     """One judge's entry in eval.json: which network (file, SHA-256, accuracy) and what it measured."""
-    return {"index": index, "file": info.get("file", ""), "sha256": info.get("sha256") or info.get("weights_sha256", ""),
-            "seed": info.get("seed"), "test_accuracy": info["test_accuracy"],
-            "metrics": values, "intervals": intervals, "floor": floor}
+    return {
+        "index": index,
+        "file": info.get("file", ""),
+        "sha256": info.get("sha256") or info.get("weights_sha256", ""),
+        "seed": info.get("seed"),
+        "test_accuracy": info["test_accuracy"],
+        "metrics": values,
+        "intervals": intervals,
+        "floor": floor,
+    }
 
 
-def ensemble(ds: str, cfg, data_dir, device, n_real: int, samples: dict[str, torch.Tensor], train_hist,
-             values0: dict, intervals0: dict, floor0: dict, info0: dict) -> list[dict[str, Any]]:
+def ensemble(
+    ds: str,
+    cfg,
+    data_dir,
+    device,
+    n_real: int,
+    samples: dict[str, torch.Tensor],
+    train_hist,
+    values0: dict,
+    intervals0: dict,
+    floor0: dict,
+    info0: dict,
+) -> list[dict[str, Any]]:
     """Every judge-space metric of the same samples under each judge of the ensemble (judge 0's from the headline
     computation), each with its own bootstrap interval and real-vs-real floor."""
     ev, tf = cfg.eval, cfg.data.test_fraction
     judge_keys = set(floor0)
-    pick = lambda d: {k: v for k, v in d.items() if k in judge_keys or  # noqa: E731
-                      (k.startswith(samplers.PREFIX) and k[len(samplers.PREFIX):] in judge_keys)}
+
+    def pick(d: dict) -> dict:
+        """The judge-space entries of a values or intervals dict (both samplers)."""
+        return {
+            k: v
+            for k, v in d.items()
+            if k in judge_keys or (k.startswith(samplers.PREFIX) and k[len(samplers.PREFIX) :] in judge_keys)
+        }
+
     out = [judge_record(0, info0, pick(values0), pick(intervals0), dict(floor0))]
     for index in range(1, features.ensemble_size(ds, ev.judges)):
         judge, info = features.get_judge(ds, data_dir, tf, index)
@@ -331,13 +397,21 @@ def instrument_spread(judges: list[dict[str, Any]]) -> dict[str, list[float]]:
 
 
 @functools.lru_cache(maxsize=16)
-def floor_metrics(dataset: str, n: int, kid_subsets: int, kid_subset_size: int, data_dir=None,
-                  test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0) -> dict[str, float]:
+def floor_metrics(
+    dataset: str,
+    n: int,
+    kid_subsets: int,
+    kid_subset_size: int,
+    data_dir=None,
+    test_fraction: float = data.DEFAULT_TEST_FRACTION,
+    index: int = 0,
+) -> dict[str, float]:
     """Real-vs-real: n training images vs n test images in judge space, the best a model can hope for."""
     train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir, test_fraction, index)
     hist = torch.bincount(train_y, minlength=len(data.classes(dataset))).double() / train_y.numel()
-    res = sample_metrics(real_reference(dataset, n, data_dir, test_fraction, index), train_f, train_p, hist,
-                         kid_subsets, kid_subset_size)
+    res = sample_metrics(
+        real_reference(dataset, n, data_dir, test_fraction, index), train_f, train_p, hist, kid_subsets, kid_subset_size
+    )
     return {k: v for k, v in res["values"].items()}
 
 
@@ -347,10 +421,10 @@ def stability(rows: list[dict[str, Any]], family: str) -> dict[str, float | None
     D saturation (share of log steps with D(x) > 0.95 or D(G(z)) < 0.05)."""
     fids = [r["fid_epoch"] for r in rows if r.get("event") == "epoch" and "fid_epoch" in r]
     steps = [r for r in rows if "event" not in r]
-    half = steps[len(steps) // 2:]
+    half = steps[len(steps) // 2 :]
     g_key = "loss_g" if family == "gan" else "loss_dec" if family == "vaegan" else None
     out: dict[str, float | None] = {"fid_epoch_rel_spread": None, "loss_g_std": None, "d_saturation": None}
-    late = fids[len(fids) // 2:]
+    late = fids[len(fids) // 2 :]
     if len(late) >= 2:
         out["fid_epoch_rel_spread"] = float(np.std(late) / max(np.mean(late), 1e-12))
     if g_key and half:
@@ -361,8 +435,9 @@ def stability(rows: list[dict[str, Any]], family: str) -> dict[str, float | None
 
 
 @torch.no_grad()
-def interpolation_smoothness(model, judge, test_u8: torch.Tensor, pairs: int = 100, steps: int = 8
-                             ) -> tuple[float, float]:
+def interpolation_smoothness(
+    model, judge, test_u8: torch.Tensor, pairs: int = 100, steps: int = 8
+) -> tuple[float, float]:
     """(mean judge-feature distance between consecutive interpolation steps, mean largest step as a share of
     the path length; 1/(steps-1) = perfectly even) over `pairs` test-image pairs 2i -> 2i+1."""
     pairs = min(pairs, test_u8.shape[0] // 2)  # a small image folder has fewer test images
@@ -378,9 +453,11 @@ def interpolation_smoothness(model, judge, test_u8: torch.Tensor, pairs: int = 1
     return float(d.mean()), float(share.mean())
 
 
-NO_JUDGE = ("the images are unlabeled (a flat folder, no class subfolders), so genlab trains no judge: FID, KID, "
-            "precision, recall, density, coverage, recognisable share and the class metrics are not measured; "
-            "put the images in PATH/<class>/ folders to get them")
+NO_JUDGE = (
+    "the images are unlabeled (a flat folder, no class subfolders), so genlab trains no judge: FID, KID, "
+    "precision, recall, density, coverage, recognisable share and the class metrics are not measured; "
+    "put the images in PATH/<class>/ folders to get them"
+)
 
 
 def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, device="cpu") -> dict[str, Any]:
@@ -393,17 +470,34 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, devi
     values: dict[str, Any] = {}
     values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir, tf)
     intervals: dict[str, Any] = {}
-    protocol = {"n_fake": ev.n_samples, "n_real": n_real, "reference": f"the {n_real} test images of the folder",
-                "feature_space": "none (no judge: unlabeled images)", "judge_skipped": NO_JUDGE,
-                "near_duplicates": f"share of {min(ev.memo_samples, ev.n_samples)} samples whose nearest training "
-                                   f"image (pixel L2) is closer than {dup_thr:.3f}, the distance 99% of test images "
-                                   "exceed",
-                "intervals": f"95% bootstrap over test images ({ev.bootstrap} resamples)", "comparable_to_papers": False}
-    out: dict[str, Any] = {"run": run_dir.name, "model": cfg.model_name, "dataset": ds, "z_dim": cfg.z_dim,
-                           "data_sha256": data.content_hashes(ds),
-                           "seed": cfg.train.seed, "epoch": state["epoch"], "step": state["step"],
-                           "checkpoint": "last epoch", "judge_skipped": NO_JUDGE, "protocol": protocol,
-                           "metrics": values, "intervals": intervals, "floor": {}}
+    protocol = {
+        "n_fake": ev.n_samples,
+        "n_real": n_real,
+        "reference": f"the {n_real} test images of the folder",
+        "feature_space": "none (no judge: unlabeled images)",
+        "judge_skipped": NO_JUDGE,
+        "near_duplicates": f"share of {min(ev.memo_samples, ev.n_samples)} samples whose nearest training "
+        f"image (pixel L2) is closer than {dup_thr:.3f}, the distance 99% of test images "
+        "exceed",
+        "intervals": f"95% bootstrap over test images ({ev.bootstrap} resamples)",
+        "comparable_to_papers": False,
+    }
+    out: dict[str, Any] = {
+        "run": run_dir.name,
+        "model": cfg.model_name,
+        "dataset": ds,
+        "z_dim": cfg.z_dim,
+        "data_sha256": data.content_hashes(ds),
+        "seed": cfg.train.seed,
+        "epoch": state["epoch"],
+        "step": state["step"],
+        "checkpoint": "last epoch",
+        "judge_skipped": NO_JUDGE,
+        "protocol": protocol,
+        "metrics": values,
+        "intervals": intervals,
+        "floor": {},
+    }
     if model.is_autoencoder:
         vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
         intervals.update(vm.pop("intervals"))
@@ -419,16 +513,21 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, devi
 def summary_line(result: dict[str, Any]) -> str:
     m, f = result["metrics"], result["floor"]
     if "judge" not in result:
-        parts = [f"{result['run']} (epoch {result['epoch']}): no judge metrics (unlabeled images)",
-                 f"near-copies of training images {m[M.NEAR_DUPLICATES]:.3f}"]
+        parts = [
+            f"{result['run']} (epoch {result['epoch']}): no judge metrics (unlabeled images)",
+            f"near-copies of training images {m[M.NEAR_DUPLICATES]:.3f}",
+        ]
         if M.RECON_MSE in m:
-            parts.append(f"recon MSE {m[M.RECON_MSE]:.4f}, ELBO {m[M.ELBO]:.1f} nats, active units "
-                         f"{m[M.ACTIVE_UNITS]}")
+            parts.append(f"recon MSE {m[M.RECON_MSE]:.4f}, ELBO {m[M.ELBO]:.1f} nats, active units {m[M.ACTIVE_UNITS]}")
         return ", ".join(parts)
-    parts = [f"{result['run']} (epoch {result['epoch']}): FID {m[M.FID]:.3f} (real-vs-real {f[M.FID]:.3f})",
-             f"KID {m[M.KID]:.4f}", f"precision {m[M.PRECISION]:.3f}", f"recall {m[M.RECALL]:.3f}",
-             f"recognisable {m[M.RECOGNISABLE]:.3f} (test images {result['test_recognisable_share']:.3f})",
-             f"classes {m[M.CLASSES_COVERED]}/{len(result.get('class_names', [])) - 1 or 10}"]
+    parts = [
+        f"{result['run']} (epoch {result['epoch']}): FID {m[M.FID]:.3f} (real-vs-real {f[M.FID]:.3f})",
+        f"KID {m[M.KID]:.4f}",
+        f"precision {m[M.PRECISION]:.3f}",
+        f"recall {m[M.RECALL]:.3f}",
+        f"recognisable {m[M.RECOGNISABLE]:.3f} (test images {result['test_recognisable_share']:.3f})",
+        f"classes {m[M.CLASSES_COVERED]}/{len(result.get('class_names', [])) - 1 or 10}",
+    ]
     if M.RECON_MSE in m:
         parts.append(f"recon MSE {m[M.RECON_MSE]:.4f}, ELBO {m[M.ELBO]:.1f} nats, active units {m[M.ACTIVE_UNITS]}")
     parts.append(f"[judge acc {result['judge']['test_accuracy']:.4f}, n={result['protocol']['n_fake']}]")

@@ -44,7 +44,7 @@ def _die_once_at(step: int, marker: Path) -> None:
     for cls in MODELS.values():
         real = cls.train_step
 
-        def dying(self, x, opt, _real=real, _n=[0]):
+        def dying(self, x, opt, _real=real, _n=[0]):  # noqa: B006 - the list is the closure's step counter
             _n[0] += 1
             if _n[0] == step:
                 marker.write_text("died once\n")
@@ -54,8 +54,15 @@ def _die_once_at(step: int, marker: Path) -> None:
         cls.train_step = dying
 
 
-def run_task(cfg_dict: dict[str, Any], run_dir: str, data_dir: str | None, evaluate_runs: bool, threads: int,
-             device: str, tensorboard: bool = False) -> dict[str, Any]:
+def run_task(
+    cfg_dict: dict[str, Any],
+    run_dir: str,
+    data_dir: str | None,
+    evaluate_runs: bool,
+    threads: int,
+    device: str,
+    tensorboard: bool = False,
+) -> dict[str, Any]:
     """The body of one Ray task: (status, message) of training + figures + evaluation of one run."""
     import torch
 
@@ -66,8 +73,11 @@ def run_task(cfg_dict: dict[str, Any], run_dir: str, data_dir: str | None, evalu
     host = socket.gethostname()
     folder = Path(run_dir).parent
     if not (folder / "study.json").is_file():
-        return {"status": "unreachable", "message": f"node {host} cannot see the study folder {folder}; put it on "
-                                                    "storage every node mounts at the same path (docs/scale-out.md)"}
+        return {
+            "status": "unreachable",
+            "message": f"node {host} cannot see the study folder {folder}; put it on "
+            "storage every node mounts at the same path (docs/scale-out.md)",
+        }
     torch.set_num_threads(threads)
     die_at = int(os.environ.get(TEST_DIE_AT_STEP, "0") or 0)
     if die_at:
@@ -83,8 +93,10 @@ def run_task(cfg_dict: dict[str, Any], run_dir: str, data_dir: str | None, evalu
     return {"status": meta.get("status", "?"), "message": "", "host": host}
 
 
-ADDRESS_FORM = ("HOST:PORT (HOST a host name, an IPv4 address or [IPv6]; PORT the head's GCS port, 1-65535, 6379 "
-                "by default) or auto")
+ADDRESS_FORM = (
+    "HOST:PORT (HOST a host name, an IPv4 address or [IPv6]; PORT the head's GCS port, 1-65535, 6379 "
+    "by default) or auto"
+)
 HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # RFC 1123: 1-63 chars, no '-' at an end
 RESOURCE_STEP = 0.0001  # Ray keeps resource quantities in fixed point, steps of 1/10,000 (RESOURCE_UNIT_SCALING)
 PROBE_TIMEOUT_S = 5.0  # seconds for the TCP connection to the head, and again for its first HTTP/2 frame
@@ -118,8 +130,10 @@ def _host_problem(host: str) -> str | None:
         if len(label) > 63:
             return f"host {shown(host)} has a label longer than 63 characters"
         if not HOST_LABEL.fullmatch(label):
-            return (f"host {shown(host)} has a label {shown(label)} with a character other than A-Z, a-z, 0-9 and "
-                    "'-', or a '-' at an end")
+            return (
+                f"host {shown(host)} has a label {shown(label)} with a character other than A-Z, a-z, 0-9 and "
+                "'-', or a '-' at an end"
+            )
     return None
 
 
@@ -129,8 +143,10 @@ def parse_address(address: str) -> tuple[str, int] | None:
     if address == "auto":
         return None
     if address.startswith("ray://"):
-        raise GenlabError(f"--address {shown(address)}: Ray Client (ray://) is not supported, the study is driven "
-                          f"from this machine; expected {ADDRESS_FORM}")
+        raise GenlabError(
+            f"--address {shown(address)}: Ray Client (ray://) is not supported, the study is driven "
+            f"from this machine; expected {ADDRESS_FORM}"
+        )
     host, sep, port = address.rpartition(":")
     if "://" in address:
         problem = "drop the scheme (the part up to '://')"
@@ -153,11 +169,15 @@ def check_gpus(gpus_per_run: float) -> None:
         raise GenlabError(f"--gpus-per-run {g} must be from 0 to 64")
     steps = g / RESOURCE_STEP
     if g and (round(steps) < 1 or not math.isclose(steps, round(steps), rel_tol=1e-9, abs_tol=1e-6)):
-        raise GenlabError(f"--gpus-per-run {g} is finer than Ray can schedule: a GPU share is a multiple of "
-                          f"{RESOURCE_STEP}, the smallest step; use e.g. 0.25, 0.5 or 1")
+        raise GenlabError(
+            f"--gpus-per-run {g} is finer than Ray can schedule: a GPU share is a multiple of "
+            f"{RESOURCE_STEP}, the smallest step; use e.g. 0.25, 0.5 or 1"
+        )
     if g > 1 and not g.is_integer():
-        raise GenlabError(f"--gpus-per-run {g}: above one GPU, Ray gives a task whole GPUs only; use 1, 2, ... or a "
-                          "share of one GPU such as 0.5")
+        raise GenlabError(
+            f"--gpus-per-run {g}: above one GPU, Ray gives a task whole GPUs only; use 1, 2, ... or a "
+            "share of one GPU such as 0.5"
+        )
 
 
 def probe(host: str, port: int, address: str, timeout: float | None = None) -> None:
@@ -169,8 +189,10 @@ def probe(host: str, port: int, address: str, timeout: float | None = None) -> N
         sock = socket.create_connection((host, port), timeout=timeout)
     except (OSError, UnicodeError) as e:  # UnicodeError: idna refusing a name; parse_address lets none through
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
-        raise GenlabError(f"cannot reach the Ray cluster at {address}: {reason}; start it there with "
-                          "'ray start --head --port=PORT' (docs/scale-out.md) or check the address") from None
+        raise GenlabError(
+            f"cannot reach the Ray cluster at {address}: {reason}; start it there with "
+            "'ray start --head --port=PORT' (docs/scale-out.md) or check the address"
+        ) from None
     with sock:
         if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
             return
@@ -192,8 +214,10 @@ def probe(host: str, port: int, address: str, timeout: float | None = None) -> N
             why = f"dropped the connection ({e.strerror or e})"
     if len(head) == 9 and head[3] == 0x04 and head[5:9] == bytes(4):  # a SETTINGS frame on stream 0
         return
-    raise GenlabError(f"--address {address} is not a Ray cluster (it {why}); give the head's GCS port, the one "
-                      "'ray start --head --port=PORT' used (6379 by default; docs/scale-out.md)")
+    raise GenlabError(
+        f"--address {address} is not a Ray cluster (it {why}); give the head's GCS port, the one "
+        "'ray start --head --port=PORT' used (6379 by default; docs/scale-out.md)"
+    )
 
 
 def connect(address: str | None, cpus: int):
@@ -222,8 +246,12 @@ def connect(address: str | None, cpus: int):
     # configure_logging=False leaves Ray's loggers to Python's last-resort handler, which printed their warnings
     # (token authentication, SIGTERM handler) on stderr next to genlab's own lines
     logging.getLogger("ray").setLevel(logging.ERROR)
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
-                              "configure_logging": False}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": "ERROR",
+        "configure_logging": False,
+    }
     try:
         if address:
             ray.init(address=address, **kwargs)
@@ -232,8 +260,10 @@ def connect(address: str | None, cpus: int):
     except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError... for a bad or dead address
         msg = " ".join(str(e).split())[:200]
         where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise GenlabError(f"cannot start or reach {where} ({type(e).__name__}: {msg}); check the address and that "
-                          "'ray start --head' runs there (docs/scale-out.md)") from None
+        raise GenlabError(
+            f"cannot start or reach {where} ({type(e).__name__}: {msg}); check the address and that "
+            "'ray start --head' runs there (docs/scale-out.md)"
+        ) from None
     return ray
 
 
@@ -252,13 +282,14 @@ def check_capacity(ray, cpus_per_run: int, gpus_per_run: float, where: str) -> N
     else:
         asked = f"--cpus-per-run {cpus_per_run} with --gpus-per-run {gpus_per_run:g}"
     apart = "" if most_cpus < cpus_per_run or most_gpus < gpus_per_run else ", not on the same node"
-    raise GenlabError(f"{asked} is more than any node of {where} has (the largest: {most_cpus:g} CPUs, "
-                      f"{most_gpus:g} GPUs{apart}); ask for less, or add a bigger node "
-                      "('ray start --num-cpus=N --num-gpus=N', docs/scale-out.md)")
+    raise GenlabError(
+        f"{asked} is more than any node of {where} has (the largest: {most_cpus:g} CPUs, "
+        f"{most_gpus:g} GPUs{apart}); ask for less, or add a bigger node "
+        "('ray start --num-cpus=N --num-gpus=N', docs/scale-out.md)"
+    )
 
 
-def start(address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float = 0.0,
-          local_cpus: int | None = None):
+def start(address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float = 0.0, local_cpus: int | None = None):
     """Ray, joined or started, whose nodes can hold one run; a local Ray this call started is stopped again when
     they cannot. Safe to call twice (the study checks before it writes anything, the executor again)."""
     from genlab.sweep import usable_cores
@@ -273,8 +304,13 @@ def start(address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float
     except ImportError:
         started = False  # connect says how to install it
     ray = connect(address, local_cpus or usable_cores())
-    where = ("the local Ray (this machine)" if not address else "the cluster this machine belongs to (auto)"
-             if address == "auto" else f"the Ray cluster at {address}")
+    where = (
+        "the local Ray (this machine)"
+        if not address
+        else "the cluster this machine belongs to (auto)"
+        if address == "auto"
+        else f"the Ray cluster at {address}"
+    )
     try:
         check_capacity(ray, cpus_per_run, gpus_per_run, where)
     except GenlabError:
@@ -284,18 +320,43 @@ def start(address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float
     return ray
 
 
-def run_on_ray(pending: list, study_dir: Path, data_dir, evaluate_runs: bool, log, address: str | None = None,
-               cpus_per_run: int = 1, gpus_per_run: float = 0.0, max_retries: int = 3, device: str = "cpu",
-               local_cpus: int | None = None, tensorboard: bool = False) -> None:
+def run_on_ray(
+    pending: list,
+    study_dir: Path,
+    data_dir,
+    evaluate_runs: bool,
+    log,
+    address: str | None = None,
+    cpus_per_run: int = 1,
+    gpus_per_run: float = 0.0,
+    max_retries: int = 3,
+    device: str = "cpu",
+    local_cpus: int | None = None,
+    tensorboard: bool = False,
+) -> None:
     """Run every pending run (studies.PlannedRun) as a Ray task; the run folders end as with the local executor."""
     ray = start(address, cpus_per_run, gpus_per_run, local_cpus)  # before any task is submitted
-    env = {k: os.environ[k] for k in (TEST_DIE_AT_STEP, "GENLAB_CACHE", "GENLAB_DATA", "GENLAB_QUIET")
-           if k in os.environ}
-    task = ray.remote(run_task).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=max_retries,
-                                        runtime_env={"env_vars": env} if env else None)
-    refs = {task.remote(p.cfg.to_dict(), str(Path(study_dir).resolve() / p.name),
-                        str(Path(data_dir).resolve()) if data_dir else None, evaluate_runs, max(1, cpus_per_run),
-                        device, tensorboard): p for p in pending}
+    env = {
+        k: os.environ[k] for k in (TEST_DIE_AT_STEP, "GENLAB_CACHE", "GENLAB_DATA", "GENLAB_QUIET") if k in os.environ
+    }
+    task = ray.remote(run_task).options(
+        num_cpus=cpus_per_run,
+        num_gpus=gpus_per_run,
+        max_retries=max_retries,
+        runtime_env={"env_vars": env} if env else None,
+    )
+    refs = {
+        task.remote(
+            p.cfg.to_dict(),
+            str(Path(study_dir).resolve() / p.name),
+            str(Path(data_dir).resolve()) if data_dir else None,
+            evaluate_runs,
+            max(1, cpus_per_run),
+            device,
+            tensorboard,
+        ): p
+        for p in pending
+    }
     t0 = {ref: time.perf_counter() for ref in refs}
     problems = []
     try:
@@ -321,7 +382,9 @@ def run_on_ray(pending: list, study_dir: Path, data_dir, evaluate_runs: bool, lo
         raise
     user_errors = [msg for kind, msg in problems if kind in ("unreachable", "error")]
     if user_errors:  # a mistake to fix (an unreachable folder, missing data): one line, like the local executor
-        raise GenlabError(user_errors[0].split(": ", 1)[1] + (f" (and {len(user_errors) - 1} more runs)"
-                                                              if len(user_errors) > 1 else ""))
+        raise GenlabError(
+            user_errors[0].split(": ", 1)[1]
+            + (f" (and {len(user_errors) - 1} more runs)" if len(user_errors) > 1 else "")
+        )
     if problems:
         log(f"{len(problems)} of {len(refs)} runs did not finish on Ray (see above); the same command resumes them")

@@ -57,8 +57,10 @@ def judge_epochs(dataset: str, n_images: int, batch: int) -> int:
 
 def check_labeled(dataset: str) -> None:
     if not data.classes(dataset):
-        raise GenlabError(f"{dataset}: the images are unlabeled (no class folders), so there is no judge; put them "
-                          "in PATH/<class>/ folders for judge metrics")
+        raise GenlabError(
+            f"{dataset}: the images are unlabeled (no class folders), so there is no judge; put them "
+            "in PATH/<class>/ folders for judge metrics"
+        )
 
 
 class Judge(nn.Module):
@@ -74,9 +76,17 @@ class Judge(nn.Module):
         def block(cin, cout):
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
-        self.body = nn.Sequential(*block(1, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2),
-                                  *block(32, 64), nn.Flatten(),
-                                  nn.Dropout(0.3), nn.Linear(64 * 7 * 7, FEATURE_DIM), nn.ReLU())
+        self.body = nn.Sequential(
+            *block(1, 16),
+            nn.MaxPool2d(2),
+            *block(16, 32),
+            nn.MaxPool2d(2),
+            *block(32, 64),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(64 * 7 * 7, FEATURE_DIM),
+            nn.ReLU(),
+        )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, n_classes + 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,7 +101,7 @@ class Judge(nn.Module):
         feats, probs = [], []
         device = next(self.parameters()).device
         for i in range(0, x.shape[0], batch):
-            f = self.body(x[i:i + batch].to(device).float())
+            f = self.body(x[i : i + batch].to(device).float())
             feats.append(f.cpu())
             probs.append(F.softmax(self.head(f), dim=1).cpu())
         return torch.cat(feats).double(), torch.cat(probs).double()
@@ -121,8 +131,9 @@ def recognisable(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torc
     return probs[:, :-1].max(1).values >= threshold
 
 
-def train_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
-                seed: int = JUDGE_SEED) -> tuple[Judge, dict]:
+def train_judge(
+    dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, seed: int = JUDGE_SEED
+) -> tuple[Judge, dict]:
     """Train the judge deterministically (fixed seed, fixed batch order, junk from a seeded generator): the
     same machine and thread count give the same bytes; returns (model, info)."""
     images, labels = data.load(dataset, "train", data_dir, test_fraction)
@@ -144,7 +155,7 @@ def train_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT
             for _ in range(epochs):
                 perm = torch.randperm(images.shape[0], generator=g)
                 for s in range(steps):
-                    idx = perm[s * bs:(s + 1) * bs]
+                    idx = perm[s * bs : (s + 1) * bs]
                     x = junk.random_blur(data.to_unit(images[idx]), g_junk)  # blurred digits are digits
                     # junk destroyed from the next batch's images, labelled as the extra class
                     src = data.to_unit(images[perm[((s + 1) * bs + torch.arange(JUNK_PER_BATCH)) % perm.numel()]])
@@ -161,16 +172,23 @@ def train_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT
     model.eval()
     _, probs = model.features_and_probs(test_x)  # one pass serves accuracy and recognisable share
     acc = float((probs.argmax(1) == test_labels).double().mean())  # a real image called junk is an error
-    info = {"dataset": dataset, "version": JUDGE_VERSION, "test_accuracy": acc, "feature_dim": FEATURE_DIM,
-            "epochs": epochs, "seed": seed, "threads": torch.get_num_threads(),
-            "floor": ACCURACY_FLOOR.get(dataset, FOLDER_ACCURACY_WARN),
-            "test_recognisable_share": float(recognisable(probs).double().mean()),
-            "recognisable_p": RECOGNISABLE_P, "train_seconds": round(train_s, 1),
-            "junk": f"{JUNK_PER_BATCH} synthetic junk images per batch of {bs} as an extra class "
-                    f"({', '.join([*junk.KINDS, 'mixed'])}; genlab.junk); half of real and junk images blurred "
-                    f"(sigma {junk.BLUR_SIGMA[0]}-{junk.BLUR_SIGMA[1]})",
-            "architecture": f"conv16-pool-conv32-pool-conv64-fc128(features)-fc{n_classes}+junk, batch norm, "
-                            "dropout 0.3"}
+    info = {
+        "dataset": dataset,
+        "version": JUDGE_VERSION,
+        "test_accuracy": acc,
+        "feature_dim": FEATURE_DIM,
+        "epochs": epochs,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+        "floor": ACCURACY_FLOOR.get(dataset, FOLDER_ACCURACY_WARN),
+        "test_recognisable_share": float(recognisable(probs).double().mean()),
+        "recognisable_p": RECOGNISABLE_P,
+        "train_seconds": round(train_s, 1),
+        "junk": f"{JUNK_PER_BATCH} synthetic junk images per batch of {bs} as an extra class "
+        f"({', '.join([*junk.KINDS, 'mixed'])}; genlab.junk); half of real and junk images blurred "
+        f"(sigma {junk.BLUR_SIGMA[0]}-{junk.BLUR_SIGMA[1]})",
+        "architecture": f"conv16-pool-conv32-pool-conv64-fc128(features)-fc{n_classes}+junk, batch norm, dropout 0.3",
+    }
     return model, info
 
 
@@ -214,7 +232,7 @@ def load_cached_judge(key: str, n_classes: int) -> tuple[Judge, dict] | None:
         problem = str(e)
     except Exception as e:  # safetensors and load_state_dict raise many types for damaged files  # noqa: BLE001
         problem = f"unreadable ({type(e).__name__})"
-    warnings.warn(f"the cached judge {printable(weights)} is damaged ({problem}); training it again")
+    warnings.warn(f"the cached judge {printable(weights)} is damaged ({problem}); training it again", stacklevel=2)
     return None
 
 
@@ -224,15 +242,18 @@ def ensemble_size(dataset: str, requested: int = 0) -> int:
     shipped = shipped_judges.count(dataset)
     if shipped:
         if requested > shipped:
-            raise GenlabError(f"eval.judges={requested}: genlab ships {shipped} judges for {dataset}; use 1 to "
-                              f"{shipped} (or 0 for all)")
+            raise GenlabError(
+                f"eval.judges={requested}: genlab ships {shipped} judges for {dataset}; use 1 to "
+                f"{shipped} (or 0 for all)"
+            )
         return requested or shipped
     return requested or 1
 
 
 @functools.lru_cache(maxsize=16)
-def get_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
-              index: int = 0) -> tuple[Judge, dict]:
+def get_judge(
+    dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0
+) -> tuple[Judge, dict]:
     """Judge `index` of a dataset, in eval mode: the shipped one (hash-checked) for MNIST and Fashion-MNIST,
     else the cached one (trained on first use)."""
     check_labeled(dataset)
@@ -249,9 +270,12 @@ def get_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_T
         return cached
     model, info = train_judge(dataset, data_dir, test_fraction, seed=judge_seed(index))
     if dataset not in ACCURACY_FLOOR and info["test_accuracy"] < FOLDER_ACCURACY_WARN:
-        warnings.warn(f"the judge of {dataset} classifies only {info['test_accuracy']:.1%} of its test images "
-                      f"right (below {FOLDER_ACCURACY_WARN:.0%}): its metrics say little; add images per class or "
-                      "merge classes that look alike")
+        warnings.warn(
+            f"the judge of {dataset} classifies only {info['test_accuracy']:.1%} of its test images "
+            f"right (below {FOLDER_ACCURACY_WARN:.0%}): its metrics say little; add images per class or "
+            "merge classes that look alike",
+            stacklevel=2,
+        )
     blob = safetensors_save(model.state_dict())
     info["weights_sha256"] = hashlib.sha256(blob).hexdigest()
     info["index"] = index
@@ -261,15 +285,19 @@ def get_judge(dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_T
             atomic_write(folder / f"{key}.safetensors", blob)
             atomic_write(folder / f"{key}.json", json.dumps(info, indent=2).encode())
         except OSError as e:
-            warnings.warn(f"the judge cache {printable(folder)} cannot be written ({e.strerror}); the judge will be "
-                          "trained again next time")
+            warnings.warn(
+                f"the judge cache {printable(folder)} cannot be written ({e.strerror}); the judge will be "
+                "trained again next time",
+                stacklevel=2,
+            )
     model.eval()
     return model, info
 
 
 @functools.lru_cache(maxsize=16)
-def real_features(dataset: str, split: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION,
-                  index: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def real_features(
+    dataset: str, split: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(features, probs, labels) of the first n images of a split under judge `index` (cached per process)."""
     judge, _ = get_judge(dataset, data_dir, test_fraction, index)
     images, labels = data.load(dataset, split, data_dir, test_fraction)

@@ -67,26 +67,34 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
     fixed = sample_noise_generator(cfg.train.seed)
     samples = model.sample(N_GRID, fixed)
     kind = "random samples z ~ N(0, I)" if model.is_autoencoder else "samples (fixed noise)"
-    paths["samples"] = viz.save_png(viz.titled(viz.grid(samples), f"{label(cfg, epoch)} · {kind}"),
-                                    out / "samples.png")
+    paths["samples"] = viz.save_png(viz.titled(viz.grid(samples), f"{label(cfg, epoch)} · {kind}"), out / "samples.png")
     if model.is_autoencoder:
         test_images, _ = data.load(cfg.data.dataset, "test", data_dir, cfg.data.test_fraction)
         x = data.to_unit(test_images[:N_GRID]).to(device)
-        pair = viz.side_by_side([viz.grid(x), viz.grid(reconstruct(model, x))],
-                                ["inputs: first 64 test images", "reconstructions"])
-        paths["reconstructions"] = viz.save_png(viz.titled(pair, f"{label(cfg, epoch)} · inputs vs reconstructions"),
-                                                out / "reconstructions.png")
+        pair = viz.side_by_side(
+            [viz.grid(x), viz.grid(reconstruct(model, x))], ["inputs: first 64 test images", "reconstructions"]
+        )
+        paths["reconstructions"] = viz.save_png(
+            viz.titled(pair, f"{label(cfg, epoch)} · inputs vs reconstructions"), out / "reconstructions.png"
+        )
         mixture = samplers.fit_code_mixture(model, cfg, data_dir)
         gmm_samples = samplers.sample_from_mixture(model, mixture, N_GRID, sample_noise_generator(cfg.train.seed))
-        paths["samples_gmm"] = viz.save_png(viz.titled(viz.grid(gmm_samples), f"{label(cfg, epoch)} · random samples "
-                                                       "z ~ 10-component GMM fitted to the training codes"),
-                                            out / "samples-gmm.png")
+        paths["samples_gmm"] = viz.save_png(
+            viz.titled(
+                viz.grid(gmm_samples),
+                f"{label(cfg, epoch)} · random samples z ~ 10-component GMM fitted to the training codes",
+            ),
+            out / "samples-gmm.png",
+        )
         start, end = interpolation_inputs(test_images)
         steps = interpolate(model, start.to(device), end.to(device))
         paths["interpolation"] = viz.save_png(
-            viz.titled(viz.grid(steps.flatten(0, 1), nrow=INTERP_PAIRS),
-                       f"{label(cfg, epoch)} · interpolation: rows are steps, column c goes test image 2c -> 2c+1"),
-            out / "interpolation.png")
+            viz.titled(
+                viz.grid(steps.flatten(0, 1), nrow=INTERP_PAIRS),
+                f"{label(cfg, epoch)} · interpolation: rows are steps, column c goes test image 2c -> 2c+1",
+            ),
+            out / "interpolation.png",
+        )
     paths["curves"] = training_curves(run_dir, cfg, model.family, out / "curves.png")
     fid_path = fid_by_epoch(run_dir, cfg, out / "fid-by-epoch.png")
     if fid_path:
@@ -99,23 +107,40 @@ def fid_by_epoch(run_dir: Path, cfg, path: Path) -> Path | None:
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("event") == "epoch" and "fid_epoch" in r]
     if not rows:
         return None
-    series = {f"FID ({cfg.eval.epoch_fid_samples} samples)": ([r["epoch"] for r in rows],
-                                                              [r["fid_epoch"] for r in rows])}
-    return viz.curves(series, [list(series)], f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · "
-                      "FID by epoch (judge space; the best epoch is used)", ["FID"], path, xlabel="epoch")
+    series = {
+        f"FID ({cfg.eval.epoch_fid_samples} samples)": ([r["epoch"] for r in rows], [r["fid_epoch"] for r in rows])
+    }
+    return viz.curves(
+        series,
+        [list(series)],
+        f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · "
+        "FID by epoch (judge space; the best epoch is used)",
+        ["FID"],
+        path,
+        xlabel="epoch",
+    )
 
 
 def training_curves(run_dir: Path, cfg, family: str, path: Path) -> Path:
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "event" not in r]
     panels, ylabels = CURVE_PANELS[family]
-    series = {name: ([r["step"] for r in rows if name in r], [r[name] for r in rows if name in r])
-              for group in panels for name in group}
-    return viz.curves(series, panels, f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · training curves",
-                      ylabels, path)
+    series = {
+        name: ([r["step"] for r in rows if name in r], [r[name] for r in rows if name in r])
+        for group in panels
+        for name in group
+    }
+    return viz.curves(
+        series,
+        panels,
+        f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · training curves",
+        ylabels,
+        path,
+    )
 
 
 def real_samples(dataset: str, path: Path, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> Path:
     """The first 64 training images: what the models try to imitate."""
     images, _ = data.load(dataset, "train", data_dir, test_fraction)
-    return viz.save_png(viz.titled(viz.grid(data.to_unit(images[:N_GRID])), f"{data.slug(dataset)} · real training samples"),
-                        path)
+    return viz.save_png(
+        viz.titled(viz.grid(data.to_unit(images[:N_GRID])), f"{data.slug(dataset)} · real training samples"), path
+    )

@@ -58,8 +58,9 @@ def flat(stats: list[Stat | None], tolerance: float = 0.10) -> str:
     overlap = all(a[1] <= b[2] and b[1] <= a[2] for a in s for b in s)
     if overlap or spread < tolerance:
         return SUPPORTED
-    separated = max(means) - min(means) > 0 and below(min(s, key=lambda x: x[0]), max(s, key=lambda x: x[0])) \
-        == SUPPORTED
+    separated = (
+        max(means) - min(means) > 0 and below(min(s, key=lambda x: x[0]), max(s, key=lambda x: x[0])) == SUPPORTED
+    )
     return CONTRADICTED if separated and spread >= 2 * tolerance else INCONCLUSIVE
 
 
@@ -117,22 +118,42 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
     for ds in dss:
         g, v = stats_of(arm(settings, ds, "gan", gz), M.FID), stats_of(arm(settings, ds, "vae", vz), M.FID)
         verdicts += [below(a, b) for a, b in zip(g, v)]
-        ev.append(f"{ds}: " + "; ".join(f"GAN z{a} {x[0]:.3g} vs VAE z{b} {y[0]:.3g}" if x and y else f"z{a}/z{b} –"
-                                         for a, b, x, y in zip(gz, vz, g, v)))
-    claims.append(Claim("GANs reach lower FID than VAEs at every matched capacity on both datasets",
-                        combine(verdicts), " | ".join(ev)))
+        ev.append(
+            f"{ds}: "
+            + "; ".join(
+                f"GAN z{a} {x[0]:.3g} vs VAE z{b} {y[0]:.3g}" if x and y else f"z{a}/z{b} –"
+                for a, b, x, y in zip(gz, vz, g, v)
+            )
+        )
+    claims.append(
+        Claim(
+            "GANs reach lower FID than VAEs at every matched capacity on both datasets",
+            combine(verdicts),
+            " | ".join(ev),
+        )
+    )
 
     verdicts = [flat(stats_of(arm(settings, ds, "gan", gz), M.FID)) for ds in dss]
-    claims.append(Claim("GAN FID is roughly flat across z", combine(verdicts),
-                        " | ".join(fmt_stats(ds, gz, stats_of(arm(settings, ds, "gan", gz), M.FID)) for ds in dss)))
+    claims.append(
+        Claim(
+            "GAN FID is roughly flat across z",
+            combine(verdicts),
+            " | ".join(fmt_stats(ds, gz, stats_of(arm(settings, ds, "gan", gz), M.FID)) for ds in dss),
+        )
+    )
 
     parts, verdicts = [], []
     for ds in dss:
         st = stats_of(arm(settings, ds, "vae", vz), M.FID)
         verdicts.append(trend(st, increasing=True) if ds == "mnist" else flat(st))
         parts.append(fmt_stats(ds, vz, st))
-    claims.append(Claim("VAE FID rises with z on MNIST (study: 0.14, 0.24, 0.28) and is flat on Fashion-MNIST",
-                        combine(verdicts), " | ".join(parts)))
+    claims.append(
+        Claim(
+            "VAE FID rises with z on MNIST (study: 0.14, 0.24, 0.28) and is flat on Fashion-MNIST",
+            combine(verdicts),
+            " | ".join(parts),
+        )
+    )
 
     verdicts, parts = [], []
     for ds in dss:
@@ -147,8 +168,13 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
         fid = stats_of(arm(settings, ds, "vae", vz), M.FID)
         verdicts.append(combine([trend(prec, increasing=True), trend(fid, increasing=False)]))
         parts.append(fmt_stats(f"{ds} sample precision", vz, prec) + "; " + fmt_stats("FID", vz, fid))
-    claims.append(Claim("VAE random samples become more coherent as z grows (precision up, FID down)",
-                        combine(verdicts), " | ".join(parts)))
+    claims.append(
+        Claim(
+            "VAE random samples become more coherent as z grows (precision up, FID down)",
+            combine(verdicts),
+            " | ".join(parts),
+        )
+    )
 
     verdicts, parts = [], []
     for ds in dss:
@@ -156,10 +182,14 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
         fid = stats_of(a, M.FID)
         verdicts.append(trend(fid, increasing=False))
         spread = [stab_mean(s, "fid_epoch_rel_spread") for s in a]
-        parts.append(fmt_stats(f"{ds} GAN FID", gz, fid) + "; late-epoch FID spread " +
-                     ", ".join(f"z{z} {x:.3g}" if x is not None else f"z{z} –" for z, x in zip(gz, spread)))
-    claims.append(Claim("Larger z makes GAN samples more coherent and the GAN more stable", combine(verdicts),
-                        " | ".join(parts)))
+        parts.append(
+            fmt_stats(f"{ds} GAN FID", gz, fid)
+            + "; late-epoch FID spread "
+            + ", ".join(f"z{z} {x:.3g}" if x is not None else f"z{z} –" for z, x in zip(gz, spread))
+        )
+    claims.append(
+        Claim("Larger z makes GAN samples more coherent and the GAN more stable", combine(verdicts), " | ".join(parts))
+    )
 
     verdicts, parts = [], []
     for ds in dss:
@@ -167,24 +197,33 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
         rec, cov = stats_of(a, M.RECALL), stats_of(a, M.COVERAGE)
         cls = stats_of(a, M.CLASSES_COVERED)
         recog = stats_of(a, M.RECOGNISABLE)
-        floor_cov = a[0].evals[0].get("floor", {}).get(M.COVERAGE) if a and a[0] is not None and a[0].evals \
-            else None
+        floor_cov = a[0].evals[0].get("floor", {}).get(M.COVERAGE) if a and a[0] is not None and a[0].evals else None
         if not a or cls[0] is None or cov[0] is None:
             verdicts.append(MISSING)
         elif recog[0] is not None and recog[0][0] < 0.5:
             verdicts.append(INCONCLUSIVE)  # mostly junk: missing classes say "garbage", not "collapse"
-            parts.append(f"{ds} GAN z{gz[0]}: only {recog[0][0]:.0%} of samples recognisable, so missing classes "
-                         "cannot be told from junk")
+            parts.append(
+                f"{ds} GAN z{gz[0]}: only {recog[0][0]:.0%} of samples recognisable, so missing classes "
+                "cannot be told from junk"
+            )
         else:
             # partial collapse at the smallest z: classes missing, or coverage under half the real-vs-real floor
             collapsed = cls[0][0] < n_classes(a[0]) or (floor_cov is not None and cov[0][2] < 0.5 * floor_cov)
             fewer_classes_later = cls[-1] is not None and cls[-1][0] < cls[0][0]
             reduced = CONTRADICTED if fewer_classes_later else trend(cov, increasing=True)
             verdicts.append(combine([SUPPORTED if collapsed else CONTRADICTED, reduced]))
-        parts.append(fmt_stats(f"{ds} GAN coverage", gz, cov) + "; " + fmt_stats("recall", gz, rec) + "; "
-                     + fmt_stats("classes covered", gz, cls, 2))
-    claims.append(Claim("The GAN at z = 32 shows partial mode collapse that larger z reduces", combine(verdicts),
-                        " | ".join(parts)))
+        parts.append(
+            fmt_stats(f"{ds} GAN coverage", gz, cov)
+            + "; "
+            + fmt_stats("recall", gz, rec)
+            + "; "
+            + fmt_stats("classes covered", gz, cls, 2)
+        )
+    claims.append(
+        Claim(
+            "The GAN at z = 32 shows partial mode collapse that larger z reduces", combine(verdicts), " | ".join(parts)
+        )
+    )
 
     if len(dss) >= 2 and "mnist" in dss and "fashion-mnist" in dss:
         verdicts, parts = [], []
@@ -195,8 +234,14 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
                 verdicts.append(below(a, b))
                 if a and b:
                     parts.append(f"{model.upper()} z{z}: FID/floor MNIST {a[0]:.3g} vs Fashion {b[0]:.3g}")
-        claims.append(Claim("Fashion-MNIST is harder than MNIST for both models (FID relative to each dataset's "
-                            "real-vs-real floor)", combine(verdicts), "; ".join(parts)))
+        claims.append(
+            Claim(
+                "Fashion-MNIST is harder than MNIST for both models (FID relative to each dataset's "
+                "real-vs-real floor)",
+                combine(verdicts),
+                "; ".join(parts),
+            )
+        )
     return claims
 
 
@@ -213,11 +258,21 @@ def check_claims_under_judges(study: dict[str, Any], views: list[dict]) -> list[
     for claims in zip(*per):
         first_claim, verdicts = claims[0], [c.verdict for c in claims]
         if len(set(verdicts)) == 1:
-            out.append(Claim(first_claim.text, first_claim.verdict,
-                             f"{first_claim.evidence} (the same verdict under each of {len(per)} judges)"))
+            out.append(
+                Claim(
+                    first_claim.text,
+                    first_claim.verdict,
+                    f"{first_claim.evidence} (the same verdict under each of {len(per)} judges)",
+                )
+            )
         else:
-            out.append(Claim(first_claim.text, JUDGES_DISAGREE,
-                             f"{first_claim.evidence} (judges 0-{len(per) - 1}: {', '.join(verdicts)})"))
+            out.append(
+                Claim(
+                    first_claim.text,
+                    JUDGES_DISAGREE,
+                    f"{first_claim.evidence} (judges 0-{len(per) - 1}: {', '.join(verdicts)})",
+                )
+            )
     return out
 
 
@@ -242,30 +297,61 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
             fid = s.stat(M.FID) if s else None
             lines.append(f"{ds} GAN z{z}: FID {fid[0]:.3g}" if fid else f"{ds} GAN z{z}: not measured")
             if s:
-                lines[-1] += (f", late-epoch FID spread {fmt_opt(stab_mean(s, 'fid_epoch_rel_spread'))}, generator-loss "
-                              f"std {fmt_opt(stab_mean(s, 'loss_g_std'))}, D saturated on "
-                              f"{fmt_pct(stab_mean(s, 'd_saturation'))} of late log steps, seeds {len(s.evals)}")
-    out.append(("1. Which hyperparameters most influenced GAN stability?", lines,
-                "The study varied only z (and the dataset); learning rate, batch size, architecture and loss were "
-                "fixed, so their influence is not measured here — add them as studies to measure it."))
+                lines[-1] += (
+                    f", late-epoch FID spread {fmt_opt(stab_mean(s, 'fid_epoch_rel_spread'))}, generator-loss "
+                    f"std {fmt_opt(stab_mean(s, 'loss_g_std'))}, D saturated on "
+                    f"{fmt_pct(stab_mean(s, 'd_saturation'))} of late log steps, seeds {len(s.evals)}"
+                )
+    out.append(
+        (
+            "1. Which hyperparameters most influenced GAN stability?",
+            lines,
+            "The study varied only z (and the dataset); learning rate, batch size, architecture and loss were "
+            "fixed, so their influence is not measured here — add them as studies to measure it.",
+        )
+    )
 
-    lines = per_setting(study, settings, "gan", gz, lambda s: (
-        f"recognisable {fmt_pct(first(s.stat(M.RECOGNISABLE)))}, classes covered (of recognisable samples) "
-        f"{val(s, M.CLASSES_COVERED, '.3g')}/{n_classes(s)}, class KL {fmt_opt(first(s.stat(M.CLASS_KL)))} nats, "
-        f"recall {val(s, M.RECALL, '.3g')}, coverage {val(s, M.COVERAGE, '.3g')}, near-duplicates of training "
-        f"images {fmt_pct(first(s.stat(M.NEAR_DUPLICATES)))}"))
-    out.append(("2. Was there evidence of mode collapse, and what helped?", lines,
-                "Class coverage uses the judge's labels on the samples it recognises (a real class at probability "
-                ">= 0.9; the rest is junk or ambiguous): collapse within a class (one style of '1') shows only in "
-                "recall and coverage."))
+    lines = per_setting(
+        study,
+        settings,
+        "gan",
+        gz,
+        lambda s: (
+            f"recognisable {fmt_pct(first(s.stat(M.RECOGNISABLE)))}, classes covered (of recognisable samples) "
+            f"{val(s, M.CLASSES_COVERED, '.3g')}/{n_classes(s)}, class KL {fmt_opt(first(s.stat(M.CLASS_KL)))} nats, "
+            f"recall {val(s, M.RECALL, '.3g')}, coverage {val(s, M.COVERAGE, '.3g')}, near-duplicates of training "
+            f"images {fmt_pct(first(s.stat(M.NEAR_DUPLICATES)))}"
+        ),
+    )
+    out.append(
+        (
+            "2. Was there evidence of mode collapse, and what helped?",
+            lines,
+            "Class coverage uses the judge's labels on the samples it recognises (a real class at probability "
+            ">= 0.9; the rest is junk or ambiguous): collapse within a class (one style of '1') shows only in "
+            "recall and coverage.",
+        )
+    )
 
-    lines = per_setting(study, settings, "vae", vz, lambda s: (
-        f"recon MSE {val(s, M.RECON_MSE, '.4f')}, SSIM {val(s, M.RECON_SSIM, '.3f')}, ELBO {val(s, M.ELBO, '.1f')} "
-        f"nats, IWAE {val(s, M.IWAE, '.1f')} nats, active units {val(s, M.ACTIVE_UNITS, '.3g')}/{s.z_dim}, "
-        f"sample FID {val(s, M.FID, '.3g')}"))
-    out.append(("3. How did latent size affect VAE reconstructions and samples?", lines,
-                "Likelihoods are for Bernoulli pixel means on grey-level data: compare them across z, not with "
-                "binarized-MNIST numbers in papers."))
+    lines = per_setting(
+        study,
+        settings,
+        "vae",
+        vz,
+        lambda s: (
+            f"recon MSE {val(s, M.RECON_MSE, '.4f')}, SSIM {val(s, M.RECON_SSIM, '.3f')}, ELBO {val(s, M.ELBO, '.1f')} "
+            f"nats, IWAE {val(s, M.IWAE, '.1f')} nats, active units {val(s, M.ACTIVE_UNITS, '.3g')}/{s.z_dim}, "
+            f"sample FID {val(s, M.FID, '.3g')}"
+        ),
+    )
+    out.append(
+        (
+            "3. How did latent size affect VAE reconstructions and samples?",
+            lines,
+            "Likelihoods are for Bernoulli pixel means on grey-level data: compare them across z, not with "
+            "binarized-MNIST numbers in papers.",
+        )
+    )
 
     lines = []
     hz = arms.get("vaegan", ())
@@ -278,18 +364,27 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
                 continue
             refs = [f"{lab} z{o.z_dim} {val(o, M.FID, '.3g')}" for lab, o in (("GAN", g), ("VAE", v)) if o and o.evals]
             parts = [f"{ds} VAE-GAN z{z}: FID {val(h, M.FID, '.3g')}" + (f" ({', '.join(refs)})," if refs else ",")]
-            parts.append(f"precision {val(h, M.PRECISION, '.3g')}, recon MSE {val(h, M.RECON_MSE, '.4f')}"
-                         + (f" (VAE {val(v, M.RECON_MSE, '.4f')})" if v and v.evals else "")
-                         + f", SSIM {val(h, M.RECON_SSIM, '.3f')}, interpolation step "
-                         f"{fmt_opt(h.stat(M.INTERP_STEP)[0] if h.stat(M.INTERP_STEP) else None)}"
-                         + (f" (VAE {fmt_opt(v.stat(M.INTERP_STEP)[0] if v.stat(M.INTERP_STEP) else None)})"
-                            if v and v.evals else ""))
+            parts.append(
+                f"precision {val(h, M.PRECISION, '.3g')}, recon MSE {val(h, M.RECON_MSE, '.4f')}"
+                + (f" (VAE {val(v, M.RECON_MSE, '.4f')})" if v and v.evals else "")
+                + f", SSIM {val(h, M.RECON_SSIM, '.3f')}, interpolation step "
+                f"{fmt_opt(h.stat(M.INTERP_STEP)[0] if h.stat(M.INTERP_STEP) else None)}"
+                + (
+                    f" (VAE {fmt_opt(v.stat(M.INTERP_STEP)[0] if v.stat(M.INTERP_STEP) else None)})"
+                    if v and v.evals
+                    else ""
+                )
+            )
             lines.append(" ".join(parts))
     if not hz:
         lines.append("The VAE-GAN was not part of this study run.")
-    out.append(("4. Could a VAE-GAN combine the strengths?", lines,
-                "One architecture and one weighting (gamma) of the hybrid; the paper trained far longer on larger "
-                "images."))
+    out.append(
+        (
+            "4. Could a VAE-GAN combine the strengths?",
+            lines,
+            "One architecture and one weighting (gamma) of the hybrid; the paper trained far longer on larger images.",
+        )
+    )
     return out
 
 

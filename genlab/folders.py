@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -60,6 +61,7 @@ DEFAULT_TEST_FRACTION = 1 / 6  # MNIST's 10k of 70k
 @dataclass(frozen=True)
 class Folder:
     """What a scan found: files relative to the root, their labels, and the class names (empty: unlabeled)."""
+
     root: Path
     files: tuple[str, ...]
     labels: tuple[int, ...]
@@ -75,12 +77,12 @@ def is_folder(dataset: str) -> bool:
 
 
 def folder_path(dataset: str) -> Path:
-    return Path(dataset[len(PREFIX):])
+    return Path(dataset[len(PREFIX) :])
 
 
 def normalized(dataset: str) -> str:
     """`folder:PATH` with PATH made absolute (a run's config must not depend on the directory it ran from)."""
-    raw = dataset[len(PREFIX):]
+    raw = dataset[len(PREFIX) :]
     if not raw:
         raise GenlabError("--dataset folder: needs a path, e.g. folder:~/my-images (PATH/<class>/*.png)")
     return PREFIX + str(Path(raw).expanduser().absolute())
@@ -88,7 +90,7 @@ def normalized(dataset: str) -> str:
 
 def slug(dataset: str) -> str:
     """A short name for run folders: the folder's base name, lowercased, only [a-z0-9-]."""
-    base = Path(dataset[len(PREFIX):] if is_folder(dataset) else dataset).name.lower()
+    base = Path(dataset[len(PREFIX) :] if is_folder(dataset) else dataset).name.lower()
     s = "".join(c if c.isalnum() and c.isascii() else "-" for c in base).strip("-")
     while "--" in s:
         s = s.replace("--", "-")
@@ -117,20 +119,23 @@ def scan(root: Path) -> Folder:
     dirs = [p for p in entries if p.is_dir()]
     files = [p for p in entries if not p.is_dir()]
     if not dirs and not files:
-        raise GenlabError(f"{where}: the folder is empty; put images in PATH/<class>/ (labeled) or PATH/ "
-                          "(unlabeled)")
+        raise GenlabError(f"{where}: the folder is empty; put images in PATH/<class>/ (labeled) or PATH/ (unlabeled)")
     for f in files:
         if not is_image_name(f.name):
             raise GenlabError(f"{printable(f)}: not a {'/'.join(IMAGE_EXTENSIONS)} image; move it out of {root}")
     if dirs and files:
-        raise GenlabError(f"{files[0]}: an image beside class folders ({dirs[0].name}/, ...); put every image "
-                          f"in a class folder, or use a flat folder without subfolders")
+        raise GenlabError(
+            f"{files[0]}: an image beside class folders ({dirs[0].name}/, ...); put every image "
+            f"in a class folder, or use a flat folder without subfolders"
+        )
     if not dirs:
         names = tuple(f.name for f in files)
         return checked(Folder(root, names, (0,) * len(names), ()))
     if len(dirs) == 1:
-        raise GenlabError(f"{where}: one class folder only ({dirs[0].name}/); add a second class folder, or "
-                          f"put the images directly in {root} to use them unlabeled")
+        raise GenlabError(
+            f"{where}: one class folder only ({dirs[0].name}/); add a second class folder, or "
+            f"put the images directly in {root} to use them unlabeled"
+        )
     rel, labels = [], []
     for label, d in enumerate(dirs):
         try:
@@ -141,8 +146,10 @@ def scan(root: Path) -> Folder:
             raise GenlabError(f"{d}: the class folder holds no images; remove it or add images")
         for p in inner:
             if p.is_dir():
-                raise GenlabError(f"{p}: a folder inside class folder {d.name}/; genlab reads one level of class "
-                                  "folders, move its images up or out")
+                raise GenlabError(
+                    f"{p}: a folder inside class folder {d.name}/; genlab reads one level of class "
+                    "folders, move its images up or out"
+                )
             if not is_image_name(p.name):
                 raise GenlabError(f"{printable(p)}: not a {'/'.join(IMAGE_EXTENSIONS)} image; move it out of {root}")
             rel.append(f"{d.name}/{p.name}")
@@ -152,11 +159,14 @@ def scan(root: Path) -> Folder:
 
 def checked(f: Folder) -> Folder:
     if len(f.files) < MIN_IMAGES:
-        raise GenlabError(f"{PREFIX}{f.root}: {len(f.files)} images; genlab needs at least {MIN_IMAGES} (a test "
-                          "split of 1/6 must still hold enough to measure)")
+        raise GenlabError(
+            f"{PREFIX}{f.root}: {len(f.files)} images; genlab needs at least {MIN_IMAGES} (a test "
+            "split of 1/6 must still hold enough to measure)"
+        )
     if len(f.files) > MAX_IMAGES:
-        raise GenlabError(f"{PREFIX}{f.root}: {len(f.files)} images, more than the {MAX_IMAGES} genlab holds in "
-                          "memory; use a subset")
+        raise GenlabError(
+            f"{PREFIX}{f.root}: {len(f.files)} images, more than the {MAX_IMAGES} genlab holds in memory; use a subset"
+        )
     return f
 
 
@@ -171,15 +181,18 @@ def read_file(path: Path) -> bytes:
 def sniff(blob: bytes, path: Path) -> None:
     """PNG or JPEG by its first bytes, whatever the file's name says; anything else is one line."""
     if not any(blob.startswith(m) for m in MAGIC):
-        raise BadFile(printable(path), "not a PNG or JPEG file by its content, whatever its name says",
-                      "genlab decodes only those two — convert it or remove it")
+        raise BadFile(
+            printable(path),
+            "not a PNG or JPEG file by its content, whatever its name says",
+            "genlab decodes only those two — convert it or remove it",
+        )
 
 
-def key_hash() -> "hashlib._Hash":
+def key_hash() -> hashlib._Hash:
     return hashlib.sha256(f"genlab-folder-v{CONVERSION_VERSION}\0".encode())
 
 
-def hash_entry(h: "hashlib._Hash", name: str, blob: bytes) -> None:
+def hash_entry(h: hashlib._Hash, name: str, blob: bytes) -> None:
     """(relative name, size, bytes) of one file into the folder's content key."""
     h.update(name.encode("utf-8", "surrogateescape") + b"\0" + str(len(blob)).encode() + b"\0")
     h.update(blob)
@@ -202,19 +215,20 @@ def one_line(problems: list[GenlabError], root: Path) -> GenlabError:
     def short(e: GenlabError) -> str:
         if isinstance(e, BadFile):
             where = str(e.path)
-            return f"{where[len(prefix):] if where.startswith(prefix) else where}: {e.reason}"
+            return f"{where[len(prefix) :] if where.startswith(prefix) else where}: {e.reason}"
         return str(e)
 
     more = f", and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-    return GenlabError(f"{len(problems)} files in {printable(root)} cannot be used — "
-                       + "; ".join(short(e) for e in problems[:MAX_LISTED]) + more
-                       + " — remove them, or replace them with regular PNG or JPEG images")
+    return GenlabError(
+        f"{len(problems)} files in {printable(root)} cannot be used — "
+        + "; ".join(short(e) for e in problems[:MAX_LISTED])
+        + more
+        + " — remove them, or replace them with regular PNG or JPEG images"
+    )
 
 
-def to_gray(im) -> "Image.Image":
+def to_gray(im) -> Image.Image:
     """Any decoded PNG/JPEG -> 8-bit grey "L" with transparency composited onto black (docs/datasets.md)."""
-    from PIL import Image
-
     trans = im.info.get("transparency")
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):  # 16-bit greys (32-bit "I" read as 0..65535)
         arr = np.asarray(im).astype(np.float64)
@@ -236,16 +250,17 @@ def convert(blob: bytes, path: Path) -> torch.Tensor:
     """One image file's bytes -> uint8 [28, 28] (the documented conversion); a bad file is one line."""
     import io
 
-    from PIL import Image, ImageOps
-
     sniff(blob, path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(blob), formats=FORMATS) as im:
                 if im.width * im.height > MAX_PIXELS:
-                    raise BadFile(printable(path), f"{im.width}x{im.height} pixels is too large for an image",
-                              "shrink it or remove it")
+                    raise BadFile(
+                        printable(path),
+                        f"{im.width}x{im.height} pixels is too large for an image",
+                        "shrink it or remove it",
+                    )
                 im.load()
                 im = ImageOps.exif_transpose(im)
                 g = to_gray(im)
@@ -253,11 +268,21 @@ def convert(blob: bytes, path: Path) -> torch.Tensor:
                 return torch.frombuffer(bytearray(g.tobytes()), dtype=torch.uint8).reshape(SIZE, SIZE)
     except GenlabError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, TypeError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as e:
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        TypeError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as e:
         reason = printable(str(e).splitlines()[0][:120]) if str(e) else type(e).__name__
-        raise BadFile(printable(path), f"not a readable image: {reason}",
-                      "the file is truncated or not an image — replace or remove it") from None
+        raise BadFile(
+            printable(path),
+            f"not a readable image: {reason}",
+            "the file is truncated or not an image — replace or remove it",
+        ) from None
 
 
 def cache_root() -> Path:
@@ -304,7 +329,9 @@ def read_cached(path: Path, folder: Folder) -> tuple[torch.Tensor, torch.Tensor]
                 return images, labels
         except Exception as e:  # safetensors raises its own types for damaged files  # noqa: BLE001
             problem = f"unreadable ({type(e).__name__})"
-    warnings.warn(f"the cached conversion {printable(path)} is damaged ({problem}); converting the images again")
+    warnings.warn(
+        f"the cached conversion {printable(path)} is damaged ({problem}); converting the images again", stacklevel=2
+    )
     return None
 
 
@@ -315,8 +342,11 @@ def load_all(dataset: str) -> tuple[torch.Tensor, torch.Tensor, Folder, str]:
     on a cache miss convert each, checking it is the file that was hashed."""
     folder = scan(folder_path(dataset))
     h, digests, problems = key_hash(), [], []
-    with bar(total=len(folder.files), desc=f"reading {len(folder.files)} images of {printable(folder.root.name)}/",
-             unit="img") as pb:
+    with bar(
+        total=len(folder.files),
+        desc=f"reading {len(folder.files)} images of {printable(folder.root.name)}/",
+        unit="img",
+    ) as pb:
         for name in folder.files:
             try:
                 blob = read_file(folder.root / name)
@@ -335,14 +365,20 @@ def load_all(dataset: str) -> tuple[torch.Tensor, torch.Tensor, Folder, str]:
     if hit is not None:
         return hit[0], hit[1], folder, key
     images = torch.empty(len(folder.files), SIZE, SIZE, dtype=torch.uint8)
-    with bar(total=len(folder.files), desc=f"converting {len(folder.files)} images of "
-             f"{printable(folder.root.name)}/ to 28x28", unit="img") as pb:
+    with bar(
+        total=len(folder.files),
+        desc=f"converting {len(folder.files)} images of {printable(folder.root.name)}/ to 28x28",
+        unit="img",
+    ) as pb:
         for i, name in enumerate(folder.files):
             try:
                 blob = read_file(folder.root / name)
                 if hashlib.sha256(blob).digest() != digests[i]:
-                    raise BadFile(printable(folder.root / name), "changed while genlab read the folder",
-                                  "run the command again once nothing writes to it")
+                    raise BadFile(
+                        printable(folder.root / name),
+                        "changed while genlab read the folder",
+                        "run the command again once nothing writes to it",
+                    )
                 images[i] = convert(blob, folder.root / name)
             except GenlabError as e:
                 problems.append(e)
@@ -361,13 +397,22 @@ def store(path: Path, images: torch.Tensor, labels: torch.Tensor, folder: Folder
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        save_file({"images": images.contiguous(), "labels": labels.contiguous()}, str(tmp),
-                  metadata={"classes": json.dumps(folder.classes), "root": str(folder.root),
-                            "sha256": tensors_sha256(images, labels)})
+        save_file(
+            {"images": images.contiguous(), "labels": labels.contiguous()},
+            str(tmp),
+            metadata={
+                "classes": json.dumps(folder.classes),
+                "root": str(folder.root),
+                "sha256": tensors_sha256(images, labels),
+            },
+        )
         os.replace(tmp, path)
     except OSError as e:
-        warnings.warn(f"the cache {printable(path.parent)} cannot be written ({e.strerror}); the images will be "
-                      "converted again next time")
+        warnings.warn(
+            f"the cache {printable(path.parent)} cannot be written ({e.strerror}); the images will be "
+            "converted again next time",
+            stacklevel=2,
+        )
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -381,8 +426,7 @@ def in_test_split(name: str, test_fraction: float) -> bool:
     return name_hash(name) < test_fraction * 2.0**64
 
 
-def load(dataset: str, split: str, test_fraction: float = DEFAULT_TEST_FRACTION
-         ) -> tuple[torch.Tensor, torch.Tensor]:
+def load(dataset: str, split: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
     """(images, labels) of one split of a folder dataset."""
     return _split(dataset, split, test_fraction)
 
@@ -398,8 +442,10 @@ def _split(dataset: str, split: str, test_fraction: float) -> tuple[torch.Tensor
         mask = ~mask
     index = torch.tensor(order)[mask]
     if not bool(mask.any()):
-        raise GenlabError(f"{dataset}: the {split} split is empty with data.test_fraction={test_fraction:.3g}; "
-                          "use a fraction between 0.05 and 0.5, or add images")
+        raise GenlabError(
+            f"{dataset}: the {split} split is empty with data.test_fraction={test_fraction:.3g}; "
+            "use a fraction between 0.05 and 0.5, or add images"
+        )
     return images[index], labels[index]
 
 
@@ -416,9 +462,13 @@ def describe(dataset: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> dict
     """What `genlab data verify folder:PATH` prints: counts per split and class, the content hash."""
     images, labels, folder, key = load_all(dataset)
     train, test = load(dataset, "train", test_fraction), load(dataset, "test", test_fraction)
-    out: dict[str, object] = {"images": int(images.shape[0]), "train": int(train[0].shape[0]),
-                              "test": int(test[0].shape[0]), "sha256": key,
-                              "classes": list(folder.classes) or "none (unlabeled: judge metrics are skipped)"}
+    out: dict[str, object] = {
+        "images": int(images.shape[0]),
+        "train": int(train[0].shape[0]),
+        "test": int(test[0].shape[0]),
+        "sha256": key,
+        "classes": list(folder.classes) or "none (unlabeled: judge metrics are skipped)",
+    }
     if folder.labeled:
         out["per_class"] = {c: int((labels == i).sum()) for i, c in enumerate(folder.classes)}
     return out

@@ -74,7 +74,7 @@ def fit(x: torch.Tensor, k: int = 10, iterations: int = 100, seed: int = 0, tol:
         means = resp.T @ x / nk.unsqueeze(1)
         centred_means = means - centre
         # one (D, N) @ (N, D) product per component: 2.2x faster than an einsum over (K, N, D) (227 vs 501 ms)
-        second = torch.stack([(diff * resp[:, j:j + 1]).T @ diff for j in range(k)]) / nk.view(k, 1, 1)
+        second = torch.stack([(diff * resp[:, j : j + 1]).T @ diff for j in range(k)]) / nk.view(k, 1, 1)
         cov = second - centred_means.unsqueeze(2) * centred_means.unsqueeze(1) + REG_COVAR * eye
         gm = GaussianMixture(nk / n, means, cov)
         # E step

@@ -44,7 +44,7 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur with reflect padding, same size."""
     r = max(1, int(3 * sigma))
     t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = torch.exp(-(t**2) / (2 * sigma**2))
     k = k / k.sum()
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
@@ -99,15 +99,20 @@ def strokes(real: torch.Tensor, g: Generator, points: int = 24) -> torch.Tensor:
     ctrl = 2 + 24 * torch.rand(n, k, 3, 2, generator=g)  # (n, curves, 3 control points, yx)
     t = torch.linspace(0, 1, points).view(1, 1, points, 1)
     a, b, c = ctrl[:, :, 0:1], ctrl[:, :, 1:2], ctrl[:, :, 2:3]
-    pts = ((1 - t) ** 2 * a + 2 * (1 - t) * t * b + t ** 2 * c).reshape(n, 1, k * points, 2)
+    pts = ((1 - t) ** 2 * a + 2 * (1 - t) * t * b + t**2 * c).reshape(n, 1, k * points, 2)
     d = (_YX - pts).norm(dim=-1).min(-1).values  # (n, 784): distance to the nearest curve point
     width = _u(n, g, 1.2, 2.2).view(n, 1)
     return (2 * torch.sigmoid(3 * (width - d)) - 1).view(n, 1, 28, 28)
 
 
 KINDS: dict[str, Callable[[torch.Tensor, Generator], torch.Tensor]] = {
-    "uniform": uniform, "blobs": blobs, "shuffled": shuffled, "patches": patches, "salt": salt,
-    "noisy": noisy, "strokes": strokes,
+    "uniform": uniform,
+    "blobs": blobs,
+    "shuffled": shuffled,
+    "patches": patches,
+    "salt": salt,
+    "noisy": noisy,
+    "strokes": strokes,
 }
 
 
@@ -122,7 +127,7 @@ def blur(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """Gaussian blur with one width per image (sigma: scalar or (N,)), same size; sigma 0 leaves an image as is."""
     sig = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(x.shape[0]).clamp_min(1e-3)
     t = torch.arange(-4, 5, dtype=x.dtype)
-    k = torch.exp(-t.view(1, -1) ** 2 / (2 * sig.view(-1, 1) ** 2))
+    k = torch.exp(-(t.view(1, -1) ** 2) / (2 * sig.view(-1, 1) ** 2))
     k = k / k.sum(1, keepdim=True)  # (N, 9): a separable kernel per image, applied as a grouped conv
     n = x.shape[0]
     y = F.conv2d(F.pad(x.view(1, n, 28, 28), (4, 4, 0, 0), mode="replicate"), k.view(n, 1, 1, 9), groups=n)

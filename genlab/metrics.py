@@ -31,6 +31,7 @@ INTERP_STEP, INTERP_MAX_SHARE = "interp_step_distance", "interp_max_step_share"
 
 # ---------------------------------------------------------------- Frechet distance
 
+
 def gaussian_stats(feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(mean, covariance) of (N, D) features in float64; covariance with the N-1 denominator."""
     f = feats.double().cpu().numpy()
@@ -44,8 +45,9 @@ def resample_counts(n: int, n_boot: int, generator: torch.Generator) -> torch.Te
     return torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(1, idx, torch.ones(n_boot, n, dtype=torch.float64))
 
 
-def weighted_gaussian_stats(feats: torch.Tensor, counts: torch.Tensor, chunk: int = 1024
-                            ) -> tuple[np.ndarray, np.ndarray]:
+def weighted_gaussian_stats(
+    feats: torch.Tensor, counts: torch.Tensor, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Per resample (rows of `counts`): gaussian_stats of the resampled features, without building the sets.
     Returns means (B, D) and covariances (B, D, D), float64, with the N-1 denominator like gaussian_stats."""
     f = feats.double()
@@ -54,8 +56,8 @@ def weighted_gaussian_stats(feats: torch.Tensor, counts: torch.Tensor, chunk: in
     iu = torch.triu_indices(d, d)
     second = torch.zeros(counts.shape[0], iu.shape[1], dtype=torch.float64)
     for i in range(0, n, chunk):  # sum_i w_bi f_i f_i^T as one matrix product over the upper triangles
-        fc = f[i:i + chunk]
-        second += counts[:, i:i + chunk] @ (fc[:, iu[0]] * fc[:, iu[1]])
+        fc = f[i : i + chunk]
+        second += counts[:, i : i + chunk] @ (fc[:, iu[0]] * fc[:, iu[1]])
     total = counts.sum(1, keepdim=True)
     mu = counts @ f / total
     cov = torch.zeros(counts.shape[0], d, d, dtype=torch.float64)
@@ -80,8 +82,9 @@ def psd_sqrt(s: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
-def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray,
-                     root1: np.ndarray | None = None) -> float:
+def frechet_distance(
+    mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, root1: np.ndarray | None = None
+) -> float:
     """||mu1-mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2) (Heusel et al. 2017, eq. 6).
 
     Tr((S1 S2)^1/2) = sum of sqrt of the eigenvalues of S1^1/2 S2 S1^1/2, a symmetric PSD
@@ -104,6 +107,7 @@ def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 # ---------------------------------------------------------------- KID
 
+
 def _poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """k(x, y) = (x.y / d + 1)^3 (Binkowski et al. 2018, sec. 3)."""
     return (a @ b.T / a.shape[1] + 1) ** 3
@@ -118,8 +122,9 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(sxx + syy - 2 * kxy.mean())
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of unbiased MMD^2 over random subsets (the common protocol: 100 x 1,000)."""
     g = torch.Generator().manual_seed(seed)
     size = min(subset_size, real.shape[0], fake.shape[0])
@@ -141,13 +146,22 @@ def knn_radii(x: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torch.Tensor]:
     pass over the distance matrix (row chunks, partial sort with topk)."""
     x = x.float()
     kmax = max(ks)
-    near = torch.cat([torch.cdist(x[i:i + CHUNK], x).topk(kmax + 1, dim=1, largest=False).values
-                      for i in range(0, x.shape[0], CHUNK)])
+    near = torch.cat(
+        [
+            torch.cdist(x[i : i + CHUNK], x).topk(kmax + 1, dim=1, largest=False).values
+            for i in range(0, x.shape[0], CHUNK)
+        ]
+    )
     return {k: near[:, k] for k in ks}  # column 0 is the point itself, at distance 0
 
 
-def manifold_indicators(real: torch.Tensor, fake: torch.Tensor, pr_k: int = 3, dc_k: int = 5,
-                        real_radii: dict[int, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def manifold_indicators(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    pr_k: int = 3,
+    dc_k: int = 5,
+    real_radii: dict[int, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """Per-sample indicators of improved precision and recall (Kynkaanniemi et al. 2019) and density and coverage
     (Naeem et al. 2020), all from one pass over the fake-to-real distances.
 
@@ -162,12 +176,12 @@ def manifold_indicators(real: torch.Tensor, fake: torch.Tensor, pr_k: int = 3, d
     rec = torch.zeros(real.shape[0], dtype=torch.bool)
     cov = torch.zeros(real.shape[0], dtype=torch.bool)
     for i in range(0, fake.shape[0], CHUNK):
-        d = torch.cdist(fake[i:i + CHUNK], real)  # (chunk, N)
-        prec[i:i + CHUNK] = (d <= rr[pr_k]).any(1).float()
+        d = torch.cdist(fake[i : i + CHUNK], real)  # (chunk, N)
+        prec[i : i + CHUNK] = (d <= rr[pr_k]).any(1).float()
         in_dc = d <= rr[dc_k]
-        dens[i:i + CHUNK] = in_dc.sum(1).float() / dc_k
+        dens[i : i + CHUNK] = in_dc.sum(1).float() / dc_k
         cov |= in_dc.any(0)
-        rec |= (d <= fake_r[i:i + CHUNK, None]).any(0)
+        rec |= (d <= fake_r[i : i + CHUNK, None]).any(0)
     return {PRECISION: prec.double(), RECALL: rec.double(), DENSITY: dens.double(), COVERAGE: cov.double()}
 
 
@@ -184,6 +198,7 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
 
 
 # ---------------------------------------------------------------- classifier-based
+
 
 def classifier_score(probs: torch.Tensor, eps: float = 1e-12) -> float:
     """exp E_x KL(p(y|x) || p(y)) (Salimans et al. 2016) with the judge as classifier; at most the number of
@@ -245,15 +260,16 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> float
 def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """Distance from each query to its nearest reference point (L2, flattened)."""
     q, r = queries.flatten(1).float(), reference.flatten(1).float()
-    return torch.cat([torch.cdist(q[i:i + chunk], r).min(1).values for i in range(0, q.shape[0], chunk)])
+    return torch.cat([torch.cdist(q[i : i + chunk], r).min(1).values for i in range(0, q.shape[0], chunk)])
 
 
 # ---------------------------------------------------------------- VAE quality
 
+
 def _gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Valid-mode Gaussian filtering as two 1-D passes (separable: ~10x fewer operations than 2-D)."""
     t = torch.arange(size, dtype=x.dtype, device=x.device) - size // 2
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(t**2) / (2 * sigma**2))
     g = g / g.sum()
     return F.conv2d(F.conv2d(x, g.view(1, 1, 1, size)), g.view(1, 1, size, 1))
 
@@ -263,10 +279,10 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0) -> torch.Ten
     a, b = a.float(), b.float()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_a, mu_b = _gaussian_blur(a), _gaussian_blur(b)
-    saa = _gaussian_blur(a * a) - mu_a ** 2
-    sbb = _gaussian_blur(b * b) - mu_b ** 2
+    saa = _gaussian_blur(a * a) - mu_a**2
+    sbb = _gaussian_blur(b * b) - mu_b**2
     sab = _gaussian_blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
     return s.flatten(1).mean(1).double()
 
 
@@ -281,6 +297,7 @@ def log_mean_exp(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- uncertainty
+
 
 def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """(mean, lo, hi): Student-t interval over independent runs (seeds); a single value has no width."""

@@ -11,8 +11,9 @@ from torch import nn
 PIXELS = 28 * 28
 
 
-def mlp(sizes: list[int], act: type[nn.Module] = nn.LeakyReLU, final_act: bool = False,
-        norm: bool = False) -> nn.Sequential:
+def mlp(
+    sizes: list[int], act: type[nn.Module] = nn.LeakyReLU, final_act: bool = False, norm: bool = False
+) -> nn.Sequential:
     """Linear layers with an activation between them (and batch norm before it when asked)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -30,8 +31,10 @@ class ConvEncoder(nn.Module):
     def __init__(self, out_dim: int, width: int = 32):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(1, width, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.LeakyReLU(0.2),
             nn.Flatten(),
         )
         self.head = nn.Linear(2 * width * 7 * 7, out_dim)
@@ -53,13 +56,17 @@ class ConvDecoder(nn.Module):
         c = 2 * width
         norm_layer = (lambda n: nn.BatchNorm2d(n)) if norm else (lambda n: nn.Identity())
         if fc:
-            self.stem = nn.Sequential(nn.Linear(z_dim, fc), nn.BatchNorm1d(fc) if norm else nn.Identity(), nn.ReLU(),
-                                      nn.Linear(fc, c * 7 * 7))
+            self.stem = nn.Sequential(
+                nn.Linear(z_dim, fc), nn.BatchNorm1d(fc) if norm else nn.Identity(), nn.ReLU(), nn.Linear(fc, c * 7 * 7)
+            )
         else:  # a plain Linear keeps the state-dict keys of runs saved before `fc` existed
             self.stem = nn.Linear(z_dim, c * 7 * 7)
         self.body = nn.Sequential(
-            norm_layer(c), nn.ReLU(),
-            nn.ConvTranspose2d(c, width, 4, 2, 1), norm_layer(width), nn.ReLU(),
+            norm_layer(c),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c, width, 4, 2, 1),
+            norm_layer(width),
+            nn.ReLU(),
             nn.ConvTranspose2d(width, 1, 4, 2, 1),
         )
         self.c = c

@@ -32,6 +32,9 @@ def usable_cache(folder: Path, what: str) -> Path | None:
         return folder
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        warnings.warn(f"the cache folder {printable(folder)} cannot be written ({reason}); {what} are not cached "
-                      "(set GENLAB_CACHE to a writable folder to keep them)")
+        warnings.warn(
+            f"the cache folder {printable(folder)} cannot be written ({reason}); {what} are not cached "
+            "(set GENLAB_CACHE to a writable folder to keep them)",
+            stacklevel=2,
+        )
         return None

@@ -17,8 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from genlab import data
-from genlab import compare, schema
+from genlab import compare, data, schema
 from genlab import metrics as M
 from genlab.errors import GenlabError
 from genlab.runs import atomic_write, read_json, read_meta, read_text
@@ -37,7 +36,8 @@ td:first-child,th:first-child{text-align:left}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
 .same figure img{width:300px;max-width:300px}.strip figure img{width:210px}
 .summary{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.summary table{font-size:.74rem}
-.summary td,.summary th{padding:.1rem .3rem}.spread{color:#666;font-size:.66rem}.summary figure{margin:0}.summary figure img{width:400px;max-width:400px}
+.summary td,.summary th{padding:.1rem .3rem}.spread{color:#666;font-size:.66rem}.summary figure{margin:0}
+.summary figure img{width:400px;max-width:400px}
 h1{margin:.3rem 0}
 nav.toc{font-size:.9rem;margin:.6rem 0;padding:.4rem .6rem;background:#f6f6f6;border-radius:4px}
 pre{font-size:.72rem;background:#f8f8f8;padding:.4rem;overflow-x:auto}
@@ -67,8 +67,7 @@ class Page:
             src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
         else:
             src = e(str(path.relative_to(self.root)))
-        self.add(f'<figure><img src="{src}" alt="{e(caption)}"><figcaption>{e(caption)}'
-                 "</figcaption></figure>")
+        self.add(f'<figure><img src="{src}" alt="{e(caption)}"><figcaption>{e(caption)}</figcaption></figure>')
 
     def unsafe(self, path: Path) -> str | None:
         """Why a figure is not shown, or None: only regular PNG files inside the study folder are, never a
@@ -99,9 +98,11 @@ class Page:
         return None
 
     def html(self, title: str) -> str:
-        return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-                "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                f"<title>{e(title)}</title><style>{CSS}</style></head><body>" + "".join(self.parts) + "</body></html>")
+        return (
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{e(title)}</title><style>{CSS}</style></head><body>" + "".join(self.parts) + "</body></html>"
+        )
 
 
 def read_config_dict(run_dir: Path) -> dict[str, Any]:
@@ -147,40 +148,66 @@ def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
         meta = read_meta(run_dir) if run_dir.is_dir() else {}
         if status != "done":
             extra = f" at step {meta['diverged_step']}" if status == "diverged" and "diverged_step" in meta else ""
-            page.add(f"<p class='bad'>run {e(name)}: {e(status)}{e(extra)} — its figures and metrics are absent"
-                     "</p>")
+            page.add(f"<p class='bad'>run {e(name)}: {e(status)}{e(extra)} — its figures and metrics are absent</p>")
             if status != "diverged":
                 continue
         fig = run_dir / "figures"
         page.add("<div class='row'>")
-        for file, caption in (("samples.png", "samples"), ("samples-gmm.png", "samples, codes from the GMM"),
-                              ("reconstructions.png", "inputs vs reconstructions"),
-                              ("interpolation.png", "latent interpolation"), ("curves.png", "training curves"),
-                              ("fid-by-epoch.png", "FID by epoch")):
+        for file, caption in (
+            ("samples.png", "samples"),
+            ("samples-gmm.png", "samples, codes from the GMM"),
+            ("reconstructions.png", "inputs vs reconstructions"),
+            ("interpolation.png", "latent interpolation"),
+            ("curves.png", "training curves"),
+            ("fid-by-epoch.png", "FID by epoch"),
+        ):
             if (fig / file).exists() or (file == "samples.png" and status == "done"):
                 page.img(fig / file, f"{name}: {caption}")
         page.add("</div>")
 
 
 def metrics_table(page: Page, settings: dict, dataset: str) -> None:
-    keys = [M.FID, M.KID, M.PRECISION, M.RECALL, M.RECOGNISABLE, M.DENSITY, M.COVERAGE, M.CLASSIFIER_SCORE,
-            M.CLASSES_COVERED,
-            M.CLASS_KL, M.NEAR_DUPLICATES, M.RECON_MSE, M.RECON_SSIM, M.ELBO, M.IWAE, M.ACTIVE_UNITS]
+    keys = [
+        M.FID,
+        M.KID,
+        M.PRECISION,
+        M.RECALL,
+        M.RECOGNISABLE,
+        M.DENSITY,
+        M.COVERAGE,
+        M.CLASSIFIER_SCORE,
+        M.CLASSES_COVERED,
+        M.CLASS_KL,
+        M.NEAR_DUPLICATES,
+        M.RECON_MSE,
+        M.RECON_SSIM,
+        M.ELBO,
+        M.IWAE,
+        M.ACTIVE_UNITS,
+    ]
     rows = [s for s in settings.values() if s.dataset == dataset]
-    page.add("<table><tr><th>model</th><th>z</th><th>runs</th>" + "".join(f"<th>{e(k)}</th>" for k in keys)
-             + "</tr>")
+    page.add("<table><tr><th>model</th><th>z</th><th>runs</th>" + "".join(f"<th>{e(k)}</th>" for k in keys) + "</tr>")
     fl = next((s.evals[0]["floor"] for s in rows if s.evals), None)
     if fl:
-        page.add("<tr><td>real vs real</td><td>–</td><td>–</td>" + "".join(
-            f"<td>{fmt(fl.get(k))}</td>" for k in keys) + "</tr>")
+        page.add(
+            "<tr><td>real vs real</td><td>–</td><td>–</td>"
+            + "".join(f"<td>{fmt(fl.get(k))}</td>" for k in keys)
+            + "</tr>"
+        )
     for s in rows:
-        page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>"
-                 f"<td>{len(s.evals)}/{len(s.runs)}</td>" + "".join(f"<td>{fmt_stat(s.stat(k))}</td>" for k in keys)
-                 + "</tr>")
+        page.add(
+            f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>"
+            f"<td>{len(s.evals)}/{len(s.runs)}</td>"
+            + "".join(f"<td>{fmt_stat(s.stat(k))}</td>" for k in keys)
+            + "</tr>"
+        )
         if s.stat(M.GMM_PREFIX + M.FID) is not None:  # the same decoder, codes from the ex-post GMM
-            page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}, GMM sampler</td>"
-                     f"<td>{e(str(s.z_dim))}</td><td>{len(s.evals)}/{len(s.runs)}</td>"
-                     + "".join(f"<td>{fmt_stat(s.stat(M.GMM_PREFIX + k))}</td>" for k in keys) + "</tr>")
+            page.add(
+                f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}, GMM sampler</td>"
+                f"<td>{e(str(s.z_dim))}</td><td>{len(s.evals)}/{len(s.runs)}</td>"
+                + "".join(f"<td>{fmt_stat(s.stat(M.GMM_PREFIX + k))}</td>" for k in keys)
+                + "</tr>"
+            )
     page.add("</table>")
 
 
@@ -199,8 +226,11 @@ def config_differences(cfg: dict[str, Any]) -> str:
         return ""
     diffs = [f"{k}={v}" for k, v in sorted(model.items()) if k not in ("name", "z_dim") and base["model"].get(k) != v]
     for section in ("data", "train"):
-        diffs += [f"{section}.{k}={v}" for k, v in sorted(cfg.get(section, {}).items())
-                  if base[section].get(k) != v and k not in ("seed", "dataset")]
+        diffs += [
+            f"{section}.{k}={v}"
+            for k, v in sorted(cfg.get(section, {}).items())
+            if base[section].get(k) != v and k not in ("seed", "dataset")
+        ]
     return ", ".join(diffs) or "defaults"
 
 
@@ -208,36 +238,46 @@ def setup_section(page: Page, study_dir: Path, study: dict, settings: dict) -> N
     """Datasets, models, training settings, protocol, hardware, versions, wall time per run; settings that differ
     from the defaults in the table, every config in full behind a <details>."""
     page.add("<h2 id='setup'>Setup</h2>")
-    page.add(f"<p>Datasets: {e(', '.join(study['datasets']))} (IDX files verified by SHA-256; pixels scaled to "
-             "[-1, 1]). Latent sizes: " + "; ".join(f"{e(compare.MODEL_LABELS.get(m, m))} z = "
-                                                   f"{e(', '.join(map(str, zs)))}" for m, zs in study["arms"].items())
-             + f". Seeds per setting: {e(str(study.get('seeds', 1)))}.</p>")
+    page.add(
+        f"<p>Datasets: {e(', '.join(study['datasets']))} (IDX files verified by SHA-256; pixels scaled to "
+        "[-1, 1]). Latent sizes: "
+        + "; ".join(
+            f"{e(compare.MODEL_LABELS.get(m, m))} z = {e(', '.join(map(str, zs)))}" for m, zs in study["arms"].items()
+        )
+        + f". Seeds per setting: {e(str(study.get('seeds', 1)))}.</p>"
+    )
     env = None
     full = []
-    page.add("<table><tr><th>run</th><th>status</th><th>settings that differ from the defaults</th><th>epochs</th>"
-             "<th>batch</th><th>train images</th><th>best epoch</th><th>wall time (s)</th></tr>")
+    page.add(
+        "<table><tr><th>run</th><th>status</th><th>settings that differ from the defaults</th><th>epochs</th>"
+        "<th>batch</th><th>train images</th><th>best epoch</th><th>wall time (s)</th></tr>"
+    )
     for name in study["runs"]:
         run_dir = study_dir / name
         meta = read_meta(run_dir) if run_dir.is_dir() else {}
         cfg = read_config_dict(run_dir)
-        ev = schema.check(read_json(run_dir / "eval.json"), schema.EVAL, run_dir / "eval.json") \
-            if (run_dir / "eval.json").is_file() else {}
+        ev = (
+            schema.check(read_json(run_dir / "eval.json"), schema.EVAL, run_dir / "eval.json")
+            if (run_dir / "eval.json").is_file()
+            else {}
+        )
         env = env or meta.get("environment")
         train = cfg.get("train", {})
         status = meta.get("status", "missing")
         cls = "" if status == "done" else " class='bad'"
-        page.add(f"<tr><td>{e(name)}</td><td{cls}>{e(str(status))}</td>"
-                 f"<td style='text-align:left'>{e(config_differences(cfg)) if cfg else '–'}</td>"
-                 f"<td>{e(str(train.get('epochs', '–')))}</td><td>{e(str(train.get('batch_size', '–')))}</td>"
-                 f"<td>{e(str(meta.get('n_train', '–')))}</td><td>{e(str(ev.get('epoch', '–')))}</td>"
-                 f"<td>{fmt(meta.get('wall_s'))}</td></tr>")
+        page.add(
+            f"<tr><td>{e(name)}</td><td{cls}>{e(str(status))}</td>"
+            f"<td style='text-align:left'>{e(config_differences(cfg)) if cfg else '–'}</td>"
+            f"<td>{e(str(train.get('epochs', '–')))}</td><td>{e(str(train.get('batch_size', '–')))}</td>"
+            f"<td>{e(str(meta.get('n_train', '–')))}</td><td>{e(str(ev.get('epoch', '–')))}</td>"
+            f"<td>{fmt(meta.get('wall_s'))}</td></tr>"
+        )
         if cfg:
             full.append(f"<h4>{e(name)}</h4><pre>{e(json.dumps(cfg, indent=1, sort_keys=True))}</pre>")
     page.add("</table>")
     page.add("<details><summary>every run's full config.json</summary>" + "".join(full) + "</details>")
     if env:
-        page.add("<p class='note'>Hardware and versions: " + e(", ".join(f"{k} {v}" for k, v in env.items()))
-                 + "</p>")
+        page.add("<p class='note'>Hardware and versions: " + e(", ".join(f"{k} {v}" for k, v in env.items())) + "</p>")
 
 
 SUMMARY_KEYS = [(M.FID, "FID"), (M.PRECISION, "precision"), (M.RECALL, "recall"), (M.RECOGNISABLE, "recognisable")]
@@ -258,8 +298,16 @@ def summary_rows(study: dict, settings: dict, ds: str) -> list[tuple[str, str, c
 
 def judge_skipped(settings: dict, ds: str) -> str | None:
     """Why a dataset's runs have no judge metrics (an unlabeled image folder), or None."""
-    return next((ev["judge_skipped"] for s in settings.values() if s.dataset == ds for ev in s.evals
-                 if ev.get("judge_skipped")), None)
+    return next(
+        (
+            ev["judge_skipped"]
+            for s in settings.values()
+            if s.dataset == ds
+            for ev in s.evals
+            if ev.get("judge_skipped")
+        ),
+        None,
+    )
 
 
 def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
@@ -268,29 +316,43 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
     for ds in study["datasets"]:
         page.add(f"<h3>{e(ds)}</h3><div class='summary'><div>")
         fl = compare.floor(settings, ds, M.FID)
-        page.add("<table><tr><th>capacity</th><th>model</th>" + "".join(f"<th>{e(n)}</th>" for _, n in SUMMARY_KEYS)
-                 + "</tr>")
+        page.add(
+            "<table><tr><th>capacity</th><th>model</th>"
+            + "".join(f"<th>{e(n)}</th>" for _, n in SUMMARY_KEYS)
+            + "</tr>"
+        )
         floors = [compare.floor(settings, ds, k) for k, _ in SUMMARY_KEYS]
         page.add("<tr><td>–</td><td>real vs real</td>" + "".join(f"<td>{fmt(v)}</td>" for v in floors) + "</tr>")
         for cap, label, st, prefix in summary_rows(study, settings, ds):
-            cells = "".join(f"<td>{fmt_stat(st.stat(prefix + k)) if st else '–'}{fmt_spread(st, prefix + k)}</td>"
-                            for k, _ in SUMMARY_KEYS)
+            cells = "".join(
+                f"<td>{fmt_stat(st.stat(prefix + k)) if st else '–'}{fmt_spread(st, prefix + k)}</td>"
+                for k, _ in SUMMARY_KEYS
+            )
             page.add(f"<tr><td>{e(cap)}</td><td>{e(label)}</td>{cells}</tr>")
         page.add("</table>")
         if fl is not None:
             k = compare.n_judges({key: s for key, s in settings.items() if s.dataset == ds})
-            spread_note = (f"; below each value, the instrument spread: its min–max over the {k} judges of the "
-                           "ensemble (the same samples, judges of the same recipe and other seeds)") if k > 1 else ""
-            page.add(f"<p class='note'>FID in the judge's feature space (lower is better; real vs real "
-                     f"{fmt(fl)}); brackets: 95% intervals{spread_note}.</p>")
+            spread_note = (
+                (
+                    f"; below each value, the instrument spread: its min–max over the {k} judges of the "
+                    "ensemble (the same samples, judges of the same recipe and other seeds)"
+                )
+                if k > 1
+                else ""
+            )
+            page.add(
+                f"<p class='note'>FID in the judge's feature space (lower is better; real vs real "
+                f"{fmt(fl)}); brackets: 95% intervals{spread_note}.</p>"
+            )
         page.add("</div>")
         skipped = judge_skipped(settings, ds)
         if skipped:  # no judge, so no judge-space charts: say why instead of showing them as missing
             page.add(f"<p class='bad'>No judge metrics: {e(skipped)}.</p>")
         else:
             for key in (M.FID, M.RECOGNISABLE):
-                page.img(study_dir / "figures" / f"{data.slug(ds)}-compare-{key}.png",
-                         f"{ds}: {key} at matched capacity")
+                page.img(
+                    study_dir / "figures" / f"{data.slug(ds)}-compare-{key}.png", f"{ds}: {key} at matched capacity"
+                )
         page.add("</div>")
     page.add("</section>")
 
@@ -309,8 +371,10 @@ def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dic
                 st = settings.get((ds, arm, zs[i]))
                 done = [n for n in st.runs if st.statuses.get(n) == "done"] if st else []
                 if not done:
-                    page.add(f"<figure><figcaption class='bad'>{e(compare.MODEL_LABELS.get(arm, arm))} z{zs[i]}: "
-                             "no finished run</figcaption></figure>")
+                    page.add(
+                        f"<figure><figcaption class='bad'>{e(compare.MODEL_LABELS.get(arm, arm))} z{zs[i]}: "
+                        "no finished run</figcaption></figure>"
+                    )
                     continue
                 fig = study_dir / done[0] / "figures"
                 page.img(fig / "samples.png", f"{compare.MODEL_LABELS.get(arm, arm)} z{zs[i]} ({done[0]})")
@@ -322,8 +386,10 @@ def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dic
             if autoencoders:
                 page.add("<div class='row same'>")
                 for arm, z, fig in autoencoders:
-                    for file, what in (("reconstructions.png", "inputs vs reconstructions"),
-                                       ("interpolation.png", "interpolation")):
+                    for file, what in (
+                        ("reconstructions.png", "inputs vs reconstructions"),
+                        ("interpolation.png", "interpolation"),
+                    ):
                         page.img(fig / file, f"{compare.MODEL_LABELS.get(arm, arm)} z{z}: {what}")
                 page.add("</div>")
 
@@ -340,8 +406,10 @@ def strip_epochs(n_epochs: int, k: int = STRIP_EPOCHS) -> list[int]:
 
 def training_strips_section(page: Page, study_dir: Path, study: dict) -> None:
     """Per run, the fixed-noise grid at a few epochs in one row: instability and collapse show over time."""
-    page.add("<h2 id='strips'>Training strips</h2><p class='note'>The same fixed noise at a few epochs of each run "
-             "(figures/epochs/).</p>")
+    page.add(
+        "<h2 id='strips'>Training strips</h2><p class='note'>The same fixed noise at a few epochs of each run "
+        "(figures/epochs/).</p>"
+    )
     for name in study["runs"]:
         folder = study_dir / name / "figures" / "epochs"
         grids = sorted(folder.glob("samples-epoch-*.png")) if folder.is_dir() and not folder.is_symlink() else []
@@ -389,15 +457,22 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
         return
     names = ev0.get("class_names") or [str(i) for i in range(len(ev0["class_histogram"]))]
     n_bins = len(names)
-    page.add(f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><p class='note'>A sample "
-             "counts for a class when the judge gives it that class with probability &ge; 0.9; the last column "
-             "holds the rest (junk or ambiguous). Classes covered: classes with &ge; 1% of the recognisable "
-             "samples.</p><table><tr><th>model</th><th>z</th>" + "".join(f"<th>{e(str(c))}</th>" for c in names)
-             + "<th>classes covered</th></tr>")
+    page.add(
+        f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><p class='note'>A sample "
+        "counts for a class when the judge gives it that class with probability &ge; 0.9; the last column "
+        "holds the rest (junk or ambiguous). Classes covered: classes with &ge; 1% of the recognisable "
+        "samples.</p><table><tr><th>model</th><th>z</th>"
+        + "".join(f"<th>{e(str(c))}</th>" for c in names)
+        + "<th>classes covered</th></tr>"
+    )
     train = ev0.get("train_class_histogram")
     if train:
-        page.add("<tr><td>training set</td><td>–</td>" + "".join(f"<td>{100 * v:.1f}%</td>" for v in train)
-                 + "".join("<td>–</td>" for _ in range(n_bins - len(train))) + f"<td>{len(train)}</td></tr>")
+        page.add(
+            "<tr><td>training set</td><td>–</td>"
+            + "".join(f"<td>{100 * v:.1f}%</td>" for v in train)
+            + "".join("<td>–</td>" for _ in range(n_bins - len(train)))
+            + f"<td>{len(train)}</td></tr>"
+        )
     for s in rows:
         hists = [ev["class_histogram"] for ev in s.evals if len(ev.get("class_histogram", [])) == n_bins]
         hist = [sum(h[i] for h in hists) / len(hists) for i in range(n_bins)] if hists else [0.0] * n_bins
@@ -405,8 +480,10 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
         bad = [v >= 0.1 if i == n_bins - 1 else v / recognised < 0.01 for i, v in enumerate(hist)]
         cells = "".join(f"<td{' class=bad' if b else ''}>{100 * v:.1f}%</td>" for v, b in zip(hist, bad))
         covered = s.stat(M.CLASSES_COVERED)
-        page.add(f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>{cells}"
-                 f"<td>{fmt(covered[0] if covered else None)}</td></tr>")
+        page.add(
+            f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>{cells}"
+            f"<td>{fmt(covered[0] if covered else None)}</td></tr>"
+        )
     page.add("</table>")
 
 
@@ -415,24 +492,41 @@ def findings_section(page: Page, study: dict, settings: dict) -> None:
 
     page.add("<h2 id='verdict'>Answers to the study's questions</h2>")
     for question, lines, caveat in findings.answers(study, settings):
-        page.add(f"<h3>{e(question)}</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in lines)
-                 + f"</ul><p class='note'>Caveat: {e(caveat)}</p>")
+        page.add(
+            f"<h3>{e(question)}</h3><ul>"
+            + "".join(f"<li>{e(line)}</li>" for line in lines)
+            + f"</ul><p class='note'>Caveat: {e(caveat)}</p>"
+        )
     views = [compare.under_judge(settings, j) for j in range(compare.n_judges(settings))]
-    judges_note = (f" Every claim is checked under each of the {len(views)} judges (the same recipe, other seeds): "
-                   "it is supported or contradicted only when all of them agree." if len(views) > 1 else "")
-    page.add("<h2>Claims check</h2><p class='note'>Each conclusion of the original lab report, judged by the "
-             "measured intervals: supported when the intervals separate in the claimed direction, contradicted "
-             f"when they separate the other way, inconclusive otherwise.{judges_note}</p><table><tr><th>claim</th>"
-             "<th>verdict</th><th>evidence</th></tr>")
+    judges_note = (
+        f" Every claim is checked under each of the {len(views)} judges (the same recipe, other seeds): "
+        "it is supported or contradicted only when all of them agree."
+        if len(views) > 1
+        else ""
+    )
+    page.add(
+        "<h2>Claims check</h2><p class='note'>Each conclusion of the original lab report, judged by the "
+        "measured intervals: supported when the intervals separate in the claimed direction, contradicted "
+        f"when they separate the other way, inconclusive otherwise.{judges_note}</p><table><tr><th>claim</th>"
+        "<th>verdict</th><th>evidence</th></tr>"
+    )
     for c in findings.check_claims_under_judges(study, views):
-        page.add(f"<tr><td>{e(c.text)}</td><td class='{VERDICT_CLASS.get(c.verdict, 'note')}'>{e(c.verdict)}</td>"
-                 f"<td style='text-align:left'>{e(c.evidence)}</td></tr>")
+        page.add(
+            f"<tr><td>{e(c.text)}</td><td class='{VERDICT_CLASS.get(c.verdict, 'note')}'>{e(c.verdict)}</td>"
+            f"<td style='text-align:left'>{e(c.evidence)}</td></tr>"
+        )
     page.add("</table>")
 
 
-TOC = [("summary", "Summary"), ("verdict", "Answers and claims check"), ("side-by-side", "Samples side by side"),
-       ("strips", "Training strips"), ("parts", "Every run, per dataset"), ("comparison", "All metrics"),
-       ("setup", "Setup")]
+TOC = [
+    ("summary", "Summary"),
+    ("verdict", "Answers and claims check"),
+    ("side-by-side", "Samples side by side"),
+    ("strips", "Training strips"),
+    ("parts", "Every run, per dataset"),
+    ("comparison", "All metrics"),
+    ("setup", "Setup"),
+]
 
 
 def build(study_dir: Path, embed: bool) -> str:
@@ -440,18 +534,22 @@ def build(study_dir: Path, embed: bool) -> str:
     study, settings = compare.load_study(study_dir)
     title = f"genlab study {study['study']} ({study['profile']})"
     page = Page(study_dir, embed)
-    page.add(f"<h1>{e(title)}</h1><p class='note'>{e(study.get('description', ''))}. Profile "
-             f"{e(study['profile'])}: {e(study.get('profile_description', ''))}.</p>")
+    page.add(
+        f"<h1>{e(title)}</h1><p class='note'>{e(study.get('description', ''))}. Profile "
+        f"{e(study['profile'])}: {e(study.get('profile_description', ''))}.</p>"
+    )
     page.add("<nav class='toc'>" + " · ".join(f"<a href='#{a}'>{e(t)}</a>" for a, t in TOC) + "</nav>")
     summary_section(page, study_dir, study, settings)
     evals = [ev for s in settings.values() for ev in s.evals]
     if evals:
         p = evals[0]["protocol"]
-        page.add(f"<p class='note'>Metrics protocol: {e(str(p['n_fake']))} generated samples vs "
-                 f"{e(p['reference'])}; features: {e(p['feature_space'])}; intervals: "
-                 f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability &ge; 0.9 (junk "
-                 "and ambiguous samples are not). Judge-space values are not comparable with Inception-FID numbers "
-                 "in papers, nor with the original study's unstated 'proxy FID'.</p>")
+        page.add(
+            f"<p class='note'>Metrics protocol: {e(str(p['n_fake']))} generated samples vs "
+            f"{e(p['reference'])}; features: {e(p['feature_space'])}; intervals: "
+            f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability &ge; 0.9 (junk "
+            "and ambiguous samples are not). Judge-space values are not comparable with Inception-FID numbers "
+            "in papers, nor with the original study's unstated 'proxy FID'.</p>"
+        )
     findings_section(page, study, settings)
     side_by_side_section(page, study_dir, study, settings)
     training_strips_section(page, study_dir, study)

@@ -31,8 +31,10 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched whole (full
 def check_name(name: str, what: str = "name") -> str:
     """Run and study names become folder names: letters, digits, . _ - only, never a path."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
-        raise GenlabError(f"{what} {shown(name)} is not allowed; use 1-128 letters, digits, '.', '_' or '-' "
-                          "(starting with a letter or digit, no '..')")
+        raise GenlabError(
+            f"{what} {shown(name)} is not allowed; use 1-128 letters, digits, '.', '_' or '-' "
+            "(starting with a letter or digit, no '..')"
+        )
     return name
 
 
@@ -177,8 +179,9 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
 
 def git_sha() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
         return out.stdout.strip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -200,9 +203,15 @@ def environment() -> dict[str, Any]:
     import genlab
 
     return {
-        "genlab": genlab.__version__, "git_sha": git_sha(), "python": platform.python_version(),
-        "torch": torch.__version__, "numpy": numpy.__version__, "platform": platform.platform(),
-        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "genlab": genlab.__version__,
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 

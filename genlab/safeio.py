@@ -23,8 +23,13 @@ MAX_JSONL_BYTES = 1024 * MiB  # metrics.jsonl: one line per log step (the full s
 MAX_CACHE_BYTES = 2048 * MiB  # a converted image folder (500,000 images) or a judge's weights
 CHUNK = 1 * MiB
 
-KIND = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-        stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+KIND = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 
 
 def printable(text: object) -> str:
@@ -43,17 +48,24 @@ def _open_regular(path: Path, cap: int, what: str) -> tuple[int, int]:
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise BadFile(printable(path), f"cannot read {what} ({e.strerror})", "check its permissions or remove it"
-                      ) from None
+        raise BadFile(
+            printable(path), f"cannot read {what} ({e.strerror})", "check its permissions or remove it"
+        ) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             kind = KIND.get(stat.S_IFMT(st.st_mode), "not a regular file")
-            raise BadFile(printable(path), f"{what} is {kind}, not a regular file",
-                          "genlab reads only regular files — remove or replace it")
+            raise BadFile(
+                printable(path),
+                f"{what} is {kind}, not a regular file",
+                "genlab reads only regular files — remove or replace it",
+            )
         if st.st_size > cap:
-            raise BadFile(printable(path), f"{what} is {st.st_size / MiB:,.0f} MiB, more than the {cap / MiB:,.0f} "
-                          "MiB genlab reads", "remove it or replace it with a smaller file")
+            raise BadFile(
+                printable(path),
+                f"{what} is {st.st_size / MiB:,.0f} MiB, more than the {cap / MiB:,.0f} MiB genlab reads",
+                "remove it or replace it with a smaller file",
+            )
     except BaseException:
         os.close(fd)
         raise
@@ -73,8 +85,10 @@ def read_capped(path: str | os.PathLike, cap: int, what: str = "the file") -> by
             parts.append(chunk)
             total += len(chunk)
             if total > cap:  # it grew while being read
-                raise GenlabError(f"{printable(path)}: {what} grew past the {cap / MiB:,.0f} MiB genlab reads "
-                                  "while it was read; remove it or replace it with a smaller file")
+                raise GenlabError(
+                    f"{printable(path)}: {what} grew past the {cap / MiB:,.0f} MiB genlab reads "
+                    "while it was read; remove it or replace it with a smaller file"
+                )
         return b"".join(parts)
     except OSError as e:
         raise GenlabError(f"{printable(path)}: cannot read {what} ({e.strerror}); check the file") from None
@@ -82,7 +96,7 @@ def read_capped(path: str | os.PathLike, cap: int, what: str = "the file") -> by
         os.close(fd)
 
 
-def hash_capped(path: str | os.PathLike, cap: int, h: "hashlib._Hash", what: str = "the file") -> int:
+def hash_capped(path: str | os.PathLike, cap: int, h: hashlib._Hash, what: str = "the file") -> int:
     """Feed a regular file's bytes (at most `cap`) into the hash `h` chunk by chunk; returns its size. Memory
     stays one chunk, whatever the file's size."""
     fd, _ = _open_regular(Path(path), cap, what)
@@ -91,8 +105,10 @@ def hash_capped(path: str | os.PathLike, cap: int, h: "hashlib._Hash", what: str
         while chunk := os.read(fd, CHUNK):
             total += len(chunk)
             if total > cap:
-                raise GenlabError(f"{printable(path)}: {what} grew past the {cap / MiB:,.0f} MiB genlab reads "
-                                  "while it was read; remove it or replace it with a smaller file")
+                raise GenlabError(
+                    f"{printable(path)}: {what} grew past the {cap / MiB:,.0f} MiB genlab reads "
+                    "while it was read; remove it or replace it with a smaller file"
+                )
             h.update(chunk)
         return total
     except OSError as e:

@@ -32,8 +32,9 @@ def fit_code_mixture(model, cfg, data_dir=None) -> gmm.GaussianMixture:
         pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(GMM_SEED))
         images = images[pick[: cfg.eval.gmm_codes].sort().values]
     device = next(model.parameters()).device
-    mus = torch.cat([model.encode(data.to_unit(images[i:i + 2000].to(device)))[0].cpu()
-                     for i in range(0, images.shape[0], 2000)])
+    mus = torch.cat(
+        [model.encode(data.to_unit(images[i : i + 2000].to(device)))[0].cpu() for i in range(0, images.shape[0], 2000)]
+    )
     key = hashlib.sha256(mus.numpy().tobytes()).hexdigest()
     if key not in _FITTED:
         _FITTED.clear()  # one run's mixture at a time: the next run's codes differ
@@ -42,9 +43,11 @@ def fit_code_mixture(model, cfg, data_dir=None) -> gmm.GaussianMixture:
 
 
 @torch.no_grad()
-def sample_from_mixture(model, mixture: gmm.GaussianMixture, n: int, generator: torch.Generator,
-                        batch: int = 1000) -> torch.Tensor:
+def sample_from_mixture(
+    model, mixture: gmm.GaussianMixture, n: int, generator: torch.Generator, batch: int = 1000
+) -> torch.Tensor:
     """n decoded images in [-1, 1] from codes drawn from the mixture."""
     device = next(model.parameters()).device
-    return torch.cat([model.decode(mixture.sample(min(batch, n - i), generator).float().to(device))
-                      for i in range(0, n, batch)])
+    return torch.cat(
+        [model.decode(mixture.sample(min(batch, n - i), generator).float().to(device)) for i in range(0, n, batch)]
+    )

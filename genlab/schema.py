@@ -46,8 +46,7 @@ def _type_ok(value: Any, spec: str) -> bool:
     if spec == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if spec == "num":
-        return (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(float(value)))
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
     if spec == "str":
         return isinstance(value, str)
     if spec == "tensor":
@@ -59,8 +58,15 @@ def _type_ok(value: Any, spec: str) -> bool:
 
 def _describe(spec: Any) -> str:
     if isinstance(spec, str):
-        return {"num": "a finite number", "int": "a whole number", "str": "text", "bool": "true or false",
-                "none": "null", "any": "anything", "tensor": "a tensor"}[spec]
+        return {
+            "num": "a finite number",
+            "int": "a whole number",
+            "str": "text",
+            "bool": "true or false",
+            "none": "null",
+            "any": "anything",
+            "tensor": "a tensor",
+        }[spec]
     if isinstance(spec, tuple):
         return " or ".join(_describe(s) for s in spec)
     if isinstance(spec, ListOf):
@@ -90,8 +96,10 @@ def _matches(value: Any, spec: Any, where: str) -> tuple[str, Any, Any] | None:
         for key in spec.required:
             if key not in value:
                 return f"{where}.{key}", MISSING, spec.fields.get(key, "any")
-        return next(filter(None, (_matches(value[k], sub, f"{where}.{k}") for k, sub in spec.fields.items()
-                                  if k in value)), None)
+        return next(
+            filter(None, (_matches(value[k], sub, f"{where}.{k}") for k, sub in spec.fields.items() if k in value)),
+            None,
+        )
     raise ValueError(f"unknown spec {spec!r}")
 
 
@@ -106,45 +114,110 @@ def check(value: Any, spec: Any, source: str | Path) -> Any:
     path, got, want = bad
     what = "is missing" if got is MISSING else f"is {shown(got)}, expected {_describe(want)}"
     where = f"{source}: field {path.lstrip('.')}" if path else f"{source}: the content"
-    raise GenlabError(f"{where} {what}; the file is damaged — re-run the command that wrote it, or delete the run "
-                      "folder to start it again")
+    raise GenlabError(
+        f"{where} {what}; the file is damaged — re-run the command that wrote it, or delete the run "
+        "folder to start it again"
+    )
 
 
 NUM_OR_NONE = ("num", "none")
 INTERVAL = ListOf("num", 2)
 
-META = Obj({
-    "status": "str", "run_name": "str", "model": "str", "family": "str", "dataset": "str", "z_dim": "int",
-    "seed": "int", "started": "str", "finished": "str", "environment": DictOf(("str", "num", "bool", "none")),
-    "data_sha256": DictOf("str"), "n_train": "int", "steps_per_epoch": "int", "resumed_from_step": ("int", "none"),
-    "wall_s": "num", "step": "int", "best_step": ("int", "none"), "best_fid_epoch": NUM_OR_NONE,
-    "images_per_s": NUM_OR_NONE, "figures_done": "bool", "evaluated": "bool", "diverged_step": "int",
-    "diverged_losses": ListOf("str"), "error": "str", "traceback": "str", "device": "str",
-})
+META = Obj(
+    {
+        "status": "str",
+        "run_name": "str",
+        "model": "str",
+        "family": "str",
+        "dataset": "str",
+        "z_dim": "int",
+        "seed": "int",
+        "started": "str",
+        "finished": "str",
+        "environment": DictOf(("str", "num", "bool", "none")),
+        "data_sha256": DictOf("str"),
+        "n_train": "int",
+        "steps_per_epoch": "int",
+        "resumed_from_step": ("int", "none"),
+        "wall_s": "num",
+        "step": "int",
+        "best_step": ("int", "none"),
+        "best_fid_epoch": NUM_OR_NONE,
+        "images_per_s": NUM_OR_NONE,
+        "figures_done": "bool",
+        "evaluated": "bool",
+        "diverged_step": "int",
+        "diverged_losses": ListOf("str"),
+        "error": "str",
+        "traceback": "str",
+        "device": "str",
+    }
+)
 
-EVAL = Obj({
-    "run": "str", "model": "str", "dataset": "str", "z_dim": "int", "seed": "int", "epoch": "int", "step": "int",
-    "checkpoint": "str", "data_sha256": DictOf("str"),
-    "judge": Obj({"test_accuracy": "num", "version": "int"}, required=("test_accuracy",)),
-    "protocol": Obj({"n_fake": "int", "n_real": "int", "reference": "str", "feature_space": "str",
-                     "intervals": "str"}, required=("n_fake", "reference", "feature_space", "intervals")),
-    "metrics": DictOf(NUM_OR_NONE), "intervals": DictOf(INTERVAL), "floor": DictOf(NUM_OR_NONE),
-    "class_histogram": ListOf("num", 1), "train_class_histogram": ListOf("num", 1), "class_names": ListOf("str"),
-    "gmm_class_histogram": ListOf("num", 1),
-    "test_recognisable_share": "num", "stability": DictOf(NUM_OR_NONE),
-    "fid_by_epoch": ListOf(ListOf("num", 2)), "kl_per_dim": ListOf("num"), "mean_variance_per_dim": ListOf("num"),
-    "judge_skipped": "str",  # an unlabeled image folder: no judge, no class histogram (genlab.evaluate)
-    "judges": ListOf(Obj({"index": "int", "file": "str", "sha256": "str", "test_accuracy": "num",
-                          "metrics": DictOf(NUM_OR_NONE), "intervals": DictOf(INTERVAL), "floor": DictOf(NUM_OR_NONE)},
-                         required=("index", "metrics"))),
-    "instrument_spread": DictOf(INTERVAL),
-}, required=("run", "model", "dataset", "z_dim", "metrics", "floor", "protocol"))
+EVAL = Obj(
+    {
+        "run": "str",
+        "model": "str",
+        "dataset": "str",
+        "z_dim": "int",
+        "seed": "int",
+        "epoch": "int",
+        "step": "int",
+        "checkpoint": "str",
+        "data_sha256": DictOf("str"),
+        "judge": Obj({"test_accuracy": "num", "version": "int"}, required=("test_accuracy",)),
+        "protocol": Obj(
+            {"n_fake": "int", "n_real": "int", "reference": "str", "feature_space": "str", "intervals": "str"},
+            required=("n_fake", "reference", "feature_space", "intervals"),
+        ),
+        "metrics": DictOf(NUM_OR_NONE),
+        "intervals": DictOf(INTERVAL),
+        "floor": DictOf(NUM_OR_NONE),
+        "class_histogram": ListOf("num", 1),
+        "train_class_histogram": ListOf("num", 1),
+        "class_names": ListOf("str"),
+        "gmm_class_histogram": ListOf("num", 1),
+        "test_recognisable_share": "num",
+        "stability": DictOf(NUM_OR_NONE),
+        "fid_by_epoch": ListOf(ListOf("num", 2)),
+        "kl_per_dim": ListOf("num"),
+        "mean_variance_per_dim": ListOf("num"),
+        "judge_skipped": "str",  # an unlabeled image folder: no judge, no class histogram (genlab.evaluate)
+        "judges": ListOf(
+            Obj(
+                {
+                    "index": "int",
+                    "file": "str",
+                    "sha256": "str",
+                    "test_accuracy": "num",
+                    "metrics": DictOf(NUM_OR_NONE),
+                    "intervals": DictOf(INTERVAL),
+                    "floor": DictOf(NUM_OR_NONE),
+                },
+                required=("index", "metrics"),
+            )
+        ),
+        "instrument_spread": DictOf(INTERVAL),
+    },
+    required=("run", "model", "dataset", "z_dim", "metrics", "floor", "protocol"),
+)
 
-STUDY = Obj({
-    "study": "str", "profile": "str", "seeds": "int", "description": "str", "profile_description": "str",
-    "overrides": ListOf("str"), "datasets": ListOf("str", 1), "arms": DictOf(ListOf("int", 1)),
-    "capacity_names": ListOf("str", 1), "runs": ListOf("str"), "arm_models": DictOf("str"),
-}, required=("study", "profile", "datasets", "arms", "capacity_names", "runs"))
+STUDY = Obj(
+    {
+        "study": "str",
+        "profile": "str",
+        "seeds": "int",
+        "description": "str",
+        "profile_description": "str",
+        "overrides": ListOf("str"),
+        "datasets": ListOf("str", 1),
+        "arms": DictOf(ListOf("int", 1)),
+        "capacity_names": ListOf("str", 1),
+        "runs": ListOf("str"),
+        "arm_models": DictOf("str"),
+    },
+    required=("study", "profile", "datasets", "arms", "capacity_names", "runs"),
+)
 
 
 def check_study(study: Any, source: str | Path) -> dict[str, Any]:
@@ -153,8 +226,10 @@ def check_study(study: Any, source: str | Path) -> dict[str, Any]:
     n = len(study["capacity_names"])
     for model, zs in study["arms"].items():
         if len(zs) != n:
-            raise GenlabError(f"{source}: field arms.{model} has {len(zs)} latent sizes for {n} capacities; "
-                              "the file is damaged — run the study again to rewrite it")
+            raise GenlabError(
+                f"{source}: field arms.{model} has {len(zs)} latent sizes for {n} capacities; "
+                "the file is damaged — run the study again to rewrite it"
+            )
     from genlab.runs import check_name
 
     for name in study["runs"]:
@@ -166,10 +241,30 @@ def check_study(study: Any, source: str | Path) -> dict[str, Any]:
         raise GenlabError(f"{source}: field seeds is {shown(study['seeds'])}, expected 1 to 100; the file is damaged")
     return study
 
-CHECKPOINT_STATE = Obj({
-    "model": DictOf("tensor"), "opt": DictOf(Obj({"state": "any", "param_groups": ListOf("any")},
-                                                 required=("state", "param_groups"))),
-    "rng_torch": "tensor", "rng_batches_epoch_start": "tensor", "epoch": "int", "pos": "int", "step": "int",
-    "sums": DictOf("num"), "best_step": ("int", "none"), "best_value": NUM_OR_NONE,
-}, required=("model", "opt", "rng_torch", "rng_batches_epoch_start", "epoch", "pos", "step", "sums", "best_step",
-             "best_value"))
+
+CHECKPOINT_STATE = Obj(
+    {
+        "model": DictOf("tensor"),
+        "opt": DictOf(Obj({"state": "any", "param_groups": ListOf("any")}, required=("state", "param_groups"))),
+        "rng_torch": "tensor",
+        "rng_batches_epoch_start": "tensor",
+        "epoch": "int",
+        "pos": "int",
+        "step": "int",
+        "sums": DictOf("num"),
+        "best_step": ("int", "none"),
+        "best_value": NUM_OR_NONE,
+    },
+    required=(
+        "model",
+        "opt",
+        "rng_torch",
+        "rng_batches_epoch_start",
+        "epoch",
+        "pos",
+        "step",
+        "sums",
+        "best_step",
+        "best_value",
+    ),
+)

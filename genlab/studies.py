@@ -51,8 +51,18 @@ class Profile:
 MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
 GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: ~2x fewer epochs to the same FID than batch 64,
 #   at a similar cost per image on one CPU thread (measured with the conv G; docs/results.md, 2026-11-25 GAN recipe)
-BASELINE = ("model.arch=mlp", "model.d_arch=same", "model.width=256", "model.g_layers=2", "model.d_width=0",
-            "model.ema_nimg=0", "model.lr=2e-4", "model.beta1=0.5", "model.r1_gamma=0", "train.batch_size=128")
+BASELINE = (
+    "model.arch=mlp",
+    "model.d_arch=same",
+    "model.width=256",
+    "model.g_layers=2",
+    "model.d_width=0",
+    "model.ema_nimg=0",
+    "model.lr=2e-4",
+    "model.beta1=0.5",
+    "model.r1_gamma=0",
+    "train.batch_size=128",
+)
 #   the GAN of genlab 0.1 (MLP G with batch norm, MLP D, no average, no R1, Adam 2e-4 with beta1 0.5, batch 128)
 RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defaults; each changes one piece
     "gan-baseline": BASELINE,
@@ -90,7 +100,7 @@ STUDIES: dict[str, Study] = {
         overrides=("train.epochs=10",),
         variants={"gan": ("gan", GAN_BATCH)},
         description="GAN z 32/64/128 vs VAE z 8/16/32 (and the VAE-GAN hybrid the study proposes, z 8/16/32) on "
-                    "MNIST and Fashion-MNIST, 10 epochs each",
+        "MNIST and Fashion-MNIST, 10 epochs each",
     ),
     "recipes": Study(
         name="recipes",
@@ -100,7 +110,7 @@ STUDIES: dict[str, Study] = {
         overrides=("train.epochs=10",),
         variants={arm: ("gan", ov) for arm, ov in RECIPE_ARMS.items()},
         description="the GAN recipe ablation at z 64 (each piece off and on around the default) and the VAE at z 16 "
-                    "(prior and GMM sampler in one run), MNIST and Fashion-MNIST, 10 epochs",
+        "(prior and GMM sampler in one run), MNIST and Fashion-MNIST, 10 epochs",
     ),
     "smoke": Study(
         name="smoke",
@@ -108,22 +118,43 @@ STUDIES: dict[str, Study] = {
         arms={"gan": (2, 4), "vae": (2, 4)},
         capacity_names=("low", "high"),
         variants={"gan": ("gan", ("model.d_width=32",))},
-        fixed=("train.epochs=1", "data.n_train=1024", "model.width=32", "train.batch_size=64",
-                   "eval.n_samples=200", "eval.epoch_fid_samples=200", "eval.kid_subsets=5",
-                   "eval.kid_subset_size=100", "eval.iw_samples=5", "eval.iw_images=50", "eval.bootstrap=10"),
+        fixed=(
+            "train.epochs=1",
+            "data.n_train=1024",
+            "model.width=32",
+            "train.batch_size=64",
+            "eval.n_samples=200",
+            "eval.epoch_fid_samples=200",
+            "eval.kid_subsets=5",
+            "eval.kid_subset_size=100",
+            "eval.iw_samples=5",
+            "eval.iw_images=50",
+            "eval.bootstrap=10",
+        ),
         description="a seconds-long check of an installation: tiny models, one epoch, MNIST only",
     ),
 }
 
 PROFILES: dict[str, Profile] = {
-    "quick": Profile("quick", ("train.epochs=2", "eval.n_samples=2000",
-                               "eval.epoch_fid_samples=1000", "eval.kid_subsets=20", "eval.kid_subset_size=500",
-                               "eval.iw_samples=20", "eval.iw_images=200", "eval.bootstrap=50",
-                               "eval.memo_samples=500", "eval.gmm_codes=20000"),
-                     "2 epochs on all 60,000 images (the GAN: 3,750 steps at batch 32, enough for it to draw digits, "
-                     "with a narrower generator and discriminator), 2,000-sample metrics, the VAE's mixture fitted on "
-                     "20,000 codes: minutes on a laptop CPU",
-                     {"gan": ("model.g_layers=2", "model.width=256", "model.d_width=128")}),  # the 12-run quick
+    "quick": Profile(
+        "quick",
+        (
+            "train.epochs=2",
+            "eval.n_samples=2000",
+            "eval.epoch_fid_samples=1000",
+            "eval.kid_subsets=20",
+            "eval.kid_subset_size=500",
+            "eval.iw_samples=20",
+            "eval.iw_images=200",
+            "eval.bootstrap=50",
+            "eval.memo_samples=500",
+            "eval.gmm_codes=20000",
+        ),
+        "2 epochs on all 60,000 images (the GAN: 3,750 steps at batch 32, enough for it to draw digits, "
+        "with a narrower generator and discriminator), 2,000-sample metrics, the VAE's mixture fitted on "
+        "20,000 codes: minutes on a laptop CPU",
+        {"gan": ("model.g_layers=2", "model.width=256", "model.d_width=128")},
+    ),  # the 12-run quick
     #   study in 157.6 s (conv G: 266.0 s; the default G 384: GAN runs 1.5x longer, no better), MNIST GAN
     #   recognisable 0.761 / 0.754 / 0.729 (conv G 0.753 / 0.752 / 0.712), FID 114.6 / 120.5 / 125.0 (conv G 86.8 /
     #   86.2 / 97.5); the mixture on 20,000 codes: 3-5 s instead of 22-27 s at z 32, FID within the spread of the fit
@@ -152,8 +183,9 @@ def select_models(study: Study, models: list[str] | None, datasets: list[str] | 
 
 def on_dataset(study: Study, dataset: str) -> Study:
     """The study's models and latent sizes on another dataset (e.g. folder:PATH, the user's own images)."""
-    return replace(study, datasets=(dataset,),
-                   description=f"{study.description}; run here on {dataset} instead (--dataset)")
+    return replace(
+        study, datasets=(dataset,), description=f"{study.description}; run here on {dataset} instead (--dataset)"
+    )
 
 
 def get_profile(name: str) -> Profile:
@@ -172,14 +204,24 @@ def expand(study: Study, profile: Profile, seeds: int, overrides: list[str] | No
             mine = scoped(overrides or [], model_name, study)
             for z in z_dims:
                 for seed in range(seeds):
-                    head = [*study.overrides, *profile.overrides, *profile.model_overrides.get(model_name, ()),
-                            *study.fixed, *own]
+                    head = [
+                        *study.overrides,
+                        *profile.overrides,
+                        *profile.model_overrides.get(model_name, ()),
+                        *study.fixed,
+                        *own,
+                    ]
                     tail = [*mine, f"model.z_dim={z}", f"train.seed={seed}"]  # the user's word and the run's own
-                    if data.folders.is_folder(dataset) and not any(o.lstrip("-").startswith("train.epochs=")
-                                                                  for o in (*study.fixed, *own, *mine)):
+                    if data.folders.is_folder(dataset) and not any(
+                        o.lstrip("-").startswith("train.epochs=") for o in (*study.fixed, *own, *mine)
+                    ):
                         head.append(folder_epochs(make_config(model_name, dataset, head + tail)))
                     ov = head + tail
-                    runs.append(PlannedRun(f"{data.slug(dataset)}-{arm}-z{z}-s{seed}", arm, make_config(model_name, dataset, ov)))
+                    runs.append(
+                        PlannedRun(
+                            f"{data.slug(dataset)}-{arm}-z{z}-s{seed}", arm, make_config(model_name, dataset, ov)
+                        )
+                    )
     return runs
 
 

@@ -24,8 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from genlab import data
-from genlab import figures
+from genlab import data, figures
 from genlab.config import RunConfig
 from genlab.errors import GenlabError, Interrupted
 from genlab.progress import bar
@@ -44,8 +43,9 @@ def study_dir_for(runs_dir: Path, study: str, profile: str, dataset: str | None 
     return Path(runs_dir) / check_name(f"{study}-{profile}{suffix}", "study name")
 
 
-def run_one(cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True, device="cpu",
-            tensorboard: bool = False) -> dict[str, Any]:
+def run_one(
+    cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True, device="cpu", tensorboard: bool = False
+) -> dict[str, Any]:
     """Train (or resume) one run, then draw its figures and evaluate it, on `device`; returns its meta.
     `tensorboard` also logs it to RUN_DIR/tb (genlab.tb_logger)."""
     training_images(cfg, data_dir)  # a batch too large for the data is one line before any judge is trained
@@ -99,20 +99,37 @@ def plan_workers(workers: int | None, pending: int) -> tuple[int, int]:
 def is_complete(run_dir: Path, evaluate_runs: bool) -> bool:
     meta = read_meta(run_dir)
     return meta.get("status") == "diverged" or (
-        meta.get("status") == "done" and bool(meta.get("figures_done"))
-        and (not evaluate_runs or (run_dir / "eval.json").exists()))
+        meta.get("status") == "done"
+        and bool(meta.get("figures_done"))
+        and (not evaluate_runs or (run_dir / "eval.json").exists())
+    )
 
 
-def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path = Path("runs"),
-              data_dir=None, overrides: list[str] | None = None, evaluate_runs: bool = True,
-              log=print, models: list[str] | None = None, workers: int | None = None,
-              threads: int | None = None, pages: bool = True, device: str = "auto", executor: str = "local",
-              ray_options: dict[str, Any] | None = None, datasets: list[str] | None = None,
-              tensorboard: bool = False, dataset: str | None = None) -> Path:
+def run_study(
+    study_name: str,
+    profile_name: str,
+    seeds: int = 1,
+    runs_dir: Path = Path("runs"),
+    data_dir=None,
+    overrides: list[str] | None = None,
+    evaluate_runs: bool = True,
+    log=print,
+    models: list[str] | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    pages: bool = True,
+    device: str = "auto",
+    executor: str = "local",
+    ray_options: dict[str, Any] | None = None,
+    datasets: list[str] | None = None,
+    tensorboard: bool = False,
+    dataset: str | None = None,
+) -> Path:
     """Run every missing run of a study (optionally only some models) and write its pages; returns its folder.
 
     `workers` processes share the runs (None: one per core); `threads` sets this process's torch threads
-    (a worker's setting); `dataset` (a registry name or folder:PATH) replaces the study's datasets; `pages=False` leaves the index and report to the process that started the workers.
+    (a worker's setting); `dataset` (a registry name or folder:PATH) replaces the study's datasets; `pages=False`
+    leaves the index and report to the process that started the workers.
     `executor` 'ray' hands the pending runs to Ray tasks instead (genlab.executor_ray; `ray_options`: address,
     cpus_per_run, gpus_per_run, max_retries). `device` (auto, cpu, cuda, cuda:N) is resolved here, once.
     """
@@ -139,12 +156,22 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         start(opts.get("address"), opts.get("cpus_per_run", 1), opts.get("gpus_per_run", 0.0), opts.get("local_cpus"))
     study_dir = study_dir_for(runs_dir, study.name, profile.name, dataset)
     study_dir.mkdir(parents=True, exist_ok=True)
-    write_json(study_dir / "study.json", {  # identical from every worker of the same study, so safe to rewrite
-        "study": study.name, "profile": profile.name, "seeds": seeds, "description": study.description,
-        "profile_description": profile.description, "overrides": list(overrides or []),
-        "datasets": list(study.datasets), "arms": {k: list(v) for k, v in study.arms.items()},
-        "capacity_names": list(study.capacity_names), "runs": [c.name for c in configs],
-        "arm_models": {arm: study.model_of(arm)[0] for arm in study.arms}})
+    write_json(
+        study_dir / "study.json",
+        {  # identical from every worker of the same study, so safe to rewrite
+            "study": study.name,
+            "profile": profile.name,
+            "seeds": seeds,
+            "description": study.description,
+            "profile_description": profile.description,
+            "overrides": list(overrides or []),
+            "datasets": list(study.datasets),
+            "arms": {k: list(v) for k, v in study.arms.items()},
+            "capacity_names": list(study.capacity_names),
+            "runs": [c.name for c in configs],
+            "arm_models": {arm: study.model_of(arm)[0] for arm in study.arms},
+        },
+    )
     for ds in study.datasets:
         path = study_dir / "figures" / f"{data.slug(ds)}-real.png"
         if not path.exists():
@@ -168,15 +195,41 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
         from genlab.executor_ray import run_on_ray
 
         log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, on Ray")
-        run_on_ray(pending, study_dir, data_dir, evaluate_runs, log, device=str(dev), tensorboard=tensorboard,
-                   **(ray_options or {}))
+        run_on_ray(
+            pending,
+            study_dir,
+            data_dir,
+            evaluate_runs,
+            log,
+            device=str(dev),
+            tensorboard=tensorboard,
+            **(ray_options or {}),
+        )
     elif n_workers > 1:
-        log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, "
-            f"{n_workers} workers x {worker_threads} torch thread{'s' if worker_threads > 1 else ''}")
-        run_workers(worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs,
-                                   models, worker_threads, device, datasets, tensorboard, dataset), n_workers,
-                                    len(pending),
-                    log)
+        log(
+            f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, "
+            f"{n_workers} workers x {worker_threads} torch thread{'s' if worker_threads > 1 else ''}"
+        )
+        run_workers(
+            worker_command(
+                study_name,
+                profile_name,
+                seeds,
+                runs_dir,
+                data_dir,
+                overrides,
+                evaluate_runs,
+                models,
+                worker_threads,
+                device,
+                datasets,
+                tensorboard,
+                dataset,
+            ),
+            n_workers,
+            len(pending),
+            log,
+        )
     else:
         run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev, tensorboard)
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
@@ -188,8 +241,15 @@ def run_study(study_name: str, profile_name: str, seeds: int = 1, runs_dir: Path
     return study_dir
 
 
-def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_runs: bool, log, device="cpu",
-              tensorboard: bool = False) -> None:
+def run_queue(
+    configs: list[PlannedRun],
+    study_dir: Path,
+    data_dir,
+    evaluate_runs: bool,
+    log,
+    device="cpu",
+    tensorboard: bool = False,
+) -> None:
     """This process's share of the study: every run not complete and not locked by another worker."""
     for i, planned in enumerate(configs, 1):
         cfg, name = planned.cfg, planned.name
@@ -206,8 +266,7 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
         except (GenlabError, Interrupted, KeyboardInterrupt):
             raise
         except Exception as e:  # a bug in one run must not lose the others; it is recorded, not hidden
-            update_meta(run_dir, status="failed", error=f"{type(e).__name__}: {e}",
-                        traceback=traceback.format_exc())
+            update_meta(run_dir, status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
             log(f"[{i}/{len(configs)}] {name}: FAILED ({type(e).__name__}: {e})")
             continue
         finally:
@@ -215,11 +274,41 @@ def run_queue(configs: list[PlannedRun], study_dir: Path, data_dir, evaluate_run
         log(f"[{i}/{len(configs)}] {name}: {meta.get('status')} in {time.perf_counter() - t:.1f}s")
 
 
-def worker_command(study_name, profile_name, seeds, runs_dir, data_dir, overrides, evaluate_runs, models,
-                   threads, device="auto", datasets=None, tensorboard=False, dataset=None) -> list[str]:
-    cmd = [sys.executable, "-m", "genlab", "study", study_name, "--profile", profile_name, "--seeds", str(seeds),
-           "--runs-dir", str(runs_dir), "--workers", "1", "--threads", str(threads), "--no-pages",
-           "--device", str(device)]
+def worker_command(
+    study_name,
+    profile_name,
+    seeds,
+    runs_dir,
+    data_dir,
+    overrides,
+    evaluate_runs,
+    models,
+    threads,
+    device="auto",
+    datasets=None,
+    tensorboard=False,
+    dataset=None,
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "genlab",
+        "study",
+        study_name,
+        "--profile",
+        profile_name,
+        "--seeds",
+        str(seeds),
+        "--runs-dir",
+        str(runs_dir),
+        "--workers",
+        "1",
+        "--threads",
+        str(threads),
+        "--no-pages",
+        "--device",
+        str(device),
+    ]
     cmd += ["--models", ",".join(models)] if models else []
     cmd += ["--datasets", ",".join(datasets)] if datasets else []
     cmd += ["--dataset", dataset] if dataset else []
@@ -233,8 +322,9 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
     """Start n worker processes on the study and wait for them; their run lines pass through one progress bar.
     Ctrl-C or SIGTERM reaches every worker, each checkpoints its run, and the same command resumes them."""
     env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONUNBUFFERED": "1"}
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(n)]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(n)
+    ]
     errors: list[str] = []  # the workers' one-line errors: the same mistake from each worker is reported once
     stopping = threading.Event()
 
@@ -274,7 +364,7 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
                 for line in p.stderr:
                     if line.startswith("genlab: error: "):
                         with lock:
-                            errors.append(line[len("genlab: error: "):].rstrip("\n"))
+                            errors.append(line[len("genlab: error: ") :].rstrip("\n"))
                         continue
                     with lock:
                         sys.stderr.write(line)  # warnings, progress, a bug's traceback: as the worker wrote them
@@ -295,5 +385,7 @@ def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
         if unique:
             more = f" (and {len(unique) - 1} other error{'s' if len(unique) > 2 else ''})" if len(unique) > 1 else ""
             raise GenlabError(f"{unique[0]}{more}; finished runs are kept, and the same command continues the study")
-        raise GenlabError(f"{sum(1 for c in codes if c)} of {n} workers stopped with an error (see above); "
-                          "fix it and run the same command again: finished runs are kept")
+        raise GenlabError(
+            f"{sum(1 for c in codes if c)} of {n} workers stopped with an error (see above); "
+            "fix it and run the same command again: finished runs are kept"
+        )

@@ -40,8 +40,11 @@ def writer(run_dir: Path):
 
 
 def scalars(record: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in record.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "epoch")}
+    return {
+        k: float(v)
+        for k, v in record.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "epoch")
+    }
 
 
 class TensorBoardLogger:
@@ -51,8 +54,7 @@ class TensorBoardLogger:
         self.run_dir, self._w = Path(run_dir), None
         tb = self.run_dir / TB_DIR
         if tb.exists() and not tb.is_dir() or tb.is_symlink():  # checked before the run starts, not mid-run
-            raise GenlabError(f"{printable(tb)} exists and is not a folder; move it away, or run without "
-                              "--tensorboard")
+            raise GenlabError(f"{printable(tb)} exists and is not a folder; move it away, or run without --tensorboard")
 
     @property
     def w(self):
@@ -82,11 +84,14 @@ def log_final(run_dir: Path, config: dict[str, Any], result: dict[str, Any]) -> 
     """The run's hyperparameters beside its final metrics, for TensorBoard's HPARAMS tab."""
     hparams = {}
     for section, values in config.items():
-        for k, v in (values.items() if isinstance(values, dict) else []):
+        for k, v in values.items() if isinstance(values, dict) else []:
             if isinstance(v, (int, float, str, bool)):
                 hparams[f"{section}.{k}"] = v
-    metrics = {f"hparam/{k}": float(v) for k, v in result.get("metrics", {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = {
+        f"hparam/{k}": float(v)
+        for k, v in result.get("metrics", {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     w = writer(run_dir)
     w.add_hparams(hparams, metrics, run_name=".")
     w.close()

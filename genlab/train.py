@@ -25,8 +25,7 @@ from genlab.config import RunConfig, from_json
 from genlab.errors import GenlabError, Interrupted
 from genlab.models import GenerativeModel, build_model
 from genlab.progress import bar
-from genlab.runs import (append_jsonl, environment, now, read_meta, read_text, truncate_metrics, update_meta,
-                         write_json)
+from genlab.runs import append_jsonl, environment, now, read_meta, read_text, truncate_metrics, update_meta, write_json
 
 SAMPLE_SEED_OFFSET = 1_000_003  # fixed-noise generator for per-epoch grids: seed + offset
 EpochHook = Callable[[GenerativeModel, int], dict[str, float]]  # (model, epoch) -> extra metrics, e.g. fid
@@ -52,15 +51,18 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path) -> None:
     if path.exists():
         old = read_config(run_dir)
         if old.to_dict() != cfg.to_dict():
-            raise GenlabError(f"{run_dir} already holds a run with a different config; "
-                              "choose another --name or --runs-dir, or delete that folder")
+            raise GenlabError(
+                f"{run_dir} already holds a run with a different config; "
+                "choose another --name or --runs-dir, or delete that folder"
+            )
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(path, cfg.to_dict())
 
 
-def load_run(run_dir: Path, which: str = "best", device: torch.device | str = "cpu"
-             ) -> tuple[RunConfig, GenerativeModel, dict[str, Any]]:
+def load_run(
+    run_dir: Path, which: str = "best", device: torch.device | str = "cpu"
+) -> tuple[RunConfig, GenerativeModel, dict[str, Any]]:
     """(config, model in eval mode on `device`, checkpoint state) from a run dir; `which` is 'best' or 'last'."""
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
@@ -82,10 +84,18 @@ def load_run(run_dir: Path, which: str = "best", device: torch.device | str = "c
 
 
 def _payload(model, opts, batch_gen_epoch_state, pos, epoch, step, sums, best) -> dict[str, Any]:
-    return {"model": model.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()},
-            "rng_torch": torch.get_rng_state(), "rng_batches_epoch_start": batch_gen_epoch_state,
-            "epoch": epoch, "pos": pos, "step": step, "sums": sums,
-            "best_step": best[0], "best_value": best[1]}
+    return {
+        "model": model.state_dict(),
+        "opt": {k: o.state_dict() for k, o in opts.items()},
+        "rng_torch": torch.get_rng_state(),
+        "rng_batches_epoch_start": batch_gen_epoch_state,
+        "epoch": epoch,
+        "pos": pos,
+        "step": step,
+        "sums": sums,
+        "best_step": best[0],
+        "best_value": best[1],
+    }
 
 
 class StopFlag:
@@ -118,13 +128,21 @@ def training_images(cfg: RunConfig, data_dir=None) -> torch.Tensor:
     if cfg.data.n_train:
         images = images[: cfg.data.n_train]
     if images.shape[0] < cfg.train.batch_size:
-        raise GenlabError(f"train.batch_size={cfg.train.batch_size} is larger than the {images.shape[0]} training "
-                          f"images of {data.slug(cfg.data.dataset)}; lower it")
+        raise GenlabError(
+            f"train.batch_size={cfg.train.batch_size} is larger than the {images.shape[0]} training "
+            f"images of {data.slug(cfg.data.dataset)}; lower it"
+        )
     return images
 
 
-def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | None = None,
-          device: torch.device | str = "cpu", loggers: list[Logger] | None = None) -> dict[str, Any]:
+def train(
+    cfg: RunConfig,
+    run_dir: Path,
+    data_dir=None,
+    epoch_hook: EpochHook | None = None,
+    device: torch.device | str = "cpu",
+    loggers: list[Logger] | None = None,
+) -> dict[str, Any]:
     """Train (or resume) one run to its configured epochs on `device`; returns meta.json's content.
 
     The whole training set lives on the device as one uint8 tensor. Bit-exact resume holds on the CPU; on CUDA the
@@ -158,20 +176,33 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
             try:
                 o.load_state_dict(state["opt"][k])
             except (KeyError, ValueError, TypeError, IndexError) as e:
-                raise GenlabError(f"{run_dir}: the checkpoint's optimizer state '{k}' does not fit this model "
-                                  f"({type(e).__name__}: {e}); delete the run folder to train it again") from None
+                raise GenlabError(
+                    f"{run_dir}: the checkpoint's optimizer state '{k}' does not fit this model "
+                    f"({type(e).__name__}: {e}); delete the run folder to train it again"
+                ) from None
         torch.set_rng_state(state["rng_torch"])
         batch_gen.set_state(state["rng_batches_epoch_start"])
         epoch, pos, step, sums = state["epoch"], state["pos"], state["step"], state["sums"]
         best = (state["best_step"], state["best_value"])
     truncate_metrics(metrics_path, step)  # lines after the checkpoint are re-made identically
     env = environment()
-    update_meta(run_dir, status="running", run_name=run_dir.name, model=cfg.model_name, family=model.family,
-                dataset=cfg.data.dataset, z_dim=cfg.z_dim, seed=cfg.train.seed,
-                started=meta.get("started", now()), environment=env,
-                data_sha256=data_sha256,
-                n_train=n, steps_per_epoch=steps_per_epoch, resumed_from_step=step if state else None,
-                device=str(device))
+    update_meta(
+        run_dir,
+        status="running",
+        run_name=run_dir.name,
+        model=cfg.model_name,
+        family=model.family,
+        dataset=cfg.data.dataset,
+        z_dim=cfg.z_dim,
+        seed=cfg.train.seed,
+        started=meta.get("started", now()),
+        environment=env,
+        data_sha256=data_sha256,
+        n_train=n,
+        steps_per_epoch=steps_per_epoch,
+        resumed_from_step=step if state else None,
+        device=str(device),
+    )
     wall = float(meta.get("wall_s", 0.0))
     fixed = sample_noise_generator(cfg.train.seed)
     fixed_noise_state = fixed.get_state()
@@ -188,8 +219,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
     model.train()
     total_steps = cfg.train.epochs * steps_per_epoch
     t_start = time.perf_counter()
-    with StopFlag() as stop, bar(total=total_steps, initial=step,
-                                 desc=run_dir.name, unit="step") as pb:
+    with StopFlag() as stop, bar(total=total_steps, initial=step, desc=run_dir.name, unit="step") as pb:
         while epoch < cfg.train.epochs:
             epoch_start_state = batch_gen.get_state()
             perm = torch.randperm(n, generator=batch_gen)
@@ -197,7 +227,7 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
             while pos < steps_per_epoch:
                 if cfg.train.lr_rampdown:
                     schedules.set_lr_factor(opts, schedules.rampdown_factor(step, total_steps, cfg.train.lr_rampdown))
-                x = data.to_unit(images[perm[pos * bs:(pos + 1) * bs].to(device)])
+                x = data.to_unit(images[perm[pos * bs : (pos + 1) * bs].to(device)])
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
                     losses = {k: float(v) for k, v in model.train_step(x, opts).items()}
                 pos, step, n_log = pos + 1, step + 1, n_log + bs
@@ -205,14 +235,19 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
                 if bad:
                     wall += time.perf_counter() - t_start
                     append_jsonl(metrics_path, {"step": step, "epoch": epoch, "event": "diverged", **losses})
-                    return update_meta(run_dir, status="diverged", diverged_step=step,
-                                       diverged_losses=bad, wall_s=wall, finished=now())
+                    return update_meta(
+                        run_dir, status="diverged", diverged_step=step, diverged_losses=bad, wall_s=wall, finished=now()
+                    )
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + v
                 if step % cfg.train.log_every == 0:
                     rate = n_log / max(time.perf_counter() - t_log, 1e-9)
-                    line = {"step": step, "epoch": epoch + pos / steps_per_epoch, **losses,
-                            "images_per_s": round(rate, 1)}
+                    line = {
+                        "step": step,
+                        "epoch": epoch + pos / steps_per_epoch,
+                        **losses,
+                        "images_per_s": round(rate, 1),
+                    }
                     append_jsonl(metrics_path, line)
                     for lg in loggers or []:
                         lg.on_step(step, line)
@@ -228,8 +263,12 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
                         raise Interrupted(f"stopped at step {step}; the same command resumes from there")
             # end of epoch: mean losses, fixed-noise samples, optional hook (e.g. cheap FID), checkpoint
             epoch += 1
-            record = {"step": step, "epoch": epoch, "event": "epoch",
-                      **{f"mean_{k}": v / steps_per_epoch for k, v in sums.items()}}
+            record = {
+                "step": step,
+                "epoch": epoch,
+                "event": "epoch",
+                **{f"mean_{k}": v / steps_per_epoch for k, v in sums.items()},
+            }
             with torch.random.fork_rng(devices=[]):
                 model.eval()
                 fixed.set_state(fixed_noise_state)
@@ -248,10 +287,16 @@ def train(cfg: RunConfig, run_dir: Path, data_dir=None, epoch_hook: EpochHook | 
             pos, sums = 0, {}
             save(batch_gen.get_state())
     wall += time.perf_counter() - t_start
-    return update_meta(run_dir, status="done", wall_s=wall, finished=now(), step=step,
-                       best_step=best[0], best_fid_epoch=best[1],
-                       images_per_s=round(step * bs / max(time.perf_counter() - t_start, 1e-9), 1)
-                       if state is None else None)
+    return update_meta(
+        run_dir,
+        status="done",
+        wall_s=wall,
+        finished=now(),
+        step=step,
+        best_step=best[0],
+        best_fid_epoch=best[1],
+        images_per_s=round(step * bs / max(time.perf_counter() - t_start, 1e-9), 1) if state is None else None,
+    )
 
 
 def save_epoch_grid(run_dir: Path, cfg: RunConfig, grid: torch.Tensor, epoch: int) -> None:

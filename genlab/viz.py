@@ -36,7 +36,7 @@ def grid(x: torch.Tensor, nrow: int = 8, scale: int = SCALE, pad: int = PAD) -> 
     for i in range(n):
         r, c = divmod(i, ncol)
         big = imgs[i].repeat(scale, 0).repeat(scale, 1)
-        out[pad + r * (hs + pad): pad + r * (hs + pad) + hs, pad + c * (ws + pad): pad + c * (ws + pad) + ws] = big
+        out[pad + r * (hs + pad) : pad + r * (hs + pad) + hs, pad + c * (ws + pad) : pad + c * (ws + pad) + ws] = big
     return Image.fromarray(out, mode="L")
 
 
@@ -92,6 +92,7 @@ def save_png(img: Image.Image, path: Path) -> Path:
 
 # ---------------------------------------------------------------- matplotlib charts
 
+
 def _plt():
     import matplotlib
 
@@ -118,8 +119,13 @@ def save_figure(fig, path: Path) -> Path:
 PLOTTABLE = 1e100
 
 
-def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: list[list[str]],
-                  title: str, ylabels: list[str], xlabel: str = "step"):
+def curves_figure(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    panels: list[list[str]],
+    title: str,
+    ylabels: list[str],
+    xlabel: str = "step",
+):
     """Line plots as a matplotlib figure: one panel per group of series names; series maps name -> (x, y)."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
@@ -141,8 +147,14 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], pa
     return fig
 
 
-def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], panels: list[list[str]],
-           title: str, ylabels: list[str], path: Path, xlabel: str = "step") -> Path:
+def curves(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    panels: list[list[str]],
+    title: str,
+    ylabels: list[str],
+    path: Path,
+    xlabel: str = "step",
+) -> Path:
     """Line plots saved as a PNG (see curves_figure)."""
     return save_figure(curves_figure(series, panels, title, ylabels, xlabel), path)
 
@@ -169,16 +181,22 @@ def text_overlaps(fig) -> list[tuple[str, str]]:
     boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn_texts(fig)]
     out = []
     for i, (ta, a) in enumerate(boxes):
-        for tb, b in boxes[i + 1:]:
+        for tb, b in boxes[i + 1 :]:
             inter = a.intersection(a, b)
             if inter is not None and inter.width > 1 and inter.height > 1:
                 out.append((ta, tb))
     return out
 
 
-def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
-               ylabel: str, floor: float | None = None, floor_label: str = "real vs real",
-               spreads: dict[str, list[tuple[float, float] | None]] | None = None):
+def bar_figure(
+    groups: list[str],
+    bars: dict[str, list[tuple[float, float, float] | None]],
+    title: str,
+    ylabel: str,
+    floor: float | None = None,
+    floor_label: str = "real vs real",
+    spreads: dict[str, list[tuple[float, float] | None]] | None = None,
+):
     """The grouped-bar chart as a matplotlib figure (grouped_bars saves it): bars maps a series name to one
     (mean, lo, hi) or None per group. The width grows with the bars, value labels alternate height where
     neighbours would touch, and the legend sits outside the axes. `spreads` (same shape, (min, max) or None)
@@ -190,9 +208,16 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
     colors = ["#d1495b", "#00798c", "#edae49", "#66a182", "#2e4057"]
     # the axis spans every mean and upper bound (a damaged eval.json can put a mean outside its own interval);
     # halved float max keeps 1.22 * top finite
-    top = min(max([*(max(v[0], v[2]) for vs in bars.values() for v in vs if v is not None),
-                   *(sp[1] for vs in (spreads or {}).values() for sp in vs if sp is not None)], default=1.0),
-              sys.float_info.max / 2)
+    top = min(
+        max(
+            [
+                *(max(v[0], v[2]) for vs in bars.values() for v in vs if v is not None),
+                *(sp[1] for vs in (spreads or {}).values() for sp in vs if sp is not None),
+            ],
+            default=1.0,
+        ),
+        sys.float_info.max / 2,
+    )
     for i, (name, values) in enumerate(bars.items()):
         xs, ys, err_lo, err_hi = [], [], [], []
         for g, v in enumerate(values):
@@ -205,11 +230,21 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
             err_lo.append(max(mean - lo, 0.0))
             err_hi.append(max(hi - mean, 0.0))
         ax.bar(xs, ys, width, yerr=[err_lo, err_hi], capsize=3, label=name, color=colors[i % len(colors)])
-        marks = [(g + (i - (k - 1) / 2) * width + width * 0.28, sp) for g, sp in enumerate((spreads or {}).get(name, []))
-                 if sp is not None and values[g] is not None]
+        marks = [
+            (g + (i - (k - 1) / 2) * width + width * 0.28, sp)
+            for g, sp in enumerate((spreads or {}).get(name, []))
+            if sp is not None and values[g] is not None
+        ]
         for x, (lo, hi) in marks:
-            ax.plot([x, x], [lo, hi], color="black", linewidth=0.8, marker="D", markersize=2.5,
-                    label="judges: min, max" if (i, x) == (0, marks[0][0]) else None)
+            ax.plot(
+                [x, x],
+                [lo, hi],
+                color="black",
+                linewidth=0.8,
+                marker="D",
+                markersize=2.5,
+                label="judges: min, max" if (i, x) == (0, marks[0][0]) else None,
+            )
         for x, y, eh in zip(xs, ys, err_hi):
             label_y = min(max(y + eh + 0.02 * top * (1 + 2 * (i % 2)), 0.0), 1.15 * top)
             # clipped to the axes, so a value off the chart cannot stretch the saved figure past any size
@@ -228,9 +263,16 @@ def bar_figure(groups: list[str], bars: dict[str, list[tuple[float, float, float
     return fig
 
 
-def grouped_bars(groups: list[str], bars: dict[str, list[tuple[float, float, float] | None]], title: str,
-                 ylabel: str, path: Path, floor: float | None = None, floor_label: str = "real vs real",
-                 spreads: dict[str, list[tuple[float, float] | None]] | None = None) -> Path:
+def grouped_bars(
+    groups: list[str],
+    bars: dict[str, list[tuple[float, float, float] | None]],
+    title: str,
+    ylabel: str,
+    path: Path,
+    floor: float | None = None,
+    floor_label: str = "real vs real",
+    spreads: dict[str, list[tuple[float, float] | None]] | None = None,
+) -> Path:
     """Grouped bars with error bars, saved as a PNG (see bar_figure)."""
     return save_figure(bar_figure(groups, bars, title, ylabel, floor, floor_label, spreads), path)
 

@@ -51,7 +51,7 @@ def blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.zeros(n, 28, 28, dtype=torch.uint8)
     for i, y in enumerate(labels.tolist()):
         r, c = 4 + (y // 5) * 12, 2 + (y % 5) * 5
-        images[i, r:r + 8, c:c + 5] = 200 + int(torch.randint(0, 55, (1,), generator=g))
+        images[i, r : r + 8, c : c + 5] = 200 + int(torch.randint(0, 55, (1,), generator=g))
     return images, labels
 
 

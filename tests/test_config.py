@@ -17,20 +17,23 @@ def test_roundtrip_and_overrides():
     assert cfg.run_name == "fashion-mnist-gan-z128-s0"
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("model.z_dm=3", "did you mean 'z_dim'"),
-    ("trian.epochs=3", "did you mean 'train'"),
-    ("train.epochs=NaN", "whole number"),
-    ("model.lr=NaN", "finite"),
-    ("model.lr=Infinity", "finite"),
-    ("model.lr=-1", "too small"),
-    ("train.epochs=0", "too small"),
-    ("train.batch_size=1.5", "whole number"),
-    ("model.arch=transformer", "not allowed"),
-    ("model.g_norm=3", "true or false"),
-    ("data.dataset=cifar", "unknown dataset"),
-    ("train.epochs", "section.key=value"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("model.z_dm=3", "did you mean 'z_dim'"),
+        ("trian.epochs=3", "did you mean 'train'"),
+        ("train.epochs=NaN", "whole number"),
+        ("model.lr=NaN", "finite"),
+        ("model.lr=Infinity", "finite"),
+        ("model.lr=-1", "too small"),
+        ("train.epochs=0", "too small"),
+        ("train.batch_size=1.5", "whole number"),
+        ("model.arch=transformer", "not allowed"),
+        ("model.g_norm=3", "true or false"),
+        ("data.dataset=cifar", "unknown dataset"),
+        ("train.epochs", "section.key=value"),
+    ],
+)
 def test_bad_values_are_rejected(override, needle):
     with pytest.raises(GenlabError, match=needle):
         make_config("gan", "mnist", [override])
@@ -59,8 +62,10 @@ def test_cli_unknown_command_is_one_line(capsys):
 def test_log_tensorboard_is_the_tensorboard_flag_not_a_config_section():
     from genlab.cli import split_overrides
 
-    assert split_overrides(["train", "--log.tensorboard", "--train.epochs=2"]) == (["train", "--tensorboard"],
-                                                                                    ["train.epochs=2"])
+    assert split_overrides(["train", "--log.tensorboard", "--train.epochs=2"]) == (
+        ["train", "--tensorboard"],
+        ["train.epochs=2"],
+    )
 
 
 def test_a_vaegan_config_written_before_its_recipe_keeps_training_without_it():
@@ -93,6 +98,7 @@ def test_a_gan_config_written_before_g_layers_reads_as_the_two_layer_g_it_traine
     assert back.g_layers == 2
     hidden = [m.out_features for m in build_model("gan", back).generator.modules() if isinstance(m, torch.nn.Linear)]
     assert hidden == [16, 32, 784]
-    hidden = [m.out_features for m in build_model("gan", new.model).generator.modules()
-              if isinstance(m, torch.nn.Linear)]
+    hidden = [
+        m.out_features for m in build_model("gan", new.model).generator.modules() if isinstance(m, torch.nn.Linear)
+    ]
     assert hidden == [16, 32, 64, 784]

@@ -68,8 +68,12 @@ def test_truncated_gzip(real_data, tmp_path, capsys):
     root = copy_dataset(real_data, tmp_path)
     f = root / "mnist" / "train-labels-idx1-ubyte.gz"
     f.write_bytes(f.read_bytes()[:5000])
-    one_line_error(["data", "verify", "--dataset", "mnist", "--data-dir", str(root)], capsys,
-                   "train-labels-idx1-ubyte.gz", "truncated")
+    one_line_error(
+        ["data", "verify", "--dataset", "mnist", "--data-dir", str(root)],
+        capsys,
+        "train-labels-idx1-ubyte.gz",
+        "truncated",
+    )
 
 
 def test_wrong_magic(tiny_data, capsys):
@@ -89,6 +93,7 @@ def test_wrong_magic_and_dims_via_cli(tiny_data, capsys, monkeypatch):
     data.write_idx(f, bad)
     ds = data.DATASETS["mnist"]
     import hashlib
+
     sha = dict(ds.sha256, **{"t10k-images-idx3-ubyte": hashlib.sha256(data.read_bytes(f)).hexdigest()})
     monkeypatch.setitem(data.DATASETS, "mnist", data.Dataset("mnist", ds.classes, sha, ()))
     data._load_split.cache_clear()
@@ -107,13 +112,18 @@ def test_hash_mismatch_names_file_and_both_hashes(real_data, tmp_path, capsys):
     raw = bytearray(gzip.decompress(f.read_bytes()))
     raw[100] ^= 1
     f.write_bytes(gzip.compress(bytes(raw)))
-    err = one_line_error(["data", "verify", "--dataset", "mnist", "--data-dir", str(root)], capsys,
-                         "t10k-labels-idx1-ubyte", data.DATASETS["mnist"].sha256["t10k-labels-idx1-ubyte"])
+    err = one_line_error(
+        ["data", "verify", "--dataset", "mnist", "--data-dir", str(root)],
+        capsys,
+        "t10k-labels-idx1-ubyte",
+        data.DATASETS["mnist"].sha256["t10k-labels-idx1-ubyte"],
+    )
     assert "got " in err
 
 
 def test_header_claiming_a_billion_images_does_not_allocate():
     import struct
+
     raw = struct.pack(">HBB", 0, 8, 3) + struct.pack(">3I", 10**9, 28, 28) + bytes(100)
     with pytest.raises(GenlabError, match="truncated or corrupt"):
         data.parse_idx(raw, "huge")

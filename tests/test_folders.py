@@ -48,8 +48,7 @@ def test_verify_lists_classes_counts_and_hash(tmp_path, capsys):
     code, out, err = cli(capsys, "data", "verify", f"folder:{root}")
     assert code == 0, err
     assert "classes: ['a', 'b']" in out and "images: 60" in out
-    n_train, n_test = (int(line.split(": ")[1]) for line in out.splitlines() if line.split(":")[0] in ("train",
-                                                                                                         "test"))
+    n_train, n_test = (int(line.split(": ")[1]) for line in out.splitlines() if line.split(":")[0] in ("train", "test"))
     assert n_train + n_test == 60 and 3 <= n_test <= 20  # about 1/6 held out
 
 
@@ -70,9 +69,19 @@ BAD = {
     "too few": lambda r: labeled(r, 5),
     "missing": lambda r: None,
 }
-NAMED = {"junk file only": "notes.txt", "junk beside images": "readme.md", "truncated png": "007.png",
-         "not an image": "fake.png", "one class only": "a/", "empty class": "/c", "image beside classes": "stray.png",
-         "nested folder": "deeper", "too few": "10 images", "missing": "no such folder", "empty": "empty"}
+NAMED = {
+    "junk file only": "notes.txt",
+    "junk beside images": "readme.md",
+    "truncated png": "007.png",
+    "not an image": "fake.png",
+    "one class only": "a/",
+    "empty class": "/c",
+    "image beside classes": "stray.png",
+    "nested folder": "deeper",
+    "too few": "10 images",
+    "missing": "no such folder",
+    "empty": "empty",
+}
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -80,9 +89,19 @@ def test_bad_folder_is_one_line_exit_2_naming_the_file(case, tmp_path, capsys, m
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "imgs"
     BAD[case](root)
-    for argv in (["data", "verify", f"folder:{root}"],
-                 ["train", "--model", "vae", "--dataset", f"folder:{root}", "--runs-dir", str(tmp_path / "runs"),
-                  "--train.epochs=1"]):
+    for argv in (
+        ["data", "verify", f"folder:{root}"],
+        [
+            "train",
+            "--model",
+            "vae",
+            "--dataset",
+            f"folder:{root}",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--train.epochs=1",
+        ],
+    ):
         code, _, err = cli(capsys, *argv)
         assert code == 2, (case, err)
         assert len(err.splitlines()) == 1 and err.startswith("genlab: error:"), err
@@ -155,8 +174,9 @@ def test_study_on_a_folder_of_png_of_another_size_end_to_end(tmp_path, capsys):
     """>= 1,000 64x64 RGB PNGs in class folders through `genlab study --dataset folder:` with judge metrics."""
     root = write_shapes(tmp_path / "shapes", per_class=200, size=64)
     runs = tmp_path / "runs"
-    code, _, err = cli(capsys, "study", "smoke", "--dataset", f"folder:{root}", "--runs-dir", str(runs),
-                       "--workers", "1", "--no-pages")
+    code, _, err = cli(
+        capsys, "study", "smoke", "--dataset", f"folder:{root}", "--runs-dir", str(runs), "--workers", "1", "--no-pages"
+    )
     assert code == 0, err
     study = runs / "smoke-quick-folder-shapes"  # its own folder: the same study on MNIST keeps its report
     assert {json.loads(p.read_text())["status"] for p in study.glob("*/meta.json")} == {"done"}
@@ -178,8 +198,19 @@ def test_unlabeled_folder_trains_and_says_why_judge_metrics_are_missing(tmp_path
     for i in range(80):
         png(root / f"{i:03d}.jpg", size=(33, 47), value=i * 3)
     runs = tmp_path / "runs"
-    code, _, err = cli(capsys, "study", "smoke", "--dataset", f"folder:{root}", "--runs-dir", str(runs),
-                       "--workers", "1", "--models", "vae")
+    code, _, err = cli(
+        capsys,
+        "study",
+        "smoke",
+        "--dataset",
+        f"folder:{root}",
+        "--runs-dir",
+        str(runs),
+        "--workers",
+        "1",
+        "--models",
+        "vae",
+    )
     assert code == 0, err
     study = runs / "smoke-quick-folder-flat"
     assert {json.loads(p.read_text())["status"] for p in study.glob("*/meta.json")} == {"done"}

@@ -7,10 +7,18 @@ import torch
 
 from genlab.config import make_config
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bench/gpu_check.sh)")]
-TINY = ["model.z_dim=4", "train.batch_size=32", "train.epochs=1", "data.n_train=512", "eval.n_samples=200",
-        "eval.epoch_fid_samples=0"]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bench/gpu_check.sh)"),
+]
+TINY = [
+    "model.z_dim=4",
+    "train.batch_size=32",
+    "train.epochs=1",
+    "data.n_train=512",
+    "eval.n_samples=200",
+    "eval.epoch_fid_samples=0",
+]
 
 
 @pytest.mark.parametrize("model", ["gan", "vae", "vaegan"])

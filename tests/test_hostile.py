@@ -106,6 +106,7 @@ def restore(last: Path) -> None:
 
 # ---------------------------------------------------------------- each case of the probe, reproduced
 
+
 @pytest.mark.slow
 def test_script_in_study_json_never_reaches_the_report(study, capsys):
     s = json.loads((study / "study.json").read_text())
@@ -117,8 +118,10 @@ def test_script_in_study_json_never_reaches_the_report(study, capsys):
     with Damage(study / "study.json") as d:  # a payload where text is allowed is escaped
         d.write_json({**s, "description": PAYLOAD})
         assert cli(capsys, "report", str(study))[0] == 0
-        assert PAYLOAD not in (study / "report.html").read_text() and "&lt;img src=x" in (
-            study / "report.html").read_text()
+        assert (
+            PAYLOAD not in (study / "report.html").read_text()
+            and "&lt;img src=x" in (study / "report.html").read_text()
+        )
 
 
 @pytest.mark.slow
@@ -153,12 +156,17 @@ def test_config_that_does_not_match_the_checkpoint_is_one_line(study, capsys, ch
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mutate", [lambda s: [1, 2], lambda s: 7, lambda s: {k: v for k, v in s.items()
-                                                                               if k != "__dict__"},
-                                    lambda s: {"__dict__": [[k, v] for k, v in s["__dict__"] if k != "model"]},
-                                    lambda s: {"__dict__": [[k, {"__tensor__": "nope"}] if k == "model" else [k, v]
-                                                            for k, v in s["__dict__"]]}],
-                         ids=["list", "int", "empty", "no-model", "missing-tensor"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: [1, 2],
+        lambda s: 7,
+        lambda s: {k: v for k, v in s.items() if k != "__dict__"},
+        lambda s: {"__dict__": [[k, v] for k, v in s["__dict__"] if k != "model"]},
+        lambda s: {"__dict__": [[k, {"__tensor__": "nope"}] if k == "model" else [k, v] for k, v in s["__dict__"]]},
+    ],
+    ids=["list", "int", "empty", "no-model", "missing-tensor"],
+)
 def test_resealed_hostile_checkpoint_state_is_one_line(study, capsys, mutate, tmp_path):
     last = reseal(study / RUN, mutate)
     try:
@@ -171,9 +179,18 @@ def test_resealed_hostile_checkpoint_state_is_one_line(study, capsys, mutate, tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("file,value", [("meta.json", []), ("eval.json", []), ("eval.json", "drop-histogram"),
-                                        ("eval.json", "fid-null-string"), ("config.json", "model-list"),
-                                        ("../study.json", {}), ("../study.json", "seeds-string")])
+@pytest.mark.parametrize(
+    "file,value",
+    [
+        ("meta.json", []),
+        ("eval.json", []),
+        ("eval.json", "drop-histogram"),
+        ("eval.json", "fid-null-string"),
+        ("config.json", "model-list"),
+        ("../study.json", {}),
+        ("../study.json", "seeds-string"),
+    ],
+)
 def test_damaged_run_files_are_one_line_for_study_train_and_report(study, capsys, file, value, real_data):
     path = (study / RUN / file).resolve()
     original = json.loads(path.read_text())
@@ -187,14 +204,27 @@ def test_damaged_run_files_are_one_line_for_study_train_and_report(study, capsys
         value = {**original, "seeds": "3"}
     with Damage(path) as d:
         d.write_json(value)
-        for argv in (["report", str(study)],
-                     ["study", "smoke", "--runs-dir", str(study.parent), "--data-dir", str(real_data),
-                      "--workers", "1"]):
+        for argv in (
+            ["report", str(study)],
+            ["study", "smoke", "--runs-dir", str(study.parent), "--data-dir", str(real_data), "--workers", "1"],
+        ):
             code, err = cli(capsys, *argv)
             assert_clean(code, err)
         if file == "meta.json":  # and training that run reads its meta first
-            code, err = cli(capsys, "train", "--model", "gan", "--runs-dir", str(study), "--name", RUN,
-                            "--data-dir", str(real_data), "--model.z_dim=2", "--model.width=32")
+            code, err = cli(
+                capsys,
+                "train",
+                "--model",
+                "gan",
+                "--runs-dir",
+                str(study),
+                "--name",
+                RUN,
+                "--data-dir",
+                str(real_data),
+                "--model.z_dim=2",
+                "--model.width=32",
+            )
             assert_clean(code, err)
             assert code == 2
 
@@ -230,13 +260,15 @@ def test_fifo_or_device_run_files_never_hang_a_real_run(study, capsys, file, kin
 def test_bad_output_paths_are_one_line_and_create_nothing(study, capsys, tmp_path):
     run = str(study / RUN)
     (tmp_path / "adir.png").mkdir()
-    for argv in (["train", "--model", "gan", "--runs-dir", "/etc/hostname"],
-                 ["train", "--model", "gan", "--runs-dir", "/proc/1"],
-                 ["sample", run, "--out", str(tmp_path / "adir.png")],
-                 ["sample", run, "--out", "/proc/x.png"],
-                 ["sample", run, "--seed", "99999999999999999999999"],
-                 ["sample", run, "--out", str(tmp_path / "grid.jpg")],
-                 ["sample", run, "--out", "/nonexistent-genlab/dir/x.png"]):
+    for argv in (
+        ["train", "--model", "gan", "--runs-dir", "/etc/hostname"],
+        ["train", "--model", "gan", "--runs-dir", "/proc/1"],
+        ["sample", run, "--out", str(tmp_path / "adir.png")],
+        ["sample", run, "--out", "/proc/x.png"],
+        ["sample", run, "--seed", "99999999999999999999999"],
+        ["sample", run, "--out", str(tmp_path / "grid.jpg")],
+        ["sample", run, "--out", "/nonexistent-genlab/dir/x.png"],
+    ):
         code, err = cli(capsys, *argv)
         assert code == 2 and len(err.splitlines()) == 1, (argv, err)
     assert not Path("/nonexistent-genlab").exists()
@@ -265,8 +297,9 @@ def test_bad_workers_or_seeds_write_nothing(capsys, tmp_path):
 
 
 def test_train_checks_the_data_before_writing_its_config(capsys, tmp_path):
-    code, err = cli(capsys, "train", "--model", "gan", "--runs-dir", str(tmp_path), "--data-dir",
-                    str(tmp_path / "no-data"))
+    code, err = cli(
+        capsys, "train", "--model", "gan", "--runs-dir", str(tmp_path), "--data-dir", str(tmp_path / "no-data")
+    )
     assert code == 2
     assert not any(tmp_path.rglob("config.json"))
 
@@ -276,11 +309,34 @@ def test_ctrl_c_to_a_background_study_stops_its_workers(real_data, tmp_path):
     """A study started with `&` has SIGINT ignored, and so do its workers; `kill -INT` to the parent must still
     stop them (each checkpointing its run) and the parent's message must be true."""
     env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONPATH": str(ROOT)}
-    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); from genlab.cli import main; "
-            "raise SystemExit(main(sys.argv[1:]))")
-    proc = subprocess.Popen([sys.executable, "-c", code, "study", "lab", "--profile", "quick", "--models", "gan",
-                             "--runs-dir", str(tmp_path), "--data-dir", str(real_data), "--workers", "2",
-                             "--no-eval", "--train.epochs=50"], env=env, stderr=subprocess.PIPE, text=True)
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); from genlab.cli import main; "
+        "raise SystemExit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "study",
+            "lab",
+            "--profile",
+            "quick",
+            "--models",
+            "gan",
+            "--runs-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(real_data),
+            "--workers",
+            "2",
+            "--no-eval",
+            "--train.epochs=50",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     study = tmp_path / "lab-quick"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(study.glob("*/checkpoints"))) < 2:
@@ -300,15 +356,29 @@ def test_ctrl_c_to_a_background_study_stops_its_workers(real_data, tmp_path):
 # ---------------------------------------------------------------- property test: random damage
 
 FILES = ["config.json", "meta.json", "eval.json", "../study.json"]
-KEYS = {"config.json": ["model", "data", "train", "eval"], "meta.json": ["status", "dataset", "model", "z_dim",
-                                                                         "wall_s", "environment", "best_step"],
-        "eval.json": ["metrics", "floor", "intervals", "class_histogram", "z_dim", "protocol", "judge", "epoch",
-                      "class_names", "stability", "fid_by_epoch"],
-        "../study.json": ["arms", "datasets", "runs", "seeds", "capacity_names", "study", "profile"]}
+KEYS = {
+    "config.json": ["model", "data", "train", "eval"],
+    "meta.json": ["status", "dataset", "model", "z_dim", "wall_s", "environment", "best_step"],
+    "eval.json": [
+        "metrics",
+        "floor",
+        "intervals",
+        "class_histogram",
+        "z_dim",
+        "protocol",
+        "judge",
+        "epoch",
+        "class_names",
+        "stability",
+        "fid_by_epoch",
+    ],
+    "../study.json": ["arms", "datasets", "runs", "seeds", "capacity_names", "study", "profile"],
+}
 hostile_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.sampled_from([PAYLOAD, "../../etc/passwd", ""]),
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["fid", "gan", "x", PAYLOAD]), c,
-                                                        max_size=3), max_leaves=6)
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["fid", "gan", "x", PAYLOAD]), c, max_size=3),
+    max_leaves=6,
+)
 FUZZ_PER_CASE = max(3, FUZZ // 28)  # 7 damage kinds x 4 commands
 TARGETS = [("value", f) for f in FILES] + [("figure", k) for k in ("symlink", "bytes", "missing")]
 COMMANDS = ["report", "sample", "eval", "study"]
@@ -317,8 +387,7 @@ COMMANDS = ["report", "sample", "eval", "study"]
 @pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("kind,what", TARGETS, ids=[f"{k}-{w}" for k, w in TARGETS])
-@settings(max_examples=FUZZ_PER_CASE,
-          deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_PER_CASE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(draw=st.data())
 def test_random_damage_is_exit_0_or_one_line(study, capsys, tmp_path_factory, kind, what, command, draw):
     """Every damage kind meets every command (parametrised, so the coverage does not hang on the draw); the
@@ -333,9 +402,12 @@ def test_random_damage_is_exit_0_or_one_line(study, capsys, tmp_path_factory, ki
     else:
         path = run_dir / "figures" / "samples.png"
     out = tmp_path_factory.getbasetemp() / "fuzz-sample.png"
-    argv = {"report": ["report", str(study)], "sample": ["sample", str(run_dir), "--out", str(out), "--n", "4"],
-            "eval": ["eval", str(run_dir)],
-            "study": ["study", "smoke", "--runs-dir", str(study.parent), "--workers", "1", "--no-pages"]}[command]
+    argv = {
+        "report": ["report", str(study)],
+        "sample": ["sample", str(run_dir), "--out", str(out), "--n", "4"],
+        "eval": ["eval", str(run_dir)],
+        "study": ["study", "smoke", "--runs-dir", str(study.parent), "--workers", "1", "--no-pages"],
+    }[command]
     with Damage(path) as d:
         if kind == "value":
             d.write_json(damaged)

@@ -52,17 +52,26 @@ def one_error_line(code: int, err: str) -> str:
     return lines[0]
 
 
-def genlab_subprocess(args: list[str], tmp_path: Path, timeout: float = 90, mem_bytes: int | None = None,
-                      env: dict | None = None) -> subprocess.CompletedProcess:
+def genlab_subprocess(
+    args: list[str], tmp_path: Path, timeout: float = 90, mem_bytes: int | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """`python -m genlab ARGS` in a child under a timeout (and an address-space limit): a hang fails the test
     instead of the suite."""
+
     def limit():
         if mem_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
 
     full_env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=tmp_path, env=full_env, preexec_fn=limit)
+    return subprocess.run(
+        [sys.executable, "-m", "genlab", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+        env=full_env,
+        preexec_fn=limit,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +87,7 @@ def _fresh_caches(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- 1. decode only PNG and JPEG, by content
+
 
 def fake_gs(tmp_path: Path) -> tuple[dict, Path]:
     """A `gs` first on PATH that leaves a marker if anything runs it."""
@@ -120,6 +130,7 @@ def test_a_jpeg_named_png_is_read_by_its_content(tmp_path, capsys):
 
 # ---------------------------------------------------------------- 2. regular files only, capped, one at a time
 
+
 @pytest.fixture
 def no_hang():
     """Fail (instead of hanging the suite) when a call blocks for more than 20 s: SIGALRM interrupts a
@@ -139,15 +150,27 @@ def no_hang():
 def test_a_fifo_image_is_refused_without_hanging(tmp_path, capsys, no_hang):
     root = labeled(tmp_path / "imgs")
     os.mkfifo(root / "a" / "pipe.png")
-    for args in (["data", "verify", f"folder:{root}"],
-                 ["train", "--model", "vae", "--dataset", f"folder:{root}", "--no-eval", "--train.epochs=1",
-                  "--runs-dir", str(tmp_path)]):
+    for args in (
+        ["data", "verify", f"folder:{root}"],
+        [
+            "train",
+            "--model",
+            "vae",
+            "--dataset",
+            f"folder:{root}",
+            "--no-eval",
+            "--train.epochs=1",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+    ):
         line = one_error_line(*cli(capsys, *args)[::2])
         assert "pipe.png" in line and "FIFO" in line
 
 
-@pytest.mark.parametrize("kind", ["dev-zero", "sparse-20GB",
-                                  pytest.param("many-large", marks=pytest.mark.slow)])  # writes 1.8 GB
+@pytest.mark.parametrize(
+    "kind", ["dev-zero", "sparse-20GB", pytest.param("many-large", marks=pytest.mark.slow)]
+)  # writes 1.8 GB
 def test_devices_and_huge_files_are_refused_in_bounded_memory(kind, tmp_path):
     root = labeled(tmp_path / "imgs")
     if kind == "dev-zero":
@@ -175,9 +198,18 @@ def test_run_folder_files_that_are_fifos_or_devices_never_hang(name, kind, tmp_p
     study = tmp_path / "study"
     run = study / "mnist-gan-z2-s0"
     run.mkdir(parents=True)
-    (study / "study.json").write_text(json.dumps({
-        "study": "smoke", "profile": "quick", "datasets": ["mnist"], "arms": {"gan": [2]},
-        "capacity_names": ["tiny"], "runs": [run.name]}))
+    (study / "study.json").write_text(
+        json.dumps(
+            {
+                "study": "smoke",
+                "profile": "quick",
+                "datasets": ["mnist"],
+                "arms": {"gan": [2]},
+                "capacity_names": ["tiny"],
+                "runs": [run.name],
+            }
+        )
+    )
     target = run / name
     if kind == "fifo":
         os.mkfifo(target)
@@ -191,6 +223,7 @@ def test_run_folder_files_that_are_fifos_or_devices_never_hang(name, kind, tmp_p
 
 
 # ---------------------------------------------------------------- 3. caches verified, never trusted
+
 
 def tamper_folder_cache(cache: Path, change) -> None:
     from safetensors.torch import load_file, save_file
@@ -213,10 +246,12 @@ def test_a_tampered_folder_cache_is_rebuilt_with_a_warning(change, tmp_path, cap
     good = folders.load_all(f"folder:{root}")[0].clone()
     folders.load_all.cache_clear()
     folders._split.cache_clear()
-    fn = {"zero-labels": lambda t: t["labels"].zero_(),
-          "invert-pixels": lambda t: t.__setitem__("images", 255 - t["images"]),
-          "short-labels": lambda t: t.__setitem__("labels", t["labels"][:-3]),
-          "float-images": lambda t: t.__setitem__("images", t["images"].float())}[change]
+    fn = {
+        "zero-labels": lambda t: t["labels"].zero_(),
+        "invert-pixels": lambda t: t.__setitem__("images", 255 - t["images"]),
+        "short-labels": lambda t: t.__setitem__("labels", t["labels"][:-3]),
+        "float-images": lambda t: t.__setitem__("images", t["images"].float()),
+    }[change]
     tamper_folder_cache(tmp_path / "cache", fn)
     with pytest.warns(UserWarning, match="cached conversion .* is damaged"):
         code, out, err = cli(capsys, "data", "verify", f"folder:{root}")
@@ -237,8 +272,11 @@ def cached_judge(tmp_path: Path) -> tuple[str, Path, Path]:
     (folder / f"{key}.safetensors").write_bytes(blob)
     import hashlib
 
-    info = {"test_accuracy": 0.95, "version": features.JUDGE_VERSION,
-            "weights_sha256": hashlib.sha256(blob).hexdigest()}
+    info = {
+        "test_accuracy": 0.95,
+        "version": features.JUDGE_VERSION,
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+    }
     (folder / f"{key}.json").write_text(json.dumps(info))
     return key, folder / f"{key}.safetensors", folder / f"{key}.json"
 
@@ -249,8 +287,19 @@ def test_an_intact_cached_judge_is_used(tmp_path):
     assert got is not None and got[1]["test_accuracy"] == 0.95
 
 
-@pytest.mark.parametrize("damage", ["zeroed-weights", "json-nan", "json-list", "json-string", "json-accuracy-7",
-                                    "no-checksum", "weights-missing", "weights-fifo"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "zeroed-weights",
+        "json-nan",
+        "json-list",
+        "json-string",
+        "json-accuracy-7",
+        "no-checksum",
+        "weights-missing",
+        "weights-fifo",
+    ],
+)
 def test_a_damaged_cached_judge_is_retrained_with_a_warning(damage, tmp_path):
     from safetensors.torch import save
 
@@ -310,11 +359,25 @@ def test_usable_cache_warns_once_per_call_and_never_raises(tmp_path):
 
 # ---------------------------------------------------------------- 4. a run knows its data
 
+
 def test_resume_or_eval_on_changed_images_is_one_line_naming_both_hashes(tmp_path, capsys):
     root = labeled(tmp_path / "imgs")
     runs_dir = tmp_path / "runs"
-    args = ["train", "--model", "vae", "--dataset", f"folder:{root}", "--runs-dir", str(runs_dir), "--no-eval",
-            "--train.epochs=2", "--train.batch_size=16", "--model.z_dim=2", "--name", "r"]
+    args = [
+        "train",
+        "--model",
+        "vae",
+        "--dataset",
+        f"folder:{root}",
+        "--runs-dir",
+        str(runs_dir),
+        "--no-eval",
+        "--train.epochs=2",
+        "--train.batch_size=16",
+        "--model.z_dim=2",
+        "--name",
+        "r",
+    ]
     run = runs_dir / "r"
     code, _, err = cli(capsys, *args)
     assert code == 0, err
@@ -331,6 +394,7 @@ def test_resume_or_eval_on_changed_images_is_one_line_naming_both_hashes(tmp_pat
 
 
 # ---------------------------------------------------------------- 5. conversion of every mode
+
 
 def convert_image(im: Image.Image, tmp_path: Path, **save) -> torch.Tensor:
     p = tmp_path / "x.png"
@@ -360,8 +424,13 @@ def test_a_transparency_key_is_composited_onto_black_in_every_mode(mode, tmp_pat
     else:
         im = Image.new("L", (28, 28), 200)
         im.paste(100, (14, 0, 28, 28))
-        im, key = (im, 100) if mode == "L" else (im.convert("RGB"), (100, 100, 100)) if mode == "RGB" else (
-            im.convert("P"), None)
+        im, key = (
+            (im, 100)
+            if mode == "L"
+            else (im.convert("RGB"), (100, 100, 100))
+            if mode == "RGB"
+            else (im.convert("P"), None)
+        )
         if mode == "P":
             key = im.getpixel((20, 5))
     out = convert_image(im, tmp_path, transparency=key)
@@ -386,6 +455,7 @@ def test_cmyk_jpeg_and_exif_orientation_are_converted(tmp_path):
 
 # ---------------------------------------------------------------- 6. control characters never reach the terminal
 
+
 def test_escape_sequences_in_file_names_are_printed_escaped(tmp_path, capsys):
     root = labeled(tmp_path / "imgs")
     (root / "a" / "\x1b]0;pwned\x07\x1b[31mred.png").write_bytes(b"junk")
@@ -397,9 +467,18 @@ def test_escape_sequences_in_a_shared_run_status_are_printed_escaped(tmp_path, c
     study = tmp_path / "study"
     run = study / "mnist-gan-z2-s0"
     run.mkdir(parents=True)
-    (study / "study.json").write_text(json.dumps({
-        "study": "smoke", "profile": "quick", "datasets": ["mnist"], "arms": {"gan": [2]},
-        "capacity_names": ["tiny"], "runs": [run.name]}))
+    (study / "study.json").write_text(
+        json.dumps(
+            {
+                "study": "smoke",
+                "profile": "quick",
+                "datasets": ["mnist"],
+                "arms": {"gan": [2]},
+                "capacity_names": ["tiny"],
+                "runs": [run.name],
+            }
+        )
+    )
     (run / "meta.json").write_text(json.dumps({"status": "done\x1b[2J\x1b]0;x\x07"}))
     code, out, err = cli(capsys, "runs", str(study))
     assert code == 0, err
@@ -413,12 +492,23 @@ def test_printable_escapes_only_control_characters():
 
 # ---------------------------------------------------------------- 8. the probe's tracebacks and smaller items
 
+
 def tiny_study(tmp_path: Path, runs_list: list[str], **extra) -> Path:
     study = tmp_path / "study"
     study.mkdir(exist_ok=True)
-    (study / "study.json").write_text(json.dumps({
-        "study": "smoke", "profile": "quick", "datasets": ["mnist"], "arms": {"gan": [2]},
-        "capacity_names": ["tiny"], "runs": runs_list, **extra}))
+    (study / "study.json").write_text(
+        json.dumps(
+            {
+                "study": "smoke",
+                "profile": "quick",
+                "datasets": ["mnist"],
+                "arms": {"gan": [2]},
+                "capacity_names": ["tiny"],
+                "runs": runs_list,
+                **extra,
+            }
+        )
+    )
     return study
 
 
@@ -436,10 +526,15 @@ def test_mathtext_in_study_json_is_printed_not_parsed(tmp_path, capsys):
 
 
 def test_hostile_metrics_lines_never_reach_eval_json():
-    rows = [{"step": 10, "epoch": 1, "event": "epoch", "fid_epoch": float("nan")},
-            {"step": 20, "epoch": 2, "event": "epoch", "fid_epoch": "<script>"},
-            {"step": 30, "epoch": 3, "event": "epoch", "fid_epoch": 12.5, "loss_g": [1]},
-            {"step": "40", "loss_g": 1.0}, {"step": True}, [1, 2], {"step": 50, "loss_g": float("nan")}]
+    rows = [
+        {"step": 10, "epoch": 1, "event": "epoch", "fid_epoch": float("nan")},
+        {"step": 20, "epoch": 2, "event": "epoch", "fid_epoch": "<script>"},
+        {"step": 30, "epoch": 3, "event": "epoch", "fid_epoch": 12.5, "loss_g": [1]},
+        {"step": "40", "loss_g": 1.0},
+        {"step": True},
+        [1, 2],
+        {"step": 50, "loss_g": float("nan")},
+    ]
     got = [runs.metrics_row(r) for r in rows]
     assert got[0] == {"step": 10, "epoch": 1, "event": "epoch"}
     assert got[1] == {"step": 20, "epoch": 2, "event": "epoch"}
@@ -453,9 +548,24 @@ def test_tb_path_that_is_a_file_is_one_line_before_the_run_starts(tmp_path, caps
     run = tmp_path / "runs" / "r"
     run.mkdir(parents=True)
     (run / "tb").write_text("a file")
-    line = one_error_line(*cli(capsys, "train", "--model", "gan", "--data-dir", str(tiny_data), "--runs-dir",
-                              str(tmp_path / "runs"), "--name", "r", "--tensorboard", "--no-eval",
-                              "--train.epochs=1", "--model.z_dim=2")[::2])
+    line = one_error_line(
+        *cli(
+            capsys,
+            "train",
+            "--model",
+            "gan",
+            "--data-dir",
+            str(tiny_data),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--name",
+            "r",
+            "--tensorboard",
+            "--no-eval",
+            "--train.epochs=1",
+            "--model.z_dim=2",
+        )[::2]
+    )
     assert "tb" in line and "not a folder" in line
     meta = run / "meta.json"
     assert not meta.exists() or json.loads(meta.read_text()).get("status") != "running"
@@ -463,19 +573,33 @@ def test_tb_path_that_is_a_file_is_one_line_before_the_run_starts(tmp_path, caps
 
 def test_a_batch_too_large_is_refused_before_any_judge_is_trained(tmp_path, capsys):
     root = labeled(tmp_path / "imgs")
-    line = one_error_line(*cli(capsys, "train", "--model", "gan", "--dataset", f"folder:{root}", "--runs-dir",
-                              str(tmp_path / "runs"), "--train.batch_size=500")[::2])
+    line = one_error_line(
+        *cli(
+            capsys,
+            "train",
+            "--model",
+            "gan",
+            "--dataset",
+            f"folder:{root}",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--train.batch_size=500",
+        )[::2]
+    )
     assert "batch_size=500" in line
     assert not list((tmp_path / "cache").glob("judges/*.safetensors"))
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["train", "--model", "gan", "--device", ""], "--device"),
-    (["train", "--model", "gan", "--runs-dir", ""], "--runs-dir"),
-    (["study", "smoke", "--runs-dir", ""], "--runs-dir"),
-    (["train", "--model", "vae", "--model.name=gan"], "contradicts"),
-    (["train", "--model", "gan", "--log.tensorboard=maybe"], "log.tensorboard"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "--model", "gan", "--device", ""], "--device"),
+        (["train", "--model", "gan", "--runs-dir", ""], "--runs-dir"),
+        (["study", "smoke", "--runs-dir", ""], "--runs-dir"),
+        (["train", "--model", "vae", "--model.name=gan"], "contradicts"),
+        (["train", "--model", "gan", "--log.tensorboard=maybe"], "log.tensorboard"),
+    ],
+)
 def test_smaller_mistakes_are_one_line(argv, needle, capsys):
     line = one_error_line(*cli(capsys, *argv)[::2])
     assert needle in line
@@ -484,8 +608,7 @@ def test_smaller_mistakes_are_one_line(argv, needle, capsys):
 def test_log_tensorboard_false_is_accepted():
     from genlab.cli import split_overrides
 
-    assert split_overrides(["train", "--log.tensorboard=false", "--train.epochs=2"]) == (["train"],
-                                                                                          ["train.epochs=2"])
+    assert split_overrides(["train", "--log.tensorboard=false", "--train.epochs=2"]) == (["train"], ["train.epochs=2"])
 
 
 def test_a_mistake_met_by_worker_processes_is_reported_once(tmp_path):
@@ -493,8 +616,10 @@ def test_a_mistake_met_by_worker_processes_is_reported_once(tmp_path):
     before the check that could find it first)."""
     from genlab.sweep import run_workers
 
-    script = ("import sys; sys.stderr.write('genlab: error: the same mistake\\n'); "
-              "sys.stderr.write('genlab: warning: kept\\n'); sys.exit(2)")
+    script = (
+        "import sys; sys.stderr.write('genlab: error: the same mistake\\n'); "
+        "sys.stderr.write('genlab: warning: kept\\n'); sys.exit(2)"
+    )
     with pytest.raises(folders.GenlabError) as e:
         run_workers([sys.executable, "-c", script], 2, 2, lambda *a: None)
     assert str(e.value).startswith("the same mistake") and "other error" not in str(e.value)
@@ -515,8 +640,18 @@ def test_regular_file_check_is_on_the_open_descriptor(tmp_path):
 
 FUZZ = int(os.environ.get("GENLAB_FUZZ_EXAMPLES", "300"))
 GOOD_KINDS = ["png-L", "png-RGBA", "png-I16", "png-P-trns", "png-L-trns", "jpeg", "jpeg-cmyk"]
-BAD_KINDS = ["tiff-named-png", "eps-named-png", "random-bytes", "truncated-png", "empty", "fifo", "dev-zero-link",
-             "huge-dims-header", "escape-name-junk", "dir-named-png"]
+BAD_KINDS = [
+    "tiff-named-png",
+    "eps-named-png",
+    "random-bytes",
+    "truncated-png",
+    "empty",
+    "fifo",
+    "dev-zero-link",
+    "huge-dims-header",
+    "escape-name-junk",
+    "dir-named-png",
+]
 
 
 def huge_png_header() -> bytes:
@@ -601,11 +736,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=max(20, FUZZ // 6), deadline=None, suppress_health_check=list(HealthCheck))
-@given(kinds=st.lists(st.sampled_from(GOOD_KINDS + BAD_KINDS), min_size=1, max_size=5),
-       where=st.lists(st.sampled_from(["a", "b"]), min_size=5, max_size=5),
-       cache=st.sampled_from(CACHE_DAMAGE), seed=st.integers(0, 2**16))
-def test_random_hostile_folder_is_exit_0_or_one_line(tmp_path, capsys, monkeypatch, no_hang, kinds, where, cache,
-                                                     seed):
+@given(
+    kinds=st.lists(st.sampled_from(GOOD_KINDS + BAD_KINDS), min_size=1, max_size=5),
+    where=st.lists(st.sampled_from(["a", "b"]), min_size=5, max_size=5),
+    cache=st.sampled_from(CACHE_DAMAGE),
+    seed=st.integers(0, 2**16),
+)
+def test_random_hostile_folder_is_exit_0_or_one_line(tmp_path, capsys, monkeypatch, no_hang, kinds, where, cache, seed):
     """Good images beside random hostile files (kinds, modes, names), then a damaged cache entry: `data verify`
     answers exit 0 with every image counted, or one line naming a bad file; a damaged cache is rebuilt."""
     import signal

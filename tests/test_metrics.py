@@ -172,7 +172,7 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma == 0:
         return x
     t = torch.arange(-4, 5, dtype=x.dtype)
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(t**2) / (2 * sigma**2))
     g = g / g.sum()
     x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, 9), padding=(0, 4))
     return torch.nn.functional.conv2d(x, g.view(1, 1, 9, 1), padding=(4, 0))
@@ -190,8 +190,10 @@ def test_fid_and_kid_grow_with_noise_and_blur(real_data):
     g = torch.Generator().manual_seed(0)
     other = x[2000:4000]
     noise = torch.randn(other.shape, generator=g)
-    for corrupt, levels in ((lambda s: (other + s * noise).clamp(-1, 1), (0.0, 0.1, 0.25, 0.5)),
-                            (lambda s: _blur(other, s), (0.0, 0.6, 1.0, 1.6))):
+    for corrupt, levels in (
+        (lambda s: (other + s * noise).clamp(-1, 1), (0.0, 0.1, 0.25, 0.5)),
+        (lambda s: _blur(other, s), (0.0, 0.6, 1.0, 1.6)),
+    ):
         fids, kids = [], []
         for s in levels:
             f, _ = judge.features_and_probs(corrupt(s))

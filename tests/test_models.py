@@ -116,17 +116,28 @@ def test_alternating_gan_step_updates_g_against_the_updated_d():
 
     torch.manual_seed(1)
     fake = G2(torch.randn(6, 3))
-    sgd_by_hand(D2.parameters(), torch.autograd.grad(d_loss(D2(x).squeeze(1), D2(fake.detach()).squeeze(1)),
-                                                     list(D2.parameters())))
-    sgd_by_hand(G2.parameters(), torch.autograd.grad(g_loss_nonsaturating(D2(fake).squeeze(1)),
-                                                     list(G2.parameters())))
+    sgd_by_hand(
+        D2.parameters(),
+        torch.autograd.grad(d_loss(D2(x).squeeze(1), D2(fake.detach()).squeeze(1)), list(D2.parameters())),
+    )
+    sgd_by_hand(G2.parameters(), torch.autograd.grad(g_loss_nonsaturating(D2(fake).squeeze(1)), list(G2.parameters())))
     assert_same_weights((G, G2), (D, D2))
 
 
 # ---------------------------------------------------------------- the GAN recipe pieces (issue "A fair fight")
 
-RECIPE = ["model.arch=conv", "model.width=32", "model.d_width=32", "model.z_dim=4", "model.ema_nimg=1000", "model.d_sn=true",
-          "model.r1_gamma=1", "model.r1_every=2", "model.d_dropout=0.2", "model.lr_d=4e-4"]
+RECIPE = [
+    "model.arch=conv",
+    "model.width=32",
+    "model.d_width=32",
+    "model.z_dim=4",
+    "model.ema_nimg=1000",
+    "model.d_sn=true",
+    "model.r1_gamma=1",
+    "model.r1_every=2",
+    "model.d_dropout=0.2",
+    "model.lr_d=4e-4",
+]
 
 
 def recipe_gan(*extra):
@@ -184,8 +195,11 @@ def test_ema_ramp_follows_stylegan2_ada():
 def test_vaegan_samples_reconstructs_and_encodes_with_its_weight_average():
     """With ema_nimg the VAE-GAN trains its own networks but every sample, reconstruction and code comes from the
     average (the networks the figures and metrics see); without it, from the trained networks."""
-    cfg = make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32", "model.ema_nimg=100",
-                                          "model.r1_gamma=1", "model.r1_every=2"]).model
+    cfg = make_config(
+        "vaegan",
+        "mnist",
+        ["model.z_dim=4", "model.width=32", "model.ema_nimg=100", "model.r1_gamma=1", "model.r1_every=2"],
+    ).model
     torch.manual_seed(0)
     model = build_model("vaegan", cfg)
     opt = model.make_optimizers()
@@ -197,8 +211,9 @@ def test_vaegan_samples_reconstructs_and_encodes_with_its_weight_average():
         assert not torch.allclose(model.decode(z), torch.tanh(model.decoder(z) / 2))
         assert torch.equal(model.encode(x)[0], model.encoder_ema(x).chunk(2, 1)[0])
     assert float(model.images_seen) == 5 * 8
-    plain = build_model("vaegan", make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32",
-                                                                  "model.ema_nimg=0"]).model)
+    plain = build_model(
+        "vaegan", make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32", "model.ema_nimg=0"]).model
+    )
     assert not hasattr(plain, "decoder_ema") and plain.averaged() == (plain.encoder, plain.decoder)
 
 
@@ -235,9 +250,11 @@ def test_gmm_recovers_a_known_mixtures_means_and_weights():
     """EM on 6,000 points of a known 3-component 2-d mixture finds its means, weights and covariances."""
     from genlab.gmm import GaussianMixture, fit
 
-    true = GaussianMixture(torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
-                           torch.tensor([[0.0, 0.0], [6.0, 6.0], [-6.0, 5.0]], dtype=torch.float64),
-                           torch.stack([torch.eye(2, dtype=torch.float64) * s for s in (1.0, 0.5, 2.0)]))
+    true = GaussianMixture(
+        torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
+        torch.tensor([[0.0, 0.0], [6.0, 6.0], [-6.0, 5.0]], dtype=torch.float64),
+        torch.stack([torch.eye(2, dtype=torch.float64) * s for s in (1.0, 0.5, 2.0)]),
+    )
     x = true.sample(6000, torch.Generator().manual_seed(0))
     got = fit(x, k=3, seed=1)
     order = [int(torch.cdist(m.view(1, 2), got.means).argmin()) for m in true.means]

@@ -25,16 +25,35 @@ EXACT = ["--train.checkpoint_every=4"]  # mid-epoch checkpoints, so a run killed
 def test_unreachable_ray_is_one_line(capsys, real_data, tmp_path):
     if ray.is_initialized():
         pytest.skip("a Ray is already running in this process")
-    code = main(["study", "smoke", "--runs-dir", str(tmp_path), "--data-dir", str(real_data), "--no-eval",
-                 "--executor", "ray", "--address", "127.0.0.1:9"])
+    code = main(
+        [
+            "study",
+            "smoke",
+            "--runs-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(real_data),
+            "--no-eval",
+            "--executor",
+            "ray",
+            "--address",
+            "127.0.0.1:9",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Ray" in err, err
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             configure_logging=False, runtime_env={"env_vars": {"GENLAB_CACHE": os.environ["GENLAB_CACHE"]}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        configure_logging=False,
+        runtime_env={"env_vars": {"GENLAB_CACHE": os.environ["GENLAB_CACHE"]}},
+    )
     yield
     ray.shutdown()
 
@@ -70,8 +89,9 @@ def test_ray_study_writes_the_same_runs_as_the_local_executor(local_ray, local_s
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_run_is_retried_and_the_run_ends_bit_identical(local_ray, local_study, real_data,
-                                                                           tmp_path, monkeypatch):
+def test_a_worker_killed_mid_run_is_retried_and_the_run_ends_bit_identical(
+    local_ray, local_study, real_data, tmp_path, monkeypatch
+):
     from genlab.executor_ray import TEST_DIE_AT_STEP
 
     monkeypatch.setenv(TEST_DIE_AT_STEP, "10")  # every task's first worker dies (os._exit) at step 10 of 16
@@ -85,8 +105,12 @@ def test_a_worker_killed_mid_run_is_retried_and_the_run_ends_bit_identical(local
 
 
 def test_bad_executor_options_are_one_line(capsys, tmp_path):
-    for argv in (["--executor", "slurm"], ["--address", "x:1"], ["--executor", "ray", "--cpus-per-run", "0"],
-                 ["--executor", "ray", "--gpus-per-run", "-1"]):
+    for argv in (
+        ["--executor", "slurm"],
+        ["--address", "x:1"],
+        ["--executor", "ray", "--cpus-per-run", "0"],
+        ["--executor", "ray", "--gpus-per-run", "-1"],
+    ):
         code = main(["study", "smoke", "--runs-dir", str(tmp_path), *argv])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1, (argv, err)

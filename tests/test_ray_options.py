@@ -37,10 +37,32 @@ def study_argv(runs: Path, *extra: str, data: Path | None = None) -> list[str]:
 
 
 BAD_ADDRESSES = [
-    "a..b:80", "x" * 64 + ".example.org:6379", "a." * 127 + "ab:1", "-head:6379", "head-:6379", "he_ad:6379",
-    "héad:6379", "head :6379", "head\n:6379", "head:0", "head:65536", "head:", "head:+1", "head:1\u0661", "head",
-    ":6379", "", "::1:6379", "[::g]:6379", "[::1]", "[::1]x:6379", "1.2.3.999:6379", "01.2.3.4:6379",
-    "ray://head:10001", "http://head:6379", "auto ",
+    "a..b:80",
+    "x" * 64 + ".example.org:6379",
+    "a." * 127 + "ab:1",
+    "-head:6379",
+    "head-:6379",
+    "he_ad:6379",
+    "héad:6379",
+    "head :6379",
+    "head\n:6379",
+    "head:0",
+    "head:65536",
+    "head:",
+    "head:+1",
+    "head:1\u0661",
+    "head",
+    ":6379",
+    "",
+    "::1:6379",
+    "[::g]:6379",
+    "[::1]",
+    "[::1]x:6379",
+    "1.2.3.999:6379",
+    "01.2.3.4:6379",
+    "ray://head:10001",
+    "http://head:6379",
+    "auto ",
 ]
 
 
@@ -53,10 +75,14 @@ def test_a_malformed_address_is_one_line_before_anything(capsys, tmp_path, addre
 
 def test_well_formed_addresses_parse():
     assert executor_ray.parse_address("auto") is None
-    for address, expected in [("head:6379", ("head", 6379)), ("10.0.0.1:1", ("10.0.0.1", 1)),
-                              ("[::1]:65535", ("::1", 65535)), ("a-b.example.org:6379", ("a-b.example.org", 6379)),
-                              ("x" * 63 + ".c:6379", ("x" * 63 + ".c", 6379)),
-                              ("a." * 125 + "abc:6379", ("a." * 125 + "abc", 6379))]:  # 253 characters
+    for address, expected in [
+        ("head:6379", ("head", 6379)),
+        ("10.0.0.1:1", ("10.0.0.1", 1)),
+        ("[::1]:65535", ("::1", 65535)),
+        ("a-b.example.org:6379", ("a-b.example.org", 6379)),
+        ("x" * 63 + ".c:6379", ("x" * 63 + ".c", 6379)),
+        ("a." * 125 + "abc:6379", ("a." * 125 + "abc", 6379)),
+    ]:  # 253 characters
         assert executor_ray.parse_address(address) == expected, address
 
 
@@ -112,8 +138,7 @@ def serve(reply: str) -> tuple[int, threading.Event]:
 
 
 @pytest.mark.parametrize("reply", ["silent", "junk", "echo", "close"])
-def test_a_port_that_is_not_ray_is_one_line_within_a_bounded_time(capsys, real_data, tmp_path, monkeypatch,
-                                                                  reply):
+def test_a_port_that_is_not_ray_is_one_line_within_a_bounded_time(capsys, real_data, tmp_path, monkeypatch, reply):
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
         pytest.skip("a Ray is already running in this process")
@@ -144,8 +169,7 @@ def test_a_local_ray_too_small_for_one_run_is_refused_and_stopped(capsys, real_d
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             configure_logging=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=False)
     yield ray
     ray.shutdown()
 

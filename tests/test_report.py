@@ -17,19 +17,37 @@ ARMS = {"gan": [32, 64, 128], "vae": [8, 16, 32]}
 
 
 def fake_eval(model, ds, z, fid, recall=0.5, mse=None):
-    metrics = {"fid": fid, "kid": fid / 100, "kid_std": 0.01, "precision": 0.7, "recall": recall, "density": 1.0,
-               "coverage": 0.8, "classifier_score": 9.0, "classes_covered": 10, "class_kl": 0.01,
-               "near_duplicate_share": 0.0}
+    metrics = {
+        "fid": fid,
+        "kid": fid / 100,
+        "kid_std": 0.01,
+        "precision": 0.7,
+        "recall": recall,
+        "density": 1.0,
+        "coverage": 0.8,
+        "classifier_score": 9.0,
+        "classes_covered": 10,
+        "class_kl": 0.01,
+        "near_duplicate_share": 0.0,
+    }
     if mse is not None:
         metrics.update({"recon_mse": mse, "recon_ssim": 0.8, "elbo": -100.0, "iwae": -95.0, "active_units": z})
-    return {"run": f"{ds}-{model}-z{z}-s0", "model": model, "dataset": ds, "z_dim": z, "seed": 0, "epoch": 3,
-            "metrics": metrics, "intervals": {k: [v * 0.98, v * 1.02] for k, v in metrics.items()
-                                              if isinstance(v, float)},
-            "floor": {"fid": 1.0, "kid": 0.0, "precision": 0.8, "recall": 0.8},
-            "protocol": {"n_fake": 100, "reference": "test", "feature_space": "judge", "intervals": "bootstrap"},
-            "class_histogram": [0.1] * 10 + [0.0], "train_class_histogram": [0.1] * 10,
-            "judge": {"test_accuracy": 0.99},
-            "stability": {"fid_epoch_rel_spread": 0.1, "loss_g_std": 0.2, "d_saturation": 0.0}}
+    return {
+        "run": f"{ds}-{model}-z{z}-s0",
+        "model": model,
+        "dataset": ds,
+        "z_dim": z,
+        "seed": 0,
+        "epoch": 3,
+        "metrics": metrics,
+        "intervals": {k: [v * 0.98, v * 1.02] for k, v in metrics.items() if isinstance(v, float)},
+        "floor": {"fid": 1.0, "kid": 0.0, "precision": 0.8, "recall": 0.8},
+        "protocol": {"n_fake": 100, "reference": "test", "feature_space": "judge", "intervals": "bootstrap"},
+        "class_histogram": [0.1] * 10 + [0.0],
+        "train_class_histogram": [0.1] * 10,
+        "judge": {"test_accuracy": 0.99},
+        "stability": {"fid_epoch_rel_spread": 0.1, "loss_g_std": 0.2, "d_saturation": 0.0},
+    }
 
 
 def make_store(root: Path, gan_fid: float, vae_fid: float, names=None, skip=()) -> Path:
@@ -42,15 +60,35 @@ def make_store(root: Path, gan_fid: float, vae_fid: float, names=None, skip=()) 
                 runs.append(name)
                 if name in skip:
                     continue
-                write_json(study / name / "meta.json", {"status": "done", "dataset": ds, "model": model, "z_dim": z,
-                                                        "wall_s": 1.0})
+                write_json(
+                    study / name / "meta.json",
+                    {"status": "done", "dataset": ds, "model": model, "z_dim": z, "wall_s": 1.0},
+                )
                 fid = gan_fid if model == "gan" else vae_fid
-                write_json(study / name / "eval.json",
-                           fake_eval(model, ds, z, fid * (2 if ds == "fashion-mnist" else 1),
-                                     mse=0.05 - z / 1000 if model == "vae" else None))
-    write_json(study / "study.json", {"study": "lab", "profile": "quick", "seeds": 1, "datasets": ["mnist",
-                                      "fashion-mnist"], "arms": ARMS, "capacity_names": ["low", "mid", "high"],
-                                      "runs": runs, "description": names or "synthetic", "profile_description": "x"})
+                write_json(
+                    study / name / "eval.json",
+                    fake_eval(
+                        model,
+                        ds,
+                        z,
+                        fid * (2 if ds == "fashion-mnist" else 1),
+                        mse=0.05 - z / 1000 if model == "vae" else None,
+                    ),
+                )
+    write_json(
+        study / "study.json",
+        {
+            "study": "lab",
+            "profile": "quick",
+            "seeds": 1,
+            "datasets": ["mnist", "fashion-mnist"],
+            "arms": ARMS,
+            "capacity_names": ["low", "mid", "high"],
+            "runs": runs,
+            "description": names or "synthetic",
+            "profile_description": "x",
+        },
+    )
     return study
 
 
@@ -83,8 +121,9 @@ def test_a_config_that_is_not_a_valid_config_is_one_line_naming_the_file(tmp_pat
     from genlab.errors import GenlabError
 
     study = make_store(tmp_path, 10.0, 50.0)
-    (study / "mnist-gan-z32-s0" / "config.json").write_text(json.dumps(
-        {"model": {"name": "gan", "arch": "<img src=x onerror=alert(2)>"}, "train": {"epochs": 1}}))
+    (study / "mnist-gan-z32-s0" / "config.json").write_text(
+        json.dumps({"model": {"name": "gan", "arch": "<img src=x onerror=alert(2)>"}, "train": {"epochs": 1}})
+    )
     with pytest.raises(GenlabError, match=r"mnist-gan-z32-s0/config.json.*model.arch"):
         write_report(study)
     assert not (study / "report.html").exists()
@@ -92,8 +131,10 @@ def test_a_config_that_is_not_a_valid_config_is_one_line_naming_the_file(tmp_pat
 
 def test_missing_and_failed_runs_are_shown_not_crashed(tmp_path):
     study = make_store(tmp_path, 10.0, 50.0, skip={"mnist-gan-z64-s0"})
-    write_json(study / "fashion-mnist-vae-z16-s0" / "meta.json", {"status": "failed", "dataset": "fashion-mnist",
-                                                                   "model": "vae", "z_dim": 16})
+    write_json(
+        study / "fashion-mnist-vae-z16-s0" / "meta.json",
+        {"status": "failed", "dataset": "fashion-mnist", "model": "vae", "z_dim": 16},
+    )
     (study / "fashion-mnist-vae-z16-s0" / "eval.json").unlink()
     html = write_report(study).read_text()
     assert "run mnist-gan-z64-s0: missing" in html
@@ -106,31 +147,54 @@ def test_comparison_chart_labels_never_overlap():
     from genlab import viz
     from genlab.compare import capacity_labels
 
-    study = {"arms": {"gan": [32, 64, 128], "vae": [8, 16, 32], "vaegan": [8, 16, 32]},
-             "capacity_names": ["low", "mid", "high"]}
+    study = {
+        "arms": {"gan": [32, 64, 128], "vae": [8, 16, 32], "vaegan": [8, 16, 32]},
+        "capacity_names": ["low", "mid", "high"],
+    }
     groups = capacity_labels(study)
-    bars = {name: [(v, v * 0.9, v * 1.1) for v in (123.4, 98.7, 101.2)]
-            for name in ("GAN", "VAE", "VAE, GMM sampler", "VAE-GAN")}
-    fig = viz.bar_figure(groups, bars, "mnist · FID at matched capacity (1 seed, 95% bootstrap CI over samples); "
-                         "z: GAN · VAE · VAE-GAN", "FID in judge space (lower is better)", floor=2.9)
+    bars = {
+        name: [(v, v * 0.9, v * 1.1) for v in (123.4, 98.7, 101.2)]
+        for name in ("GAN", "VAE", "VAE, GMM sampler", "VAE-GAN")
+    }
+    fig = viz.bar_figure(
+        groups,
+        bars,
+        "mnist · FID at matched capacity (1 seed, 95% bootstrap CI over samples); z: GAN · VAE · VAE-GAN",
+        "FID in judge space (lower is better)",
+        floor=2.9,
+    )
     assert viz.text_overlaps(fig) == []
     many = {f"gan-variant-{i}": [(100.0 + 37 * i, 90.0 + 37 * i, 110.0 + 37 * i)] for i in range(11)}
     fig = viz.bar_figure(["mid\nz 64"], many, "recipes · FID", "FID", floor=2.9)
     assert viz.text_overlaps(fig) == []
     series = {"loss_d": ([1, 2, 3], [1.0, 0.5, 0.7]), "loss_g": ([1, 2, 3], [2.0, 1.5, 1.1])}
-    assert viz.text_overlaps(viz.curves_figure(series, [["loss_d", "loss_g"], ["loss_g"]],
-                                               "mnist · GAN z=64 · training curves", ["loss", "loss"])) == []
+    assert (
+        viz.text_overlaps(
+            viz.curves_figure(
+                series, [["loss_d", "loss_g"], ["loss_g"]], "mnist · GAN z=64 · training curves", ["loss", "loss"]
+            )
+        )
+        == []
+    )
 
 
-@pytest.mark.parametrize("mean, lo, hi", [(1617151880.0, 40.0, 50.0), (1.7976931348623157e308, 1.0, 2.0),
-                                           (-1e308, -1e308, 5.0), (5e-324, 0.0, 5e-324)])
+@pytest.mark.parametrize(
+    "mean, lo, hi",
+    [(1617151880.0, 40.0, 50.0), (1.7976931348623157e308, 1.0, 2.0), (-1e308, -1e308, 5.0), (5e-324, 0.0, 5e-324)],
+)
 def test_bar_chart_of_any_finite_value_stays_a_readable_size(tmp_path, mean, lo, hi):
     """A damaged eval.json can hold any finite number, its mean outside its own interval (CI's fuzz found FID
     1.6e9 with CI [40, 50]): the chart must still save, at its usual size, not a PNG 18 million pixels tall."""
     from genlab import viz
 
-    path = viz.grouped_bars(["mid\nz 64"], {"GAN": [(mean, lo, hi)], "VAE": [(30.0, 25.0, 35.0)]}, "t", "FID",
-                            tmp_path / "bars.png", floor=2.9)
+    path = viz.grouped_bars(
+        ["mid\nz 64"],
+        {"GAN": [(mean, lo, hi)], "VAE": [(30.0, 25.0, 35.0)]},
+        "t",
+        "FID",
+        tmp_path / "bars.png",
+        floor=2.9,
+    )
     with Image.open(path) as im:
         assert im.width < 1500 and im.height < 1000, im.size
 
@@ -157,7 +221,8 @@ def test_runs_command_lists_every_run_sorted_with_json(tmp_path, capsys):
     assert "missing" in lines[-1]  # runs without a FID sort last
     assert main(["runs", str(study), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["run"] for r in rows} == {f"{ds}-{m}-z{z}-s0" for ds in ("mnist", "fashion-mnist")
-                                        for m, zs in ARMS.items() for z in zs}
+    assert {r["run"] for r in rows} == {
+        f"{ds}-{m}-z{z}-s0" for ds in ("mnist", "fashion-mnist") for m, zs in ARMS.items() for z in zs
+    }
     assert next(r for r in rows if r["run"] == "mnist-gan-z32-s0")["fid"] == 10.0
     assert main(["runs", str(tmp_path / "nope")]) == 2

@@ -22,14 +22,22 @@ from safetensors.torch import load as st_load
 
 from genlab import checkpoint, data
 from genlab.cli import main, split_overrides
-from genlab.config import apply_overrides, from_dict, from_json, make_config
+from genlab.config import from_dict, from_json, make_config
 from genlab.errors import GenlabError
 from genlab.runs import check_name, read_jsonl, read_meta, update_meta
 from genlab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--model.width=32", "--model.z_dim=4", "--train.batch_size=32", "--train.log_every=1",
-        "--train.epochs=2", "--data.n_train=512", "--train.checkpoint_every=3", "--train.threads=1"]
+TINY = [
+    "--model.width=32",
+    "--model.z_dim=4",
+    "--train.batch_size=32",
+    "--train.log_every=1",
+    "--train.epochs=2",
+    "--data.n_train=512",
+    "--train.checkpoint_every=3",
+    "--train.threads=1",
+]
 FUZZ = int(os.environ.get("GENLAB_FUZZ_EXAMPLES", "300"))  # a fixed draw; bench/fuzz.sh: 10,000 fresh ones
 
 
@@ -54,8 +62,9 @@ raise SystemExit(main(sys.argv[3:]))
 def genlab_train(model: str, runs: Path, real_data: Path, kill_at: int = 0) -> int:
     args = ["train", "--model", model, "--runs-dir", str(runs), "--no-eval", "--data-dir", str(real_data), *TINY]
     env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", KILLER, model, str(kill_at), *args], env=env,
-                          capture_output=True, timeout=300).returncode
+    return subprocess.run(
+        [sys.executable, "-c", KILLER, model, str(kill_at), *args], env=env, capture_output=True, timeout=300
+    ).returncode
 
 
 def final_state(runs: Path) -> tuple[dict, list]:
@@ -93,6 +102,7 @@ def test_kill9_then_resume_is_bit_identical_20_trials(real_data, tmp_path):
 
 
 # ---------------------------------------------------------------- 2. crash-safe writes
+
 
 class Injector:
     """Raises OSError at the n-th file operation (write, fsync, rename, mkstemp) of a checkpoint save."""
@@ -172,11 +182,15 @@ def test_disk_full_during_training_is_one_line_and_resumable(tiny_data, tmp_path
     assert train(cfg, run, tiny_data)["status"] == "done"
     ref = tmp_path / "ref"
     train(cfg, ref, tiny_data)
-    strip = lambda p: [{k: v for k, v in r.items() if k != "images_per_s"} for r in read_jsonl(p / "metrics.jsonl")]
+
+    def strip(p):
+        return [{k: v for k, v in r.items() if k != "images_per_s"} for r in read_jsonl(p / "metrics.jsonl")]
+
     assert strip(run) == strip(ref)
 
 
 # ---------------------------------------------------------------- 3. integrity
+
 
 def test_any_flipped_byte_or_truncation_is_detected_and_named(tmp_path):
     checkpoint.save(tmp_path, 1, {"w": torch.arange(100.0)})
@@ -187,7 +201,7 @@ def test_any_flipped_byte_or_truncation_is_detected_and_named(tmp_path):
         f = newest / name
         good = f.read_bytes()
         positions = sorted({0, len(good) - 1, *(rng.randrange(len(good)) for _ in range(20))})
-        damaged = [good[:p] + bytes([good[p] ^ 0x01]) + good[p + 1:] for p in positions] + [good[: len(good) // 2]]
+        damaged = [good[:p] + bytes([good[p] ^ 0x01]) + good[p + 1 :] for p in positions] + [good[: len(good) // 2]]
         for bad in damaged:
             f.write_bytes(bad)
             with pytest.raises(checkpoint.CorruptCheckpoint, match=name.replace(".", r"\.")):
@@ -208,10 +222,12 @@ def test_no_pickle_on_any_load_path():
 
 # ---------------------------------------------------------------- 5. hostile inputs (property tests)
 
-idx_headers = st.builds(lambda dtype, dims, extra: bytes([0, 0, dtype, len(dims)]) + b"".join(
-    d.to_bytes(4, "big") for d in dims) + extra,
-    st.sampled_from([8, 8, 8, 9, 0x0D]), st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 40), max_size=5),
-    st.binary(max_size=64))
+idx_headers = st.builds(
+    lambda dtype, dims, extra: bytes([0, 0, dtype, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims) + extra,
+    st.sampled_from([8, 8, 8, 9, 0x0D]),
+    st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 40), max_size=5),
+    st.binary(max_size=64),
+)
 
 
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck))
@@ -224,17 +240,29 @@ def test_idx_parser_answers_only_with_genlab_errors(raw):
         assert "\n" not in str(e)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                           max_leaves=8)
-config_like = st.fixed_dictionaries({}, optional={
-    "model": st.one_of(json_values, st.fixed_dictionaries({"name": st.sampled_from(["gan", "vae", "vaegan", "x"])},
-                                                          optional={"z_dim": json_values, "lr": json_values,
-                                                                    "arch": json_values, "zz": json_values})),
-    "data": st.dictionaries(st.sampled_from(["dataset", "n_train", "other"]), json_values, max_size=2),
-    "train": st.dictionaries(st.sampled_from(["epochs", "batch_size", "seed", "threads", "oops"]), json_values,
-                             max_size=3),
-    "eval": json_values, "extra": json_values})
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=8,
+)
+config_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["gan", "vae", "vaegan", "x"])},
+                optional={"z_dim": json_values, "lr": json_values, "arch": json_values, "zz": json_values},
+            ),
+        ),
+        "data": st.dictionaries(st.sampled_from(["dataset", "n_train", "other"]), json_values, max_size=2),
+        "train": st.dictionaries(
+            st.sampled_from(["epochs", "batch_size", "seed", "threads", "oops"]), json_values, max_size=3
+        ),
+        "eval": json_values,
+        "extra": json_values,
+    },
+)
 
 
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck))
@@ -248,11 +276,20 @@ def test_config_loader_answers_only_with_genlab_errors(d):
 
 
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.one_of(
-    st.builds(lambda s, k, v: f"--{s}.{k}={v}", st.sampled_from(["model", "train", "data", "eval", "x"]),
-              st.sampled_from(["z_dim", "lr", "epochs", "batch_size", "dataset", "n_train", "arch", "zz"]),
-              st.text(max_size=12)),
-    st.text(max_size=20)), max_size=4))
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(
+                lambda s, k, v: f"--{s}.{k}={v}",
+                st.sampled_from(["model", "train", "data", "eval", "x"]),
+                st.sampled_from(["z_dim", "lr", "epochs", "batch_size", "dataset", "n_train", "arch", "zz"]),
+                st.text(max_size=12),
+            ),
+            st.text(max_size=20),
+        ),
+        max_size=4,
+    )
+)
 def test_cli_overrides_answer_only_with_genlab_errors(argv):
     try:
         rest, overrides = split_overrides(argv)
@@ -262,8 +299,15 @@ def test_cli_overrides_answer_only_with_genlab_errors(argv):
 
 
 def test_cli_with_fuzzed_override_exits_2_with_one_line(capsys, tmp_path):
-    for bad in ["--model.z_dim=NaN", "--train.epochs=-1", "--model.lr=1e999", "--eval.n_samples=0",
-                "--train.batch_size=true", "--model.z_dim=[1]", "--modle.z_dim=3"]:
+    for bad in [
+        "--model.z_dim=NaN",
+        "--train.epochs=-1",
+        "--model.lr=1e999",
+        "--eval.n_samples=0",
+        "--train.batch_size=true",
+        "--model.z_dim=[1]",
+        "--modle.z_dim=3",
+    ]:
         assert main(["train", "--model", "gan", "--data-dir", str(tmp_path), bad]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("genlab: error:"), err
@@ -271,9 +315,14 @@ def test_cli_with_fuzzed_override_exits_2_with_one_line(capsys, tmp_path):
 
 # ---------------------------------------------------------------- 6. names are not paths
 
+
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.one_of(st.text(max_size=300), st.sampled_from(["..", "../x", "/etc/passwd", "a/../../b", "x\0y", ".",
-                                                           "a" * 200, "ok-name_1.2"])))
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.sampled_from(["..", "../x", "/etc/passwd", "a/../../b", "x\0y", ".", "a" * 200, "ok-name_1.2"]),
+    )
+)
 def test_run_names_never_escape_the_runs_folder(tmp_path_factory, name):
     runs = Path("/tmp/genlab-runs-root")
     try:
@@ -292,6 +341,7 @@ def test_cli_refuses_a_path_as_run_name(capsys):
 
 # ---------------------------------------------------------------- 7. divergence inside a study
 
+
 def test_divergence_is_recorded_and_the_study_goes_on(real_data, tmp_path, monkeypatch):
     from genlab.models.gan import GAN
     from genlab.report import write_report
@@ -306,22 +356,41 @@ def test_divergence_is_recorded_and_the_study_goes_on(real_data, tmp_path, monke
         return out
 
     monkeypatch.setattr(GAN, "train_step", explode_small_z)
-    study = run_study("smoke", "quick", runs_dir=tmp_path, data_dir=real_data, evaluate_runs=False, log=lambda m: None,
-                      workers=1)  # in this process: the patched train_step does not reach worker processes
+    study = run_study(
+        "smoke", "quick", runs_dir=tmp_path, data_dir=real_data, evaluate_runs=False, log=lambda m: None, workers=1
+    )  # in this process: the patched train_step does not reach worker processes
     assert read_meta(study / "mnist-gan-z2-s0")["status"] == "diverged"
     assert read_meta(study / "mnist-gan-z2-s0")["diverged_step"] == 1
-    assert all(read_meta(study / n)["status"] == "done" for n in ("mnist-gan-z4-s0", "mnist-vae-z2-s0",
-                                                                    "mnist-vae-z4-s0"))
+    assert all(
+        read_meta(study / n)["status"] == "done" for n in ("mnist-gan-z4-s0", "mnist-vae-z2-s0", "mnist-vae-z4-s0")
+    )
     assert "run mnist-gan-z2-s0: diverged at step 1" in write_report(study).read_text()
 
 
 # ---------------------------------------------------------------- 8. concurrent workers
 
+
 @pytest.mark.slow
 def test_16_concurrent_workers_lose_nothing(real_data, tmp_path):
     env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "genlab", "study", "smoke", "--seeds", "4", "--no-eval", "--runs-dir",
-           str(tmp_path), "--data-dir", str(real_data), "--workers", "1", "--train.threads=1", "--train.log_every=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genlab",
+        "study",
+        "smoke",
+        "--seeds",
+        "4",
+        "--no-eval",
+        "--runs-dir",
+        str(tmp_path),
+        "--data-dir",
+        str(real_data),
+        "--workers",
+        "1",
+        "--train.threads=1",
+        "--train.log_every=1",
+    ]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(16)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-300:] for o in outs]
@@ -351,21 +420,37 @@ def test_worker_plan_shares_the_cores(monkeypatch):
 
 
 def smoke_study_cmd(runs_dir: Path, data_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "genlab", "study", "smoke", "--runs-dir", str(runs_dir), "--data-dir",
-            str(data_dir), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "genlab",
+        "study",
+        "smoke",
+        "--runs-dir",
+        str(runs_dir),
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]
 
 
 @pytest.mark.slow
 def test_two_workers_share_a_study_and_one_page_is_written(real_data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(smoke_study_cmd(tmp_path, real_data, "--workers", "2", "--seeds", "2", "--no-eval"), env=env,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        smoke_study_cmd(tmp_path, real_data, "--workers", "2", "--seeds", "2", "--no-eval"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-500:]
     assert "8 of 8 runs to do, 2 workers x" in out.stdout
     study = tmp_path / "smoke-quick"
     names = json.loads((study / "study.json").read_text())["runs"]
-    assert sorted(line.split()[1].rstrip(":") for line in out.stdout.splitlines() if ": done in" in line) == \
-        sorted(names), "each run trained exactly once"
+    assert sorted(line.split()[1].rstrip(":") for line in out.stdout.splitlines() if ": done in" in line) == sorted(
+        names
+    ), "each run trained exactly once"
     assert all(read_meta(study / n)["status"] == "done" for n in names)
     assert not list(study.glob("*/.lock"))
     assert out.stdout.count("report: ") == 1 and (study / "report.html").is_file()
@@ -375,10 +460,19 @@ def test_two_workers_share_a_study_and_one_page_is_written(real_data, tmp_path):
 def test_ctrl_c_stops_every_worker_with_a_checkpoint_and_the_study_resumes(real_data, tmp_path):
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = smoke_study_cmd(tmp_path, real_data, "--workers", "2", "--data.n_train=60000", "--train.epochs=2",
-                          "--no-eval", "--train.checkpoint_every=20")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    cmd = smoke_study_cmd(
+        tmp_path,
+        real_data,
+        "--workers",
+        "2",
+        "--data.n_train=60000",
+        "--train.epochs=2",
+        "--no-eval",
+        "--train.checkpoint_every=20",
+    )
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     study = tmp_path / "smoke-quick"
     deadline = time.time() + 300
     while time.time() < deadline and len({p.parents[1] for p in study.glob("*/checkpoints/step-*")}) < 2:
@@ -407,8 +501,8 @@ def test_a_non_finite_number_in_a_run_file_is_damage_not_a_later_traceback(tmp_p
     """genlab never writes NaN or Infinity (allow_nan=False), so one in meta.json is damage: reading it must be
     one line naming the file, not an accepted value that makes the next write_json raise (found by the fuzz
     test: meta.json = {"fid": Infinity} crashed `genlab study` in update_meta)."""
-    (tmp_path / "meta.json").write_text('{"fid": %s}' % constant)
+    (tmp_path / "meta.json").write_text(f'{{"fid": {constant}}}')
     with pytest.raises(GenlabError, match="meta.json is not readable JSON"):
         update_meta(tmp_path, status="running")
     with pytest.raises(GenlabError, match="config.json"):
-        from_json('{"model": {"name": "gan"}, "train": {"lr": %s}}' % constant, source="config.json")
+        from_json(f'{{"model": {{"name": "gan"}}, "train": {{"lr": {constant}}}}}', source="config.json")

@@ -45,5 +45,7 @@ def test_a_study_moved_onto_other_data_gets_its_own_folder(tmp_path):
     from genlab.sweep import study_dir_for
 
     assert study_dir_for(tmp_path, "lab", "quick") == tmp_path / "lab-quick"
-    assert study_dir_for(tmp_path, "lab", "quick", f"folder:{tmp_path / 'My Shapes'}") == \
-        tmp_path / "lab-quick-folder-my-shapes"
+    assert (
+        study_dir_for(tmp_path, "lab", "quick", f"folder:{tmp_path / 'My Shapes'}")
+        == tmp_path / "lab-quick-folder-my-shapes"
+    )

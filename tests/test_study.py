@@ -14,13 +14,39 @@ from genlab.cli import main
 
 pytestmark = pytest.mark.slow
 
-AE_FIGURES = ["samples.png", "samples-gmm.png", "reconstructions.png", "interpolation.png", "curves.png",
-              "fid-by-epoch.png"]
+AE_FIGURES = [
+    "samples.png",
+    "samples-gmm.png",
+    "reconstructions.png",
+    "interpolation.png",
+    "curves.png",
+    "fid-by-epoch.png",
+]
 RUN_FIGURES = {"gan": ["samples.png", "curves.png", "fid-by-epoch.png"], "vae": AE_FIGURES, "vaegan": AE_FIGURES}
-METRIC_KEYS = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "classifier_score",
-               "classes_covered", "class_kl", "near_duplicate_share", "recognisable_share"]
-VAE_KEYS = ["recon_mse", "recon_ssim", "elbo", "iwae", "active_units", "interp_step_distance", "gmm_fid",
-            "gmm_recognisable_share"]
+METRIC_KEYS = [
+    "fid",
+    "kid",
+    "kid_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "classifier_score",
+    "classes_covered",
+    "class_kl",
+    "near_duplicate_share",
+    "recognisable_share",
+]
+VAE_KEYS = [
+    "recon_mse",
+    "recon_ssim",
+    "elbo",
+    "iwae",
+    "active_units",
+    "interp_step_distance",
+    "gmm_fid",
+    "gmm_recognisable_share",
+]
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +94,21 @@ def test_eval_json_has_every_metric_with_its_protocol(quick_study):
 
 def test_vae_reconstruction_improves_with_larger_latent(quick_study):
     for ds in ("mnist", "fashion-mnist"):
-        mse = {z: json.loads((quick_study / f"{ds}-vae-z{z}-s0" / "eval.json").read_text())["metrics"]["recon_mse"]
-               for z in (8, 16, 32)}
+        mse = {
+            z: json.loads((quick_study / f"{ds}-vae-z{z}-s0" / "eval.json").read_text())["metrics"]["recon_mse"]
+            for z in (8, 16, 32)
+        }
         assert mse[8] > min(mse[16], mse[32]), (ds, mse)
 
 
 def test_rerun_skips_finished_runs(quick_study, real_data, capsys):
     before = {p: p.stat().st_mtime_ns for p in quick_study.glob("*/eval.json")}
-    assert main(["study", "lab", "--profile", "quick", "--runs-dir", str(quick_study.parent),
-                 "--data-dir", str(real_data)]) == 0
+    assert (
+        main(
+            ["study", "lab", "--profile", "quick", "--runs-dir", str(quick_study.parent), "--data-dir", str(real_data)]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.count(": done, skipped") == 18
     assert {p: p.stat().st_mtime_ns for p in quick_study.glob("*/eval.json")} == before
 
@@ -99,10 +131,15 @@ def test_report_opens_in_headless_chromium(quick_study, tmp_path):
         b.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
         b.visit(report.resolve().as_uri())
         first = b.screenshot(tmp_path / "first-screen.png", full_page=False)
-        tops = b.call("Runtime.evaluate", returnByValue=True, expression=(
-            "[document.querySelector('#summary table').getBoundingClientRect().top,"
-            " document.querySelector('#summary img').getBoundingClientRect().top,"
-            " document.querySelector('#summary img').getBoundingClientRect().height]"))["result"]["value"]
+        tops = b.call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=(
+                "[document.querySelector('#summary table').getBoundingClientRect().top,"
+                " document.querySelector('#summary img').getBoundingClientRect().top,"
+                " document.querySelector('#summary img').getBoundingClientRect().height]"
+            ),
+        )["result"]["value"]
     assert_real_image(first)
     assert tops[0] < 900 and tops[1] < 900 and tops[2] > 100, tops
     html = report.read_text()

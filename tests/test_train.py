@@ -45,13 +45,22 @@ def test_same_seed_same_losses_and_weights(tiny_data, tmp_path, model):
     assert losses(a) != losses(c)
 
 
-RECIPE = ("model.arch=conv", "model.ema_nimg=500", "model.d_sn=true", "model.r1_gamma=1", "model.r1_every=3",
-          "train.lr_rampdown=0.5")  # the interrupt falls inside the ramp-down
+RECIPE = (
+    "model.arch=conv",
+    "model.ema_nimg=500",
+    "model.d_sn=true",
+    "model.r1_gamma=1",
+    "model.r1_every=3",
+    "train.lr_rampdown=0.5",
+)  # the interrupt falls inside the ramp-down
 VAEGAN_RECIPE = ("model.ema_nimg=500", "model.r1_gamma=1", "model.r1_every=3", "model.width=64")
 
 
-@pytest.mark.parametrize("model,extra", [("gan", ()), ("vae", ()), ("gan", RECIPE), ("vaegan", VAEGAN_RECIPE)],
-                         ids=["gan", "vae", "gan-recipe", "vaegan-recipe"])
+@pytest.mark.parametrize(
+    "model,extra",
+    [("gan", ()), ("vae", ()), ("gan", RECIPE), ("vaegan", VAEGAN_RECIPE)],
+    ids=["gan", "vae", "gan-recipe", "vaegan-recipe"],
+)
 def test_resume_after_interrupt_is_exact(tiny_data, tmp_path, monkeypatch, model, extra):
     """Weights, optimizer moments, RNG states, and for the GAN recipe its weight average, spectral-norm vectors and
     the images-seen counter that drives the EMA ramp: a resumed run ends bit-identical."""
@@ -60,6 +69,7 @@ def test_resume_after_interrupt_is_exact(tiny_data, tmp_path, monkeypatch, model
     run = tmp_path / "run"
     calls = {"n": 0}
     from genlab.models import MODELS
+
     cls = MODELS[model]
     real_step = cls.train_step
 
@@ -68,6 +78,7 @@ def test_resume_after_interrupt_is_exact(tiny_data, tmp_path, monkeypatch, model
         if calls["n"] == 11:  # mid-epoch 2 (8 steps per epoch)
             import os
             import signal
+
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(self, x, opt)
 
@@ -98,6 +109,7 @@ def test_lr_rampdown_changes_only_the_end_of_training(tiny_data, tmp_path):
 
 def test_rampdown_factor_values():
     from genlab.schedules import rampdown_factor
+
     assert [rampdown_factor(s, 10, 0.5) for s in (0, 4, 5, 6, 9)] == [1.0, 1.0, 1.0, 0.8, 0.2]
     assert rampdown_factor(3, 10, 0.0) == 1.0 and rampdown_factor(0, 10, 1.0) == 1.0
     assert rampdown_factor(10, 10, 0.5) == 0.0

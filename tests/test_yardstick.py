@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_report import ARMS, fake_eval
 
 from genlab import data, features, findings, shipped_judges
 from genlab import metrics as M
 from genlab.cli import main
 from genlab.compare import load_study, n_judges, under_judge
 from genlab.runs import write_json
-from test_report import ARMS, fake_eval
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -47,8 +47,7 @@ def test_shipped_judges_are_small():
 
 
 @pytest.mark.parametrize("which", [".safetensors", ".json"])
-def test_a_changed_byte_in_a_shipped_judge_is_one_line_exit_2(which, tmp_path, capsys, monkeypatch,
-                                                              fresh_judges):
+def test_a_changed_byte_in_a_shipped_judge_is_one_line_exit_2(which, tmp_path, capsys, monkeypatch, fresh_judges):
     copy = tmp_path / "judge_weights"
     shutil.copytree(shipped_judges.WEIGHTS_DIR, copy)
     target = copy / f"mnist-j1{which}"
@@ -107,6 +106,7 @@ def test_fid_is_the_same_with_1_and_2_threads(real_data, fresh_judges):
 
 # ---------------------------------------------------------------- the claims check under every judge
 
+
 def ensemble_store(root: Path, judge_fids: dict[str, list[float]]) -> Path:
     """A study whose runs were measured by 3 judges: judge_fids maps model -> its FID under judges 0, 1, 2."""
     study = root / "lab-quick"
@@ -118,18 +118,38 @@ def ensemble_store(root: Path, judge_fids: dict[str, list[float]]) -> Path:
                 runs.append(name)
                 fids = judge_fids[model]
                 ev = fake_eval(model, ds, z, fids[0], mse=0.05 - z / 1000 if model == "vae" else None)
-                ev["judges"] = [{"index": k, "file": f"{ds}-j{k}.safetensors", "sha256": "x", "test_accuracy": 0.99,
-                                 "metrics": {**{m: v for m, v in ev["metrics"].items() if m in ("fid", "kid")},
-                                             "fid": f},
-                                 "intervals": {"fid": [f * 0.98, f * 1.02]}, "floor": ev["floor"]}
-                                for k, f in enumerate(fids)]
+                ev["judges"] = [
+                    {
+                        "index": k,
+                        "file": f"{ds}-j{k}.safetensors",
+                        "sha256": "x",
+                        "test_accuracy": 0.99,
+                        "metrics": {**{m: v for m, v in ev["metrics"].items() if m in ("fid", "kid")}, "fid": f},
+                        "intervals": {"fid": [f * 0.98, f * 1.02]},
+                        "floor": ev["floor"],
+                    }
+                    for k, f in enumerate(fids)
+                ]
                 ev["instrument_spread"] = {"fid": [min(fids), max(fids)]}
-                write_json(study / name / "meta.json", {"status": "done", "dataset": ds, "model": model,
-                                                        "z_dim": z, "wall_s": 1.0})
+                write_json(
+                    study / name / "meta.json",
+                    {"status": "done", "dataset": ds, "model": model, "z_dim": z, "wall_s": 1.0},
+                )
                 write_json(study / name / "eval.json", ev)
-    write_json(study / "study.json", {"study": "lab", "profile": "quick", "seeds": 1, "datasets": ["mnist",
-                                      "fashion-mnist"], "arms": ARMS, "capacity_names": ["low", "mid", "high"],
-                                      "runs": runs, "description": "synthetic", "profile_description": "x"})
+    write_json(
+        study / "study.json",
+        {
+            "study": "lab",
+            "profile": "quick",
+            "seeds": 1,
+            "datasets": ["mnist", "fashion-mnist"],
+            "arms": ARMS,
+            "capacity_names": ["low", "mid", "high"],
+            "runs": runs,
+            "description": "synthetic",
+            "profile_description": "x",
+        },
+    )
     return study
 
 
@@ -162,10 +182,28 @@ def test_the_summary_table_shows_the_instrument_spread(tmp_path):
 def test_eval_json_holds_every_judge_and_the_spread(tmp_path, real_data, fresh_judges, capsys):
     """A tiny real run: eval.json lists each shipped judge (file, hash, metrics, interval, floor) and the
     spread; judge 0's metrics are the headline ones."""
-    args = ["train", "--model", "gan", "--data-dir", str(real_data), "--runs-dir", str(tmp_path), "--name", "r",
-            "--data.n_train=512", "--train.epochs=1", "--train.batch_size=64", "--model.z_dim=4",
-            "--model.width=32", "--eval.n_samples=300", "--eval.epoch_fid_samples=0", "--eval.bootstrap=20",
-            "--eval.kid_subsets=5", "--eval.kid_subset_size=100", "--eval.memo_samples=50"]
+    args = [
+        "train",
+        "--model",
+        "gan",
+        "--data-dir",
+        str(real_data),
+        "--runs-dir",
+        str(tmp_path),
+        "--name",
+        "r",
+        "--data.n_train=512",
+        "--train.epochs=1",
+        "--train.batch_size=64",
+        "--model.z_dim=4",
+        "--model.width=32",
+        "--eval.n_samples=300",
+        "--eval.epoch_fid_samples=0",
+        "--eval.bootstrap=20",
+        "--eval.kid_subsets=5",
+        "--eval.kid_subset_size=100",
+        "--eval.memo_samples=50",
+    ]
     code, _, err = cli(capsys, *args)
     assert code == 0, err
     ev = json.loads((tmp_path / "r" / "eval.json").read_text())

@@ -41,8 +41,9 @@ BN_RECALIBRATION_SEED = 97  # fixed noise: the statistics are a pure function of
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """-log D(x) - log(1 - D(G(z))): the discriminator's cross-entropy (Goodfellow et al. 2014, eq. 1)."""
-    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -103,9 +104,15 @@ def recalibrate_bn(net: nn.Module, z_dim: int) -> None:
     net.train(was_training)
 
 
-def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Callable[[torch.Tensor], torch.Tensor],
-             x: torch.Tensor, z_dim: int, opt: dict[str, torch.optim.Optimizer],
-             update: str = "alternating", r1: float = 0.0) -> dict[str, torch.Tensor]:
+def gan_step(
+    generate: Callable[[torch.Tensor], torch.Tensor],
+    discriminator: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    z_dim: int,
+    opt: dict[str, torch.optim.Optimizer],
+    update: str = "alternating",
+    r1: float = 0.0,
+) -> dict[str, torch.Tensor]:
     """One D and one G update; D always sees real and fake images in one forward pass.
 
     alternating (DCGAN's update): D steps first, then G steps against the updated D, which needs a second
@@ -141,9 +148,13 @@ def gan_step(generate: Callable[[torch.Tensor], torch.Tensor], discriminator: Ca
         loss_g = g_loss_nonsaturating(discriminator(fake).squeeze(1))
         loss_g.backward(inputs=g_params)
     opt["g"].step()
-    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-            "d_real": torch.sigmoid(real_logits).mean().detach(),
-            "d_fake": torch.sigmoid(fake_logits).mean().detach(), **out}
+    return {
+        "loss_d": loss_d.detach(),
+        "loss_g": loss_g.detach(),
+        "d_real": torch.sigmoid(real_logits).mean().detach(),
+        "d_fake": torch.sigmoid(fake_logits).mean().detach(),
+        **out,
+    }
 
 
 @dataclass(frozen=True)
@@ -206,8 +217,16 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, width: int, dropout: float):
         super().__init__()
         drop = [nn.Dropout(dropout)] if dropout else []
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 2 * width), nn.LeakyReLU(0.2), *drop,
-                                 nn.Linear(2 * width, width), nn.LeakyReLU(0.2), *drop, nn.Linear(width, 1))
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(784, 2 * width),
+            nn.LeakyReLU(0.2),
+            *drop,
+            nn.Linear(2 * width, width),
+            nn.LeakyReLU(0.2),
+            *drop,
+            nn.Linear(width, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -220,11 +239,21 @@ class ConvDiscriminator(nn.Module):
     def __init__(self, c: int, dropout: float, fc: int = 0):
         super().__init__()
         drop = [nn.Dropout(dropout)] if dropout else []
-        head = [nn.Linear(2 * c * 49, fc), nn.LeakyReLU(0.2), *drop, nn.Linear(fc, 1)] if fc else [
-            nn.Linear(2 * c * 49, 1)]
-        self.net = nn.Sequential(nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.2), *drop,
-                                 nn.Conv2d(c, 2 * c, 4, 2, 1), nn.LeakyReLU(0.2), *drop,
-                                 nn.Flatten(), *head)
+        head = (
+            [nn.Linear(2 * c * 49, fc), nn.LeakyReLU(0.2), *drop, nn.Linear(fc, 1)]
+            if fc
+            else [nn.Linear(2 * c * 49, 1)]
+        )
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            *drop,
+            nn.Conv2d(c, 2 * c, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            *drop,
+            nn.Flatten(),
+            *head,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -264,8 +293,10 @@ class GAN(GenerativeModel):
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         betas = (self.cfg.beta1, self.cfg.beta2)
-        return {"d": adam(self.discriminator.parameters(), self.cfg.lr_d or self.cfg.lr, betas),
-                "g": adam(self.generator.parameters(), self.cfg.lr, betas)}
+        return {
+            "d": adam(self.discriminator.parameters(), self.cfg.lr_d or self.cfg.lr, betas),
+            "g": adam(self.generator.parameters(), self.cfg.lr, betas),
+        }
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.generator(z))
@@ -276,8 +307,11 @@ class GAN(GenerativeModel):
         out = gan_step(self.generate, self.discriminator, x, cfg.z_dim, opt, cfg.update, r1)
         if cfg.ema_nimg:
             self.images_seen += x.shape[0]
-            ema_update(self.generator_ema, self.generator,
-                       ema_beta(x.shape[0], float(self.images_seen), cfg.ema_nimg, cfg.ema_rampup))
+            ema_update(
+                self.generator_ema,
+                self.generator,
+                ema_beta(x.shape[0], float(self.images_seen), cfg.ema_nimg, cfg.ema_rampup),
+            )
             self._bn_stale = True
         return out
 
@@ -301,4 +335,3 @@ class GAN(GenerativeModel):
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         self._bn_stale = True
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
-

@@ -23,7 +23,9 @@ from genlab.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014, sec. 2.4)."""
-    if generator is not None and generator.device != mu.device:  # a CPU generator's draws, moved: the same on any device
+    if (
+        generator is not None and generator.device != mu.device
+    ):  # a CPU generator's draws, moved: the same on any device
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=generator.device).to(mu.device)
     else:
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)

@@ -131,9 +131,11 @@ class VAEGAN(VAE):
 
     def make_optimizers(self):
         betas = (self.cfg.beta1, self.cfg.beta2)
-        return {"enc": adam(self.encoder.parameters(), self.cfg.lr, betas),
-                "dec": adam(self.decoder.parameters(), self.cfg.lr, betas),
-                "dis": adam(self.discriminator.parameters(), self.cfg.lr, betas)}
+        return {
+            "enc": adam(self.encoder.parameters(), self.cfg.lr, betas),
+            "dec": adam(self.decoder.parameters(), self.cfg.lr, betas),
+            "dis": adam(self.discriminator.parameters(), self.cfg.lr, betas),
+        }
 
     def train_step(self, x, opt):
         b = x.shape[0]
@@ -144,7 +146,7 @@ class VAEGAN(VAE):
 
         # discriminator: maximise L_GAN on detached fakes
         logits, _ = self.discriminator(torch.cat([x, x_tilde.detach(), x_p.detach()]))
-        loss_dis = dis_loss(logits[:b], logits[b:2 * b], logits[2 * b:])
+        loss_dis = dis_loss(logits[:b], logits[b : 2 * b], logits[2 * b :])
         r1 = lazy_r1_weight(opt["dis"], self.cfg.r1_gamma, self.cfg.r1_every)
         if r1:
             loss_dis = loss_dis + r1 * r1_penalty(lambda v: self.discriminator(v)[0], x)
@@ -176,6 +178,12 @@ class VAEGAN(VAE):
             beta = ema_beta(b, float(self.images_seen), self.cfg.ema_nimg, self.cfg.ema_rampup)
             ema_update(self.encoder_ema, self.encoder, beta)
             ema_update(self.decoder_ema, self.decoder, beta)
-        return {"loss_enc": loss_enc.detach(), "loss_dec": loss_dec.detach(), "loss_dis": loss_dis.detach(),
-                "llike": llike.detach(), "kl": kl.detach(), "d_real": torch.sigmoid(logits[:b]).mean().detach(),
-                "d_fake": torch.sigmoid(logits[b:]).mean().detach()}
+        return {
+            "loss_enc": loss_enc.detach(),
+            "loss_dec": loss_dec.detach(),
+            "loss_dis": loss_dis.detach(),
+            "llike": llike.detach(),
+            "kl": kl.detach(),
+            "d_real": torch.sigmoid(logits[:b]).mean().detach(),
+            "d_fake": torch.sigmoid(logits[b:]).mean().detach(),
+        }
