@@ -301,8 +301,8 @@ def cmd_study(a, overrides):
 def cmd_train(a, overrides):
     from genlab import devices
     from genlab.config import make_config
+    from genlab.one_run import run_one
     from genlab.runs import check_name
-    from genlab.sweep import run_one
 
     cfg = make_config(a.model, a.dataset, overrides)
     device = devices.resolve(a.device)

@@ -13,16 +13,14 @@ import dataclasses
 import json
 import math
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from genlab import data
+from genlab.bounds import bounded
 from genlab.errors import GenlabError, closest, lookup, shown
+from genlab.models import MODELS
 from genlab.runs import loads_finite
-
-
-def bounded(default: Any, lo: float | None = None, hi: float | None = None, **meta: Any) -> Any:
-    """A dataclass field with inclusive numeric bounds the validator enforces."""
-    return field(default=default, metadata={"min": lo, "max": hi, **meta})
 
 
 @dataclass(frozen=True)
@@ -32,8 +30,6 @@ class DataConfig:
     test_fraction: float = bounded(1 / 6, 0.05, 0.5)  # held-out share of a folder: dataset (by file-name hash)
 
     def check(self) -> None:
-        from genlab import data  # lazy: data imports errors only, but keep config importable on its own
-
         normal = data.check_name(self.dataset)
         if normal != self.dataset:  # a relative folder path: the config must hold the absolute one
             object.__setattr__(self, "dataset", normal)
@@ -102,8 +98,6 @@ class RunConfig:
 
 
 def _model_config_class(model_name: str) -> type:
-    from genlab.models import MODELS  # lazy: models import this module for `bounded`
-
     return lookup(MODELS, model_name, "model").Config
 
 

@@ -67,8 +67,8 @@ def run_task(
     import torch
 
     from genlab.config import from_dict
+    from genlab.one_run import run_one
     from genlab.runs import update_meta
-    from genlab.sweep import run_one
 
     host = socket.gethostname()
     folder = Path(run_dir).parent
@@ -292,7 +292,7 @@ def check_capacity(ray, cpus_per_run: int, gpus_per_run: float, where: str) -> N
 def start(address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float = 0.0, local_cpus: int | None = None):
     """Ray, joined or started, whose nodes can hold one run; a local Ray this call started is stopped again when
     they cannot. Safe to call twice (the study checks before it writes anything, the executor again)."""
-    from genlab.sweep import usable_cores
+    from genlab.one_run import usable_cores
 
     check_gpus(gpus_per_run)
     if address:

@@ -15,27 +15,16 @@ import json
 import math
 import os
 import platform
-import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from genlab.errors import GenlabError, shown
+from genlab import schema
+from genlab.errors import GenlabError
+from genlab.names import NAME_RE, check_name  # noqa: F401 - re-exported: the run store's names
 from genlab.safeio import MAX_JSON_BYTES, MAX_JSONL_BYTES, printable, read_capped
-
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched whole (fullmatch: no trailing newline)
-
-
-def check_name(name: str, what: str = "name") -> str:
-    """Run and study names become folder names: letters, digits, . _ - only, never a path."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
-        raise GenlabError(
-            f"{what} {shown(name)} is not allowed; use 1-128 letters, digits, '.', '_' or '-' "
-            "(starting with a letter or digit, no '..')"
-        )
-    return name
 
 
 def fsync_dir(path: Path) -> None:
@@ -171,8 +160,6 @@ def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
     """meta.json, checked against its schema (a damaged one is one line naming the file and field); {} if absent."""
-    from genlab import schema
-
     path = Path(run_dir) / "meta.json"
     return schema.check(read_json(path), schema.META, path) if path.exists() else {}
 

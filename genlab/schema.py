@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import GenlabError, shown
+from genlab.names import check_name
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,6 @@ def check_study(study: Any, source: str | Path) -> dict[str, Any]:
                 f"{source}: field arms.{model} has {len(zs)} latent sizes for {n} capacities; "
                 "the file is damaged — run the study again to rewrite it"
             )
-    from genlab.runs import check_name
-
     for name in study["runs"]:
         try:
             check_name(name, "run name")

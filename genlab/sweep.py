@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from genlab import data, figures
-from genlab.config import RunConfig
 from genlab.errors import GenlabError, Interrupted
+from genlab.one_run import run_one, usable_cores
 from genlab.progress import bar
 from genlab.runs import check_name, claim, read_meta, release, update_meta, write_json
 from genlab.studies import PlannedRun, expand, get_profile, get_study, on_dataset, select_models
-from genlab.train import train, training_images
+from genlab.train import training_images
 
 EXECUTORS = ("local", "ray")  # where runs execute: worker processes on this machine, or Ray tasks
 MAX_AUTO_WORKERS = 8  # beyond this the per-worker memory and disk traffic stop paying on a laptop
@@ -41,47 +41,6 @@ def study_dir_for(runs_dir: Path, study: str, profile: str, dataset: str | None 
     images never replaces the study.json and report of the same study on its own datasets."""
     suffix = f"-{data.slug(dataset)}" if dataset else ""
     return Path(runs_dir) / check_name(f"{study}-{profile}{suffix}", "study name")
-
-
-def run_one(
-    cfg: RunConfig, run_dir: Path, data_dir=None, evaluate_runs: bool = True, device="cpu", tensorboard: bool = False
-) -> dict[str, Any]:
-    """Train (or resume) one run, then draw its figures and evaluate it, on `device`; returns its meta.
-    `tensorboard` also logs it to RUN_DIR/tb (genlab.tb_logger)."""
-    training_images(cfg, data_dir)  # a batch too large for the data is one line before any judge is trained
-    hook = None
-    if evaluate_runs and cfg.eval.epoch_fid_samples and data.classes(cfg.data.dataset):  # unlabeled: no judge
-        from genlab.evaluate import epoch_fid_hook
-
-        hook = epoch_fid_hook(cfg, data_dir, device)
-    loggers = []
-    if tensorboard:
-        from genlab.tb_logger import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(run_dir))
-    try:
-        meta = train(cfg, run_dir, data_dir, epoch_hook=hook, device=device, loggers=loggers)
-    finally:
-        for lg in loggers:
-            lg.close()
-    if meta.get("status") != "done":
-        return meta
-    if not meta.get("figures_done"):
-        figures.run_figures(run_dir, data_dir, device=device)
-        meta = update_meta(run_dir, figures_done=True)
-    if evaluate_runs and not (run_dir / "eval.json").exists():
-        from genlab.evaluate import evaluate_run
-
-        result = evaluate_run(run_dir, data_dir, device)
-        if tensorboard:
-            from genlab.tb_logger import log_final
-
-            log_final(run_dir, cfg.to_dict(), result)
-    return read_meta(run_dir)
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def plan_workers(workers: int | None, pending: int) -> tuple[int, int]:

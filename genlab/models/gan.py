@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genlab.config import bounded
+from genlab.bounds import bounded
 from genlab.errors import GenlabError
 from genlab.models.base import GenerativeModel
 from genlab.nn import ConvDecoder, MLPDecoder, adam, dcgan_init

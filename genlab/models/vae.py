@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from genlab.config import bounded
+from genlab.bounds import bounded
 from genlab.models.base import GenerativeModel, step
 from genlab.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam
 

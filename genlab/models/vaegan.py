@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.config import bounded
+from genlab.bounds import bounded
 from genlab.models.gan import ema_beta, ema_update, lazy_r1_weight, r1_penalty
 from genlab.models.vae import VAE, kl_to_standard_normal, reparameterize
 from genlab.nn import PIXELS, adam

@@ -1,0 +1,127 @@
+"""genlab's imports point one way: no import circle (counting imports inside functions, which only hide one),
+and no module imports a module of a higher layer than its own (the layers docs/architecture.md draws)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "genlab"
+
+# the layers of docs/architecture.md, lowest first: a module imports only from its own layer or below
+LAYERS: dict[str, int] = {
+    **dict.fromkeys(
+        [
+            "genlab",
+            "errors",
+            "bounds",
+            "safeio",
+            "names",
+            "paths",
+            "progress",
+            "schedules",
+            "devices",
+            "nn",
+            "gmm",
+            "junk",
+            "metrics",
+            "demo_shapes",
+            "models.base",
+        ],
+        0,
+    ),  # leaves
+    **dict.fromkeys(["schema", "runs", "folders", "data", "shipped_judges", "checkpoint", "viz", "browser"], 1),
+    **dict.fromkeys(["models", "models.gan", "models.vae", "models.vaegan", "config"], 2),  # what a run is
+    **dict.fromkeys(["train", "tb_logger", "studies", "samplers", "features"], 3),  # the loop and the judge
+    **dict.fromkeys(["evaluate", "figures", "compare", "findings"], 4),  # measuring and drawing runs
+    **dict.fromkeys(["report", "one_run"], 5),
+    **dict.fromkeys(["sweep", "executor_ray"], 6),  # executors
+    **dict.fromkeys(["cli", "__main__"], 7),
+}
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for p in PACKAGE.rglob("*.py"):
+        parts = p.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(parts).removesuffix("__init__").rstrip(".") or "genlab"
+        out[name] = p
+    return out
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """genlab modules `path` imports anywhere in the file (top level or inside a function)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for n in names:
+            if n == "genlab" or n.startswith("genlab."):
+                short = n.removeprefix("genlab.") if n != "genlab" else "genlab"
+                if short in known:
+                    found.add(short)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {m: imports(p, set(mods)) - {m} for m, p in mods.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    assert cycles(graph()) == []
+
+
+def test_every_module_has_a_layer():
+    missing = sorted(set(modules()) - set(LAYERS))
+    assert not missing, f"place these in tests/test_imports.py LAYERS (and docs/architecture.md): {missing}"
+
+
+def test_no_import_points_up_the_layers():
+    up = [
+        f"{m} (layer {LAYERS[m]}) imports {t} (layer {LAYERS[t]})"
+        for m, ts in graph().items()
+        for t in ts
+        if m in LAYERS and t in LAYERS and LAYERS[t] > LAYERS[m]
+    ]
+    assert not up, up
+
+
+def test_the_checker_finds_a_circle_and_an_upward_import():
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
