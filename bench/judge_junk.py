@@ -75,7 +75,7 @@ def main() -> None:
         )
         for name, x in inputs(ds, a.n, a.data_dir).items():
             f, pr = judge.features_and_probs(x)
-            rec = features.recognisable(pr).double().mean()
+            rec = M.recognisable(pr).mean()
             top = torch.bincount(pr.argmax(1), minlength=pr.shape[1]).max() / pr.shape[0]
             ind = M.manifold_indicators(ref_f, f, 3, 5, radii)
             print(

@@ -46,7 +46,8 @@ class TrainConfig:
     checkpoint_every: int = bounded(0, 0, 10**9)  # also checkpoint every N steps inside an epoch; 0 = epoch ends
     lr_rampdown: float = bounded(0.0, 0.0, 1.0)  # last fraction of training over which every step size falls
     #   linearly to 0 (genlab/schedules.py); 0 = constant
-    amp: bool = False  # bf16 autocast of the training step (weights and optimizer stay fp32); see bench/amp.py
+    amp: bool = False  # bf16 autocast of the training step (weights and optimizer stay fp32); timed by
+    #   bench/gpu_throughput.py --amp
 
 
 @dataclass(frozen=True)

@@ -257,8 +257,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
             "density_coverage_k": DC_K,
             "kid": f"{ev.kid_subsets} subsets of {min(ev.kid_subset_size, n, n_real)}, cubic polynomial kernel",
             "sample_seed": SAMPLE_SEED,
-            "classes_covered": "classes with at least 1% of the recognisable samples (10% of the uniform share); "
-            "class_kl over the recognisable samples too",
+            "classes_covered": M.coverage_rule(n_classes) + "; class_kl over the recognisable samples too",
             "recognisable": f"share of samples to which the judge gives one real class probability >= "
             f"{features.RECOGNISABLE_P} (the rest, junk or ambiguous, fill the histogram's last "
             f"bin); the {n_real} test images: {test_recognisable:.4f}",

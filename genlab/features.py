@@ -30,6 +30,7 @@ from safetensors.torch import save as safetensors_save
 from torch import nn
 
 from genlab import data, junk, runs, safeio, shipped_judges
+from genlab import metrics as M
 from genlab.errors import GenlabError
 from genlab.paths import cache_home, usable_cache
 from genlab.progress import bar
@@ -41,7 +42,7 @@ JUDGE_VERSION = 3  # bump when the architecture or recipe changes: the cache key
 FEATURE_DIM = 128
 JUDGE_EPOCHS = {"mnist": 3, "fashion-mnist": 8}
 JUNK_PER_BATCH = 32  # synthetic junk images beside each batch of 128 real ones (outlier exposure)
-RECOGNISABLE_P = 0.9  # a sample is recognisable when one real class gets at least this probability
+RECOGNISABLE_P = M.RECOGNISABLE_P  # the one definition lives with the metrics (genlab.metrics)
 JUDGE_SEED = 1234  # judge 0; judge k of an ensemble trains with JUDGE_SEED + 10 k (the junk generator takes seed + 1)
 ACCURACY_FLOOR = {"mnist": 0.992, "fashion-mnist": 0.915}
 FOLDER_JUDGE_STEPS = 1_500  # an image folder's judge trains for about this many steps (at least 3 epochs)
@@ -126,11 +127,6 @@ def judge_key(dataset: str, test_fraction: float = data.DEFAULT_TEST_FRACTION, i
     return f"folder-{sha}-v{JUDGE_VERSION}{suffix}"  # by content: a moved or renamed folder keeps its judge
 
 
-def recognisable(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torch.Tensor:
-    """(N,) bool: the judge gives some real class (not junk, the last column) at least `threshold`."""
-    return probs[:, :-1].max(1).values >= threshold
-
-
 def train_judge(
     dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, seed: int = JUDGE_SEED
 ) -> tuple[Judge, dict]:
@@ -181,7 +177,7 @@ def train_judge(
         "seed": seed,
         "threads": torch.get_num_threads(),
         "floor": ACCURACY_FLOOR.get(dataset, FOLDER_ACCURACY_WARN),
-        "test_recognisable_share": float(recognisable(probs).double().mean()),
+        "test_recognisable_share": float(M.recognisable(probs).mean()),
         "recognisable_p": RECOGNISABLE_P,
         "train_seconds": round(train_s, 1),
         "junk": f"{JUNK_PER_BATCH} synthetic junk images per batch of {bs} as an extra class "

@@ -302,14 +302,20 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
                     f"std {fmt_opt(stab_mean(s, 'loss_g_std'))}, D saturated on "
                     f"{fmt_pct(stab_mean(s, 'd_saturation'))} of late log steps, seeds {len(s.evals)}"
                 )
-    out.append(
-        (
-            "1. Which hyperparameters most influenced GAN stability?",
-            lines,
-            "The study varied only z (and the dataset); learning rate, batch size, architecture and loss were "
-            "fixed, so their influence is not measured here — add them as studies to measure it.",
+    gan_arms = [a for a in arms if study.get("arm_models", {}).get(a, a) == "gan"]
+    if len(gan_arms) > 1:  # a study of GAN variants (recipes): its arms are exactly those hyperparameters
+        caveat = (
+            f"This study varies the GAN itself across {len(gan_arms)} arms ({', '.join(gan_arms)}): each arm's "
+            "FID and stability are in the summary table, and an arm's effect is its difference to the default "
+            "arm; the lines above cover the default arm only."
         )
-    )
+    else:
+        caveat = (
+            "The study varied only z (and the dataset); learning rate, batch size, architecture and loss were "
+            "fixed, so their influence is not measured here — `genlab study recipes --profile full --seeds 3` "
+            "measures them."
+        )
+    out.append(("1. Which hyperparameters most influenced GAN stability?", lines, caveat))
 
     lines = per_setting(
         study,
@@ -328,8 +334,8 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
             "2. Was there evidence of mode collapse, and what helped?",
             lines,
             "Class coverage uses the judge's labels on the samples it recognises (a real class at probability "
-            ">= 0.9; the rest is junk or ambiguous): collapse within a class (one style of '1') shows only in "
-            "recall and coverage.",
+            f">= {M.RECOGNISABLE_P}; the rest is junk or ambiguous): collapse within a class (one style of '1') "
+            "shows only in recall and coverage.",
         )
     )
 

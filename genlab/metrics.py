@@ -209,19 +209,36 @@ def classifier_score(probs: torch.Tensor, eps: float = 1e-12) -> float:
     return float(torch.exp(kl))
 
 
-def recognisable(probs: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+RECOGNISABLE_P = 0.9  # a sample is recognisable when the judge gives one real class at least this probability
+COVERED_SHARE_OF_UNIFORM = 0.1  # a class is covered with at least this fraction of its uniform share
+
+
+def coverage_rule(n_classes: int) -> str:
+    """The class-coverage rule in words, with its threshold for this many classes (the protocol line, the report)."""
+    return (
+        f"classes holding at least {COVERED_SHARE_OF_UNIFORM:.0%} of their uniform share of the recognisable "
+        f"samples ({COVERED_SHARE_OF_UNIFORM / max(n_classes, 1):.3g} of them for {n_classes} classes)"
+    )
+
+
+def is_covered(share_of_recognised: float, n_classes: int) -> bool:
+    """One class's share of the recognisable samples meets the coverage rule (classes_covered counts these)."""
+    return share_of_recognised >= COVERED_SHARE_OF_UNIFORM / n_classes
+
+
+def recognisable(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torch.Tensor:
     """(N,) float 0/1: some real class (every column but the last, junk) has probability >= threshold."""
     return (probs[:, :-1].max(1).values >= threshold).double()
 
 
-def class_assignments(probs: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+def class_assignments(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torch.Tensor:
     """(N,) class index per sample: its most probable real class when recognisable, else the junk bin (the last
     column's index)."""
     junk = probs.shape[1] - 1
     return torch.where(recognisable(probs, threshold).bool(), probs[:, :-1].argmax(1), torch.tensor(junk))
 
 
-def class_histogram(probs: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+def class_histogram(probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> torch.Tensor:
     """Share of samples per real class among all samples, and in the last bin the share the judge cannot
     recognise (junk or ambiguous); sums to 1; (n_classes + 1,)."""
     return torch.bincount(class_assignments(probs, threshold), minlength=probs.shape[1]).double() / probs.shape[0]
@@ -235,7 +252,7 @@ def recognised_part(hist: torch.Tensor) -> torch.Tensor | None:
     return real / total if total > 0 else None
 
 
-def classes_covered(hist: torch.Tensor, min_share_of_uniform: float = 0.1) -> int:
+def classes_covered(hist: torch.Tensor, min_share_of_uniform: float = COVERED_SHARE_OF_UNIFORM) -> int:
     """Classes holding at least 10% of their uniform share of the *recognisable* samples (1% for 10 classes);
     `hist` has a junk bin last. No recognisable sample covers no class."""
     real = recognised_part(hist)

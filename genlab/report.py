@@ -459,9 +459,9 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
     n_bins = len(names)
     page.add(
         f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><p class='note'>A sample "
-        "counts for a class when the judge gives it that class with probability &ge; 0.9; the last column "
-        "holds the rest (junk or ambiguous). Classes covered: classes with &ge; 1% of the recognisable "
-        "samples.</p><table><tr><th>model</th><th>z</th>"
+        f"counts for a class when the judge gives it that class with probability &ge; {M.RECOGNISABLE_P}; the last "
+        f"column holds the rest (junk or ambiguous). Classes covered: {e(M.coverage_rule(n_bins - 1))}.</p>"
+        "<table><tr><th>model</th><th>z</th>"
         + "".join(f"<th>{e(str(c))}</th>" for c in names)
         + "<th>classes covered</th></tr>"
     )
@@ -476,8 +476,10 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
     for s in rows:
         hists = [ev["class_histogram"] for ev in s.evals if len(ev.get("class_histogram", [])) == n_bins]
         hist = [sum(h[i] for h in hists) / len(hists) for i in range(n_bins)] if hists else [0.0] * n_bins
-        recognised = max(1.0 - hist[-1], 1e-12)  # red: much junk, or a class under 1% of the recognisable samples
-        bad = [v >= 0.1 if i == n_bins - 1 else v / recognised < 0.01 for i, v in enumerate(hist)]
+        recognised = max(1.0 - hist[-1], 1e-12)  # red: much junk, or a class the coverage rule calls uncovered
+        bad = [
+            v >= 0.1 if i == n_bins - 1 else not M.is_covered(v / recognised, n_bins - 1) for i, v in enumerate(hist)
+        ]
         cells = "".join(f"<td{' class=bad' if b else ''}>{100 * v:.1f}%</td>" for v, b in zip(hist, bad))
         covered = s.stat(M.CLASSES_COVERED)
         page.add(
@@ -546,9 +548,9 @@ def build(study_dir: Path, embed: bool) -> str:
         page.add(
             f"<p class='note'>Metrics protocol: {e(str(p['n_fake']))} generated samples vs "
             f"{e(p['reference'])}; features: {e(p['feature_space'])}; intervals: "
-            f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability &ge; 0.9 (junk "
-            "and ambiguous samples are not). Judge-space values are not comparable with Inception-FID numbers "
-            "in papers, nor with the original study's unstated 'proxy FID'.</p>"
+            f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability "
+            f"&ge; {M.RECOGNISABLE_P} (junk and ambiguous samples are not). Judge-space values are not comparable "
+            "with Inception-FID numbers in papers, nor with the original study's unstated 'proxy FID'.</p>"
         )
     findings_section(page, study, settings)
     side_by_side_section(page, study_dir, study, settings)

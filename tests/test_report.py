@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from chart_checks import text_overlaps
 from PIL import Image
 
 from genlab import findings
@@ -163,13 +164,13 @@ def test_comparison_chart_labels_never_overlap():
         "FID in judge space (lower is better)",
         floor=2.9,
     )
-    assert viz.text_overlaps(fig) == []
+    assert text_overlaps(fig) == []
     many = {f"gan-variant-{i}": [(100.0 + 37 * i, 90.0 + 37 * i, 110.0 + 37 * i)] for i in range(11)}
     fig = viz.bar_figure(["mid\nz 64"], many, "recipes · FID", "FID", floor=2.9)
-    assert viz.text_overlaps(fig) == []
+    assert text_overlaps(fig) == []
     series = {"loss_d": ([1, 2, 3], [1.0, 0.5, 0.7]), "loss_g": ([1, 2, 3], [2.0, 1.5, 1.1])}
     assert (
-        viz.text_overlaps(
+        text_overlaps(
             viz.curves_figure(
                 series, [["loss_d", "loss_g"], ["loss_g"]], "mnist · GAN z=64 · training curves", ["loss", "loss"]
             )

@@ -3,7 +3,9 @@
     make_optimizers() -> {name: Optimizer}
     train_step(x, opt) -> {loss name: tensor scalar}   x: (B,1,28,28) in [-1,1]
     sample(n, generator) -> (n,1,28,28) in [-1,1]
-Autoencoders also implement encode(x) -> (mu, logvar) and decode(z) -> x_hat in [-1,1].
+Autoencoders also implement encode(x) -> (mu, logvar), decode(z) -> x_hat in [-1,1], and, for the likelihood
+metrics (ELBO, IWAE in genlab.evaluate), decode_logits(z) -> the pixel model's parameters and
+nll(logits, x) -> (B,) negative log-likelihood of x in nats.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class GenerativeModel(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no decoder")
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The pixel model's parameters for codes z (logits for Bernoulli pixels, means for Gaussian ones)."""
+        raise NotImplementedError(f"{type(self).__name__} has no decoder")
+
+    def nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B,) negative log-likelihood of images x in [-1, 1] under decode_logits' output, nats per image."""
+        raise NotImplementedError(f"{type(self).__name__} has no pixel likelihood")
 
 
 def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
