@@ -16,7 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from genlab import metrics as M
-from genlab.compare import MODEL_LABELS, load_study
+from genlab.compare import label as arm_label
+from genlab.compare import load_study
 from genlab.runs import environment
 
 KEYS = [(M.FID, "FID"), (M.RECOGNISABLE, "recognisable")]
@@ -31,8 +32,8 @@ def rows(study_dir: Path):
                 continue
             prefixes = [""] + ([M.GMM_PREFIX] if M.GMM_PREFIX + M.FID in judges[0]["metrics"] else [])
             for prefix in prefixes:
-                label = MODEL_LABELS.get(arm, arm) + (", GMM sampler" if prefix else "")
-                yield ds, label, z, ev["run"], {k: [j["metrics"].get(prefix + k) for j in judges] for k, _ in KEYS}
+                name = arm_label(arm) + (", GMM sampler" if prefix else "")
+                yield ds, name, z, ev["run"], {k: [j["metrics"].get(prefix + k) for j in judges] for k, _ in KEYS}
 
 
 def main(argv: list[str]) -> int:

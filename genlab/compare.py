@@ -14,6 +14,7 @@ from typing import Any
 
 from genlab import data, schema, viz
 from genlab import metrics as M
+from genlab.models import MODELS
 from genlab.runs import read_json, read_meta, read_text
 
 CHART_METRICS = {
@@ -23,7 +24,17 @@ CHART_METRICS = {
     M.RECALL: "recall (higher is better)",
     M.RECOGNISABLE: "recognisable share (higher is better)",
 }
-MODEL_LABELS = {"gan": "GAN", "vae": "VAE", "vaegan": "VAE-GAN"}
+
+
+def label(arm: str) -> str:
+    """An arm's name in charts and tables: its model's declared label ("GAN"), or a variant's own name."""
+    return MODELS[arm].label if arm in MODELS else arm
+
+
+def samplers_of(study: dict[str, Any], arm: str) -> tuple[str, ...]:
+    """The samplers an arm's model offers (GenerativeModel.samplers), for the charts' extra bars."""
+    model = MODELS.get(study.get("arm_models", {}).get(arm, arm))
+    return model.samplers if model is not None else ("prior",)
 
 
 @dataclass
@@ -125,11 +136,11 @@ def chart_bars(study: dict[str, Any], settings: dict, ds: str, key: str) -> dict
     """Series name -> one (mean, lo, hi) or None per capacity; the VAE's GMM-sampled images beside its prior ones."""
     bars: dict[str, list] = {}
     for m, zs in study["arms"].items():
-        bars[MODEL_LABELS.get(m, m)] = [settings[(ds, m, z)].stat(key) for z in zs]
-        if m == "vae":
+        bars[label(m)] = [settings[(ds, m, z)].stat(key) for z in zs]
+        if "gmm" in samplers_of(study, m):
             gmm = [settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs]
             if any(gmm):
-                bars["VAE, GMM sampler"] = gmm
+                bars[f"{label(m)}, GMM sampler"] = gmm
     return bars
 
 
@@ -137,11 +148,11 @@ def chart_spreads(study: dict[str, Any], settings: dict, ds: str, key: str) -> d
     """The judges' (min, max) for each bar of chart_bars (None where there is no ensemble)."""
     spreads: dict[str, list] = {}
     for m, zs in study["arms"].items():
-        spreads[MODEL_LABELS.get(m, m)] = [settings[(ds, m, z)].spread(key) for z in zs]
-        if m == "vae":
+        spreads[label(m)] = [settings[(ds, m, z)].spread(key) for z in zs]
+        if "gmm" in samplers_of(study, m):
             gmm = [settings[(ds, m, z)].spread(M.GMM_PREFIX + key) for z in zs]
             if any(settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs):
-                spreads["VAE, GMM sampler"] = gmm
+                spreads[f"{label(m)}, GMM sampler"] = gmm
     return spreads
 
 
@@ -158,7 +169,7 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
     study, settings = load_study(study_dir)
     out: dict[str, Path] = {}
     groups = capacity_labels(study)
-    order = " · ".join(MODEL_LABELS.get(m, m) for m in study["arms"])
+    order = " · ".join(label(m) for m in study["arms"])
     for ds in study["datasets"]:
         for key, ylabel in CHART_METRICS.items():
             bars = chart_bars(study, settings, ds, key)

@@ -316,7 +316,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         "the same recipe and data, different seeds (judges[k]; judge 0 is the headline); "
         "instrument_spread: [min, max] over them"
     )
-    out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
+    out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.generator_loss)
     if model.is_autoencoder:
         test_u8, _ = data.load(ds, "test", data_dir, tf)
         values[M.INTERP_STEP], values[M.INTERP_MAX_SHARE] = interpolation_smoothness(model, judge, test_u8.to(device))
@@ -414,14 +414,14 @@ def floor_metrics(
     return {k: v for k, v in res["values"].items()}
 
 
-def stability(rows: list[dict[str, Any]], family: str) -> dict[str, float | None]:
+def stability(rows: list[dict[str, Any]], generator_loss: str | None) -> dict[str, float | None]:
     """Training stability from metrics.jsonl: spread of the per-epoch FID over the second half of training
     (relative to its mean), oscillation of the generator loss (std over the second half of log steps), and
     D saturation (share of log steps with D(x) > 0.95 or D(G(z)) < 0.05)."""
     fids = [r["fid_epoch"] for r in rows if r.get("event") == "epoch" and "fid_epoch" in r]
     steps = [r for r in rows if "event" not in r]
     half = steps[len(steps) // 2 :]
-    g_key = "loss_g" if family == "gan" else "loss_dec" if family == "vaegan" else None
+    g_key = generator_loss  # the model declares it (GenerativeModel.generator_loss)
     out: dict[str, float | None] = {"fid_epoch_rel_spread": None, "loss_g_std": None, "d_saturation": None}
     late = fids[len(fids) // 2 :]
     if len(late) >= 2:
@@ -503,7 +503,7 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, devi
         out["kl_per_dim"] = vm.pop("kl_per_dim")
         out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
         values.update(vm)
-    out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.family)
+    out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.generator_loss)
     write_json(run_dir / "eval.json", out)
     update_meta(run_dir, evaluated=True)
     return out

@@ -22,12 +22,6 @@ N_GRID = 64
 INTERP_STEPS = 8
 INTERP_PAIRS = 8
 
-CURVE_PANELS = {  # family -> (panels of series, y labels)
-    "gan": ([["loss_d", "loss_g"], ["d_real", "d_fake"]], ["loss", "mean D output"]),
-    "vae": ([["recon"], ["kl"]], ["reconstruction NLL (nats/image)", "KL (nats/image)"]),
-    "vaegan": ([["loss_dis", "loss_dec", "loss_enc"], ["llike", "kl"]], ["loss", "nats/image"]),
-}
-
 
 def label(cfg, epoch: int) -> str:
     return f"{data.slug(cfg.data.dataset)} · {cfg.model_name.upper()} z={cfg.z_dim} · epoch {epoch}"
@@ -95,7 +89,7 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
             ),
             out / "interpolation.png",
         )
-    paths["curves"] = training_curves(run_dir, cfg, model.family, out / "curves.png")
+    paths["curves"] = training_curves(run_dir, cfg, model, out / "curves.png")
     fid_path = fid_by_epoch(run_dir, cfg, out / "fid-by-epoch.png")
     if fid_path:
         paths["fid_by_epoch"] = fid_path
@@ -121,9 +115,10 @@ def fid_by_epoch(run_dir: Path, cfg, path: Path) -> Path | None:
     )
 
 
-def training_curves(run_dir: Path, cfg, family: str, path: Path) -> Path:
+def training_curves(run_dir: Path, cfg, model, path: Path) -> Path:
+    """The model's declared loss and diagnostic panels (GenerativeModel.curve_panels) over training steps."""
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "event" not in r]
-    panels, ylabels = CURVE_PANELS[family]
+    panels, ylabels = [list(p) for p in model.curve_panels], list(model.curve_ylabels)
     series = {
         name: ([r["step"] for r in rows if name in r], [r[name] for r in rows if name in r])
         for group in panels

@@ -137,7 +137,7 @@ def fmt_spread(st: compare.Setting | None, key: str) -> str:
 
 
 def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
-    label = f"{compare.MODEL_LABELS.get(setting.model, setting.model)} z={setting.z_dim}"
+    label = f"{compare.label(setting.model)} z={setting.z_dim}"
     page.add(f"<h5>{e(label)}</h5>")
     if not setting.runs:
         page.add("<p class='bad'>no run of this setting in the study</p>")
@@ -196,14 +196,14 @@ def metrics_table(page: Page, settings: dict, dataset: str) -> None:
         )
     for s in rows:
         page.add(
-            f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>"
+            f"<tr><td>{e(compare.label(s.model))}</td><td>{e(str(s.z_dim))}</td>"
             f"<td>{len(s.evals)}/{len(s.runs)}</td>"
             + "".join(f"<td>{fmt_stat(s.stat(k))}</td>" for k in keys)
             + "</tr>"
         )
         if s.stat(M.GMM_PREFIX + M.FID) is not None:  # the same decoder, codes from the ex-post GMM
             page.add(
-                f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}, GMM sampler</td>"
+                f"<tr><td>{e(compare.label(s.model))}, GMM sampler</td>"
                 f"<td>{e(str(s.z_dim))}</td><td>{len(s.evals)}/{len(s.runs)}</td>"
                 + "".join(f"<td>{fmt_stat(s.stat(M.GMM_PREFIX + k))}</td>" for k in keys)
                 + "</tr>"
@@ -241,9 +241,7 @@ def setup_section(page: Page, study_dir: Path, study: dict, settings: dict) -> N
     page.add(
         f"<p>Datasets: {e(', '.join(study['datasets']))} (IDX files verified by SHA-256; pixels scaled to "
         "[-1, 1]). Latent sizes: "
-        + "; ".join(
-            f"{e(compare.MODEL_LABELS.get(m, m))} z = {e(', '.join(map(str, zs)))}" for m, zs in study["arms"].items()
-        )
+        + "; ".join(f"{e(compare.label(m))} z = {e(', '.join(map(str, zs)))}" for m, zs in study["arms"].items())
         + f". Seeds per setting: {e(str(study.get('seeds', 1)))}.</p>"
     )
     env = None
@@ -289,7 +287,7 @@ def summary_rows(study: dict, settings: dict, ds: str) -> list[tuple[str, str, c
     for i, cap in enumerate(study["capacity_names"]):
         for arm, zs in study["arms"].items():
             st = settings.get((ds, arm, zs[i]))
-            label = f"{compare.MODEL_LABELS.get(arm, arm)} z{zs[i]}"
+            label = f"{compare.label(arm)} z{zs[i]}"
             rows.append((cap, label, st, ""))
             if st is not None and st.stat(M.GMM_PREFIX + M.FID) is not None:
                 rows.append((cap, label + ", GMM sampler", st, M.GMM_PREFIX))
@@ -372,14 +370,14 @@ def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dic
                 done = [n for n in st.runs if st.statuses.get(n) == "done"] if st else []
                 if not done:
                     page.add(
-                        f"<figure><figcaption class='bad'>{e(compare.MODEL_LABELS.get(arm, arm))} z{zs[i]}: "
+                        f"<figure><figcaption class='bad'>{e(compare.label(arm))} z{zs[i]}: "
                         "no finished run</figcaption></figure>"
                     )
                     continue
                 fig = study_dir / done[0] / "figures"
-                page.img(fig / "samples.png", f"{compare.MODEL_LABELS.get(arm, arm)} z{zs[i]} ({done[0]})")
+                page.img(fig / "samples.png", f"{compare.label(arm)} z{zs[i]} ({done[0]})")
                 if (fig / "samples-gmm.png").exists():
-                    page.img(fig / "samples-gmm.png", f"{compare.MODEL_LABELS.get(arm, arm)} z{zs[i]}, GMM sampler")
+                    page.img(fig / "samples-gmm.png", f"{compare.label(arm)} z{zs[i]}, GMM sampler")
                 if (fig / "reconstructions.png").exists():
                     autoencoders.append((arm, zs[i], fig))
             page.add("</div>")
@@ -390,7 +388,7 @@ def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dic
                         ("reconstructions.png", "inputs vs reconstructions"),
                         ("interpolation.png", "interpolation"),
                     ):
-                        page.img(fig / file, f"{compare.MODEL_LABELS.get(arm, arm)} z{z}: {what}")
+                        page.img(fig / file, f"{compare.label(arm)} z{z}: {what}")
                 page.add("</div>")
 
 
@@ -426,7 +424,7 @@ def training_strips_section(page: Page, study_dir: Path, study: dict) -> None:
 def dataset_section(page: Page, study_dir: Path, study: dict, settings: dict, ds: str) -> None:
     page.add(f"<h3>{e(PART_NAMES.get(ds, ds))}</h3>")
     for model in study["arms"]:
-        page.add(f"<h4>{e(compare.MODEL_LABELS.get(model, model))}</h4>")
+        page.add(f"<h4>{e(compare.label(model))}</h4>")
         for z in study["arms"][model]:
             run_section(page, study_dir, settings[(ds, model, z)])
 
@@ -483,7 +481,7 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
         cells = "".join(f"<td{' class=bad' if b else ''}>{100 * v:.1f}%</td>" for v, b in zip(hist, bad))
         covered = s.stat(M.CLASSES_COVERED)
         page.add(
-            f"<tr><td>{e(compare.MODEL_LABELS.get(s.model, s.model))}</td><td>{e(str(s.z_dim))}</td>{cells}"
+            f"<tr><td>{e(compare.label(s.model))}</td><td>{e(str(s.z_dim))}</td>{cells}"
             f"<td>{fmt(covered[0] if covered else None)}</td></tr>"
         )
     page.add("</table>")

@@ -16,8 +16,15 @@ from torch import nn
 
 class GenerativeModel(nn.Module):
     Config: type
-    family: str = ""  # "gan", "vae": picks the curves and figures a run gets
+    family: str = ""  # recorded in meta.json; what a family shows and measures is declared below, not switched on
     is_autoencoder: bool = False
+    # what figures, evaluation, charts and the report need of a family, declared here (nothing outside
+    # genlab/models compares family names):
+    label: str = ""  # its name in charts and tables ("GAN")
+    curve_panels: tuple[tuple[str, ...], ...] = ()  # metrics.jsonl series drawn together, one panel each
+    curve_ylabels: tuple[str, ...] = ()  # one y label per panel
+    generator_loss: str | None = None  # the loss whose late-training std is the stability figure (None: none)
+    samplers: tuple[str, ...] = ("prior",)  # how samples are drawn: "prior", and "gmm" for autoencoders
 
     def __init__(self, cfg):
         super().__init__()

@@ -282,6 +282,10 @@ def build_gan_nets(cfg: GANConfig) -> tuple[nn.Module, nn.Module]:
 class GAN(GenerativeModel):
     Config = GANConfig
     family = "gan"
+    label = "GAN"
+    curve_panels = (("loss_d", "loss_g"), ("d_real", "d_fake"))
+    curve_ylabels = ("loss", "mean D output")
+    generator_loss = "loss_g"
 
     def __init__(self, cfg: GANConfig):
         super().__init__(cfg)

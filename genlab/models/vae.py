@@ -75,6 +75,10 @@ class VAE(GenerativeModel):
     Config = VAEConfig
     family = "vae"
     is_autoencoder = True
+    label = "VAE"
+    curve_panels = (("recon",), ("kl",))
+    curve_ylabels = ("reconstruction NLL (nats/image)", "KL (nats/image)")
+    samplers = ("prior", "gmm")  # the prior N(0, I) and the GMM fitted to the training codes (genlab.samplers)
 
     def __init__(self, cfg: VAEConfig):
         super().__init__(cfg)

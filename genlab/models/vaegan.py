@@ -103,6 +103,10 @@ class VAEGAN(VAE):
 
     Config = VAEGANConfig
     family = "vaegan"
+    label = "VAE-GAN"
+    curve_panels = (("loss_dis", "loss_dec", "loss_enc"), ("llike", "kl"))
+    curve_ylabels = ("loss", "nats/image")
+    generator_loss = "loss_dec"
 
     def __init__(self, cfg: VAEGANConfig):
         super().__init__(cfg)
