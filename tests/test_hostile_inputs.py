@@ -195,21 +195,9 @@ def test_devices_and_huge_files_are_refused_in_bounded_memory(kind, tmp_path):
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_run_folder_files_that_are_fifos_or_devices_never_hang(name, kind, tmp_path, capsys, no_hang):
     """`genlab runs`, `report` and `eval` on a run folder whose files are FIFOs or /dev/zero."""
-    study = tmp_path / "study"
+    study = tiny_study(tmp_path, ["mnist-gan-z2-s0"])
     run = study / "mnist-gan-z2-s0"
     run.mkdir(parents=True)
-    (study / "study.json").write_text(
-        json.dumps(
-            {
-                "study": "smoke",
-                "profile": "quick",
-                "datasets": ["mnist"],
-                "arms": {"gan": [2]},
-                "capacity_names": ["tiny"],
-                "runs": [run.name],
-            }
-        )
-    )
     target = run / name
     if kind == "fifo":
         os.mkfifo(target)
@@ -464,21 +452,9 @@ def test_escape_sequences_in_file_names_are_printed_escaped(tmp_path, capsys):
 
 
 def test_escape_sequences_in_a_shared_run_status_are_printed_escaped(tmp_path, capsys):
-    study = tmp_path / "study"
+    study = tiny_study(tmp_path, ["mnist-gan-z2-s0"])
     run = study / "mnist-gan-z2-s0"
     run.mkdir(parents=True)
-    (study / "study.json").write_text(
-        json.dumps(
-            {
-                "study": "smoke",
-                "profile": "quick",
-                "datasets": ["mnist"],
-                "arms": {"gan": [2]},
-                "capacity_names": ["tiny"],
-                "runs": [run.name],
-            }
-        )
-    )
     (run / "meta.json").write_text(json.dumps({"status": "done\x1b[2J\x1b]0;x\x07"}))
     code, out, err = cli(capsys, "runs", str(study))
     assert code == 0, err
