@@ -35,9 +35,11 @@ td:first-child,th:first-child{text-align:left}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}.note{font-size:.85rem;color:#555}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
 .same figure img{width:300px;max-width:300px}.strip figure img{width:210px}
-.summary{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.summary table{font-size:.74rem}
-.summary td,.summary th{padding:.1rem .3rem}.spread{color:#666;font-size:.66rem}.summary figure{margin:0}
-.summary figure img{width:400px;max-width:400px}
+.summary{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.summary table{font-size:.7rem}
+.summary td,.summary th{padding:.1rem .2rem}
+.summary caption{caption-side:bottom;text-align:left;padding-top:.3rem;contain:inline-size}
+.spread{color:#666;font-size:.66rem}.summary figure{margin:0}
+.summary figure img{width:340px;max-width:340px}
 h1{margin:.3rem 0}
 nav.toc{font-size:.9rem;margin:.6rem 0;padding:.4rem .6rem;background:#f6f6f6;border-radius:4px}
 pre{font-size:.72rem;background:#f8f8f8;padding:.4rem;overflow-x:auto}
@@ -314,8 +316,22 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
     for ds in study["datasets"]:
         page.add(f"<h3>{e(ds)}</h3><div class='summary'><div>")
         fl = compare.floor(settings, ds, M.FID)
+        k = compare.n_judges({key: s for key, s in settings.items() if s.dataset == ds})
+        spread_note = (
+            f"; below each value, the instrument spread: its min–max over the {k} judges of the ensemble (the same "
+            "samples, judges of the same recipe and other seeds)"
+            if k > 1
+            else ""
+        )
+        # the note is the table's caption, so it wraps at the table's width and the chart stays beside it
+        caption = (
+            f"<caption class='note'>FID in the judge's feature space (lower is better; real vs real {fmt(fl)}); "
+            f"brackets: 95% intervals{spread_note}.</caption>"
+            if fl is not None
+            else ""
+        )
         page.add(
-            "<table><tr><th>capacity</th><th>model</th>"
+            f"<table>{caption}<tr><th>capacity</th><th>model</th>"
             + "".join(f"<th>{e(n)}</th>" for _, n in SUMMARY_KEYS)
             + "</tr>"
         )
@@ -328,20 +344,6 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
             )
             page.add(f"<tr><td>{e(cap)}</td><td>{e(label)}</td>{cells}</tr>")
         page.add("</table>")
-        if fl is not None:
-            k = compare.n_judges({key: s for key, s in settings.items() if s.dataset == ds})
-            spread_note = (
-                (
-                    f"; below each value, the instrument spread: its min–max over the {k} judges of the "
-                    "ensemble (the same samples, judges of the same recipe and other seeds)"
-                )
-                if k > 1
-                else ""
-            )
-            page.add(
-                f"<p class='note'>FID in the judge's feature space (lower is better; real vs real "
-                f"{fmt(fl)}); brackets: 95% intervals{spread_note}.</p>"
-            )
         page.add("</div>")
         skipped = judge_skipped(settings, ds)
         if skipped:  # no judge, so no judge-space charts: say why instead of showing them as missing
