@@ -132,28 +132,31 @@ def floor(settings: dict, dataset: str, key: str) -> float | None:
     return None
 
 
-def chart_bars(study: dict[str, Any], settings: dict, ds: str, key: str) -> dict[str, list]:
-    """Series name -> one (mean, lo, hi) or None per capacity; the VAE's GMM-sampled images beside its prior ones."""
-    bars: dict[str, list] = {}
+def chart_series(study: dict[str, Any], settings: dict, ds: str, key: str) -> list[tuple[str, str, str]]:
+    """(series name, arm, metric key) of each bar series: every arm, and beside it its GMM-sampled images when its
+    model offers that sampler and they were measured."""
+    out = []
     for m, zs in study["arms"].items():
-        bars[label(m)] = [settings[(ds, m, z)].stat(key) for z in zs]
-        if "gmm" in samplers_of(study, m):
-            gmm = [settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs]
-            if any(gmm):
-                bars[f"{label(m)}, GMM sampler"] = gmm
-    return bars
+        out.append((label(m), m, key))
+        if "gmm" in samplers_of(study, m) and any(settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs):
+            out.append((f"{label(m)}, GMM sampler", m, M.GMM_PREFIX + key))
+    return out
+
+
+def chart_bars(study: dict[str, Any], settings: dict, ds: str, key: str) -> dict[str, list]:
+    """Series name -> one (mean, lo, hi) or None per capacity."""
+    return {
+        name: [settings[(ds, m, z)].stat(k) for z in study["arms"][m]]
+        for name, m, k in chart_series(study, settings, ds, key)
+    }
 
 
 def chart_spreads(study: dict[str, Any], settings: dict, ds: str, key: str) -> dict[str, list]:
     """The judges' (min, max) for each bar of chart_bars (None where there is no ensemble)."""
-    spreads: dict[str, list] = {}
-    for m, zs in study["arms"].items():
-        spreads[label(m)] = [settings[(ds, m, z)].spread(key) for z in zs]
-        if "gmm" in samplers_of(study, m):
-            gmm = [settings[(ds, m, z)].spread(M.GMM_PREFIX + key) for z in zs]
-            if any(settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs):
-                spreads[f"{label(m)}, GMM sampler"] = gmm
-    return spreads
+    return {
+        name: [settings[(ds, m, z)].spread(k) for z in study["arms"][m]]
+        for name, m, k in chart_series(study, settings, ds, key)
+    }
 
 
 def capacity_labels(study: dict[str, Any]) -> list[str]:

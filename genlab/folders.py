@@ -198,14 +198,6 @@ def hash_entry(h: hashlib._Hash, name: str, blob: bytes) -> None:
     h.update(blob)
 
 
-def content_key(folder: Folder, blobs: list[bytes]) -> str:
-    """SHA-256 over (relative name, size, bytes) of every file in order, and the conversion's version."""
-    h = key_hash()
-    for name, blob in zip(folder.files, blobs):
-        hash_entry(h, name, blob)
-    return h.hexdigest()
-
-
 def one_line(problems: list[GenlabError], root: Path) -> GenlabError:
     """Every unusable file named at once (up to MAX_LISTED), so one pass over the folder finds them all."""
     if len(problems) == 1:

@@ -9,7 +9,6 @@ The caps are in docs/safety.md.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -94,30 +93,3 @@ def read_capped(path: str | os.PathLike, cap: int, what: str = "the file") -> by
         raise GenlabError(f"{printable(path)}: cannot read {what} ({e.strerror}); check the file") from None
     finally:
         os.close(fd)
-
-
-def hash_capped(path: str | os.PathLike, cap: int, h: hashlib._Hash, what: str = "the file") -> int:
-    """Feed a regular file's bytes (at most `cap`) into the hash `h` chunk by chunk; returns its size. Memory
-    stays one chunk, whatever the file's size."""
-    fd, _ = _open_regular(Path(path), cap, what)
-    total = 0
-    try:
-        while chunk := os.read(fd, CHUNK):
-            total += len(chunk)
-            if total > cap:
-                raise GenlabError(
-                    f"{printable(path)}: {what} grew past the {cap / MiB:,.0f} MiB genlab reads "
-                    "while it was read; remove it or replace it with a smaller file"
-                )
-            h.update(chunk)
-        return total
-    except OSError as e:
-        raise GenlabError(f"{printable(path)}: cannot read {what} ({e.strerror}); check the file") from None
-    finally:
-        os.close(fd)
-
-
-def sha256_file(path: str | os.PathLike, cap: int, what: str = "the file") -> str:
-    h = hashlib.sha256()
-    hash_capped(path, cap, h, what)
-    return h.hexdigest()

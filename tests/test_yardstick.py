@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_report import ARMS, fake_eval
+from test_report import make_store
 
 from genlab import data, features, findings, shipped_judges
 from genlab import metrics as M
@@ -108,48 +108,27 @@ def test_fid_is_the_same_with_1_and_2_threads(real_data, fresh_judges):
 
 
 def ensemble_store(root: Path, judge_fids: dict[str, list[float]]) -> Path:
-    """A study whose runs were measured by 3 judges: judge_fids maps model -> its FID under judges 0, 1, 2."""
-    study = root / "lab-quick"
-    runs = []
-    for ds in ("mnist", "fashion-mnist"):
-        for model, zs in ARMS.items():
-            for z in zs:
-                name = f"{ds}-{model}-z{z}-s0"
-                runs.append(name)
-                fids = judge_fids[model]
-                ev = fake_eval(model, ds, z, fids[0], mse=0.05 - z / 1000 if model == "vae" else None)
-                ev["judges"] = [
-                    {
-                        "index": k,
-                        "file": f"{ds}-j{k}.safetensors",
-                        "sha256": "x",
-                        "test_accuracy": 0.99,
-                        "metrics": {**{m: v for m, v in ev["metrics"].items() if m in ("fid", "kid")}, "fid": f},
-                        "intervals": {"fid": [f * 0.98, f * 1.02]},
-                        "floor": ev["floor"],
-                    }
-                    for k, f in enumerate(fids)
-                ]
-                ev["instrument_spread"] = {"fid": [min(fids), max(fids)]}
-                write_json(
-                    study / name / "meta.json",
-                    {"status": "done", "dataset": ds, "model": model, "z_dim": z, "wall_s": 1.0},
-                )
-                write_json(study / name / "eval.json", ev)
-    write_json(
-        study / "study.json",
-        {
-            "study": "lab",
-            "profile": "quick",
-            "seeds": 1,
-            "datasets": ["mnist", "fashion-mnist"],
-            "arms": ARMS,
-            "capacity_names": ["low", "mid", "high"],
-            "runs": runs,
-            "description": "synthetic",
-            "profile_description": "x",
-        },
-    )
+    """test_report's synthetic study, each run measured by 3 judges: judge_fids maps model -> its FID under judges
+    0, 1, 2 (on Fashion-MNIST twice that, as make_store doubles it)."""
+    study = make_store(root, gan_fid=judge_fids["gan"][0], vae_fid=judge_fids["vae"][0])
+    for path in study.glob("*/eval.json"):
+        ev = json.loads(path.read_text())
+        scale = 2 if ev["dataset"] == "fashion-mnist" else 1
+        fids = [f * scale for f in judge_fids[ev["model"]]]
+        ev["judges"] = [
+            {
+                "index": k,
+                "file": f"{ev['dataset']}-j{k}.safetensors",
+                "sha256": "x",
+                "test_accuracy": 0.99,
+                "metrics": {"kid": ev["metrics"]["kid"], "fid": f},
+                "intervals": {"fid": [f * 0.98, f * 1.02]},
+                "floor": ev["floor"],
+            }
+            for k, f in enumerate(fids)
+        ]
+        ev["instrument_spread"] = {"fid": [min(fids), max(fids)]}
+        write_json(path, ev)
     return study
 
 
