@@ -107,7 +107,7 @@ def build_parser() -> Parser:
         "one torch thread; 1 = this process alone)",
     )
     s.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")
-    s.add_argument("--no-pages", action="store_true", help=argparse.SUPPRESS)  # a worker: its parent writes them
+    s.add_argument("--no-pages", action="store_true", help=argparse.SUPPRESS)  # leave index and report unwritten
     s.add_argument(
         "--executor",
         default="local",
@@ -134,6 +134,9 @@ def build_parser() -> Parser:
     )
     device_opt(s)
     data_opt(s)
+
+    w = sub.add_parser("worker", help="(internal) one local worker of 'genlab study'")
+    w.add_argument("request", help="the study request as JSON (genlab.study_request)")
 
     t = sub.add_parser("train", help="train one run")
     t.add_argument("--model", required=True, help="gan, vae or vaegan")
@@ -242,60 +245,56 @@ def output_png(path: str) -> Path:
 
 
 def cmd_study(a, overrides):
+    from genlab.study_request import StudyRequest
     from genlab.sweep import plan_workers, run_study
 
-    models = [m.strip() for m in a.models.split(",") if m.strip()] if a.models else None
-    datasets = [d.strip() for d in a.datasets.split(",") if d.strip()] if a.datasets else None
-    if a.threads is not None and not 1 <= a.threads <= 1024:
-        raise GenlabError(f"--threads {a.threads} must be a whole number from 1 to 1024")
-    if not 1 <= a.seeds <= 100:
-        raise GenlabError(f"--seeds {a.seeds} must be a whole number from 1 to 100")
-    if a.workers is not None:
-        plan_workers(a.workers, 1)  # its one-line check, before anything is written
-    if a.executor == "ray":
-        if not 1 <= a.cpus_per_run <= 1024:
-            raise GenlabError(f"--cpus-per-run {a.cpus_per_run} must be a whole number from 1 to 1024")
-        from genlab.executor_ray import check_gpus, parse_address  # pure checks; Ray is not imported
-
-        check_gpus(a.gpus_per_run)
-        if a.address is not None:
-            parse_address(a.address)
-        if not 0 <= a.max_retries <= 100:
-            raise GenlabError(f"--max-retries {a.max_retries} must be a whole number from 0 to 100")
-    elif a.address:
-        raise GenlabError("--address only applies with --executor ray")
-    if a.tensorboard:
-        from genlab.tb_logger import check_available
-
-        check_available()
-    output_dir(a.runs_dir, "--runs-dir")
-    ray_options = {
-        "address": a.address,
-        "cpus_per_run": a.cpus_per_run,
-        "gpus_per_run": a.gpus_per_run,
-        "max_retries": a.max_retries,
-    }
-    study_dir = run_study(
-        a.name,
-        a.profile,
-        a.seeds,
-        Path(a.runs_dir),
-        a.data_dir,
-        overrides,
-        evaluate_runs=not a.no_eval,
-        models=models,
+    req = StudyRequest(
+        study=a.name,
+        profile=a.profile,
+        seeds=a.seeds,
+        runs_dir=a.runs_dir,
+        data_dir=a.data_dir,
+        overrides=tuple(overrides),
+        evaluate=not a.no_eval,
+        models=tuple(m.strip() for m in a.models.split(",") if m.strip()) if a.models else None,
+        datasets=tuple(d.strip() for d in a.datasets.split(",") if d.strip()) if a.datasets else None,
+        dataset=a.dataset,
         workers=a.workers,
         threads=a.threads,
         pages=not a.no_pages,
         device=a.device,
         executor=a.executor,
-        ray_options=ray_options,
-        datasets=datasets,
+        address=a.address,
+        cpus_per_run=a.cpus_per_run,
+        gpus_per_run=a.gpus_per_run,
+        max_retries=a.max_retries,
         tensorboard=a.tensorboard,
-        dataset=a.dataset,
     )
-    if not a.no_pages:
+    req.check()
+    if a.workers is not None:
+        plan_workers(a.workers, 1)  # its one-line check, before anything is written
+    if req.executor == "ray":
+        from genlab.executor_ray import check_gpus, parse_address  # pure checks; Ray is not imported
+
+        check_gpus(req.gpus_per_run)
+        if req.address is not None:
+            parse_address(req.address)
+    if req.tensorboard:
+        from genlab.tb_logger import check_available
+
+        check_available()
+    output_dir(req.runs_dir, "--runs-dir")
+    study_dir = run_study(req)
+    if req.pages:
         print(f"open {study_dir / 'index.html'}")
+
+
+def cmd_worker(a, overrides):
+    """A local worker of `genlab study`: the parent's request, serialised (genlab.sweep.worker_command)."""
+    from genlab.study_request import StudyRequest
+    from genlab.sweep import run_study
+
+    run_study(StudyRequest.from_json(a.request))
 
 
 def cmd_train(a, overrides):
@@ -483,6 +482,7 @@ COMMANDS = {
     "runs": cmd_runs,
     "data": cmd_data,
     "judge": cmd_judge,
+    "worker": cmd_worker,
 }
 
 

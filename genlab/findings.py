@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from genlab import metrics as M
+from genlab.compare import label as arm_label
+from genlab.studies import SEED_ROLES
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, MISSING = "supported", "contradicted", "inconclusive", "not measured"
 Stat = tuple[float, float, float]
@@ -107,16 +109,31 @@ def ratio_to_floor(setting, key: str = M.FID) -> Stat | None:
     return (st[0] / f, st[1] / f, st[2] / f)
 
 
+def roles(study: dict[str, Any]) -> dict[str, str]:
+    """Which arm plays the GAN, the VAE and the hybrid of the seed study's questions (study.json's `roles`; a
+    study folder written before roles were recorded: the seed study's own arm names)."""
+    given = study.get("roles")
+    named = given if isinstance(given, dict) else SEED_ROLES
+    return {role: arm for role, arm in named.items() if arm in study["arms"]}
+
+
+def role_arms(study: dict[str, Any]) -> tuple[str, str, str, tuple, tuple, tuple]:
+    """(GAN arm, VAE arm, hybrid arm, and their latent sizes); an absent role is '' with no sizes."""
+    r = roles(study)
+    g, v, h = r.get("gan", ""), r.get("vae", ""), r.get("hybrid", "")
+    arms = study["arms"]
+    return g, v, h, tuple(arms.get(g, ())), tuple(arms.get(v, ())), tuple(arms.get(h, ()))
+
+
 def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
     """The study's conclusions, each marked supported / contradicted / inconclusive with its evidence."""
-    arms = study["arms"]
-    gz, vz = arms.get("gan", ()), arms.get("vae", ())
+    gan, vae, _, gz, vz, _ = role_arms(study)
     dss = study["datasets"]
     claims = []
 
     verdicts, ev = [], []
     for ds in dss:
-        g, v = stats_of(arm(settings, ds, "gan", gz), M.FID), stats_of(arm(settings, ds, "vae", vz), M.FID)
+        g, v = stats_of(arm(settings, ds, gan, gz), M.FID), stats_of(arm(settings, ds, vae, vz), M.FID)
         verdicts += [below(a, b) for a, b in zip(g, v)]
         ev.append(
             f"{ds}: "
@@ -133,18 +150,18 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
         )
     )
 
-    verdicts = [flat(stats_of(arm(settings, ds, "gan", gz), M.FID)) for ds in dss]
+    verdicts = [flat(stats_of(arm(settings, ds, gan, gz), M.FID)) for ds in dss]
     claims.append(
         Claim(
             "GAN FID is roughly flat across z",
             combine(verdicts),
-            " | ".join(fmt_stats(ds, gz, stats_of(arm(settings, ds, "gan", gz), M.FID)) for ds in dss),
+            " | ".join(fmt_stats(ds, gz, stats_of(arm(settings, ds, gan, gz), M.FID)) for ds in dss),
         )
     )
 
     parts, verdicts = [], []
     for ds in dss:
-        st = stats_of(arm(settings, ds, "vae", vz), M.FID)
+        st = stats_of(arm(settings, ds, vae, vz), M.FID)
         verdicts.append(trend(st, increasing=True) if ds == "mnist" else flat(st))
         parts.append(fmt_stats(ds, vz, st))
     claims.append(
@@ -157,15 +174,15 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
 
     verdicts, parts = [], []
     for ds in dss:
-        mse = stats_of(arm(settings, ds, "vae", vz), M.RECON_MSE)
+        mse = stats_of(arm(settings, ds, vae, vz), M.RECON_MSE)
         verdicts.append(trend(mse, increasing=False))
         parts.append(fmt_stats(f"{ds} recon MSE", vz, mse))
     claims.append(Claim("VAE reconstructions sharpen as z grows", combine(verdicts), " | ".join(parts)))
 
     verdicts, parts = [], []
     for ds in dss:
-        prec = stats_of(arm(settings, ds, "vae", vz), M.PRECISION)
-        fid = stats_of(arm(settings, ds, "vae", vz), M.FID)
+        prec = stats_of(arm(settings, ds, vae, vz), M.PRECISION)
+        fid = stats_of(arm(settings, ds, vae, vz), M.FID)
         verdicts.append(combine([trend(prec, increasing=True), trend(fid, increasing=False)]))
         parts.append(fmt_stats(f"{ds} sample precision", vz, prec) + "; " + fmt_stats("FID", vz, fid))
     claims.append(
@@ -178,7 +195,7 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
 
     verdicts, parts = [], []
     for ds in dss:
-        a = arm(settings, ds, "gan", gz)
+        a = arm(settings, ds, gan, gz)
         fid = stats_of(a, M.FID)
         verdicts.append(trend(fid, increasing=False))
         spread = [stab_mean(s, "fid_epoch_rel_spread") for s in a]
@@ -193,7 +210,7 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
 
     verdicts, parts = [], []
     for ds in dss:
-        a = arm(settings, ds, "gan", gz)
+        a = arm(settings, ds, gan, gz)
         rec, cov = stats_of(a, M.RECALL), stats_of(a, M.COVERAGE)
         cls = stats_of(a, M.CLASSES_COVERED)
         recog = stats_of(a, M.RECOGNISABLE)
@@ -227,13 +244,13 @@ def check_claims(study: dict[str, Any], settings: dict) -> list[Claim]:
 
     if len(dss) >= 2 and "mnist" in dss and "fashion-mnist" in dss:
         verdicts, parts = [], []
-        for model, zs in (("gan", gz), ("vae", vz)):
+        for model, zs in ((gan, gz), (vae, vz)):
             for z in zs:
                 a = ratio_to_floor(settings.get(("mnist", model, z)))
                 b = ratio_to_floor(settings.get(("fashion-mnist", model, z)))
                 verdicts.append(below(a, b))
                 if a and b:
-                    parts.append(f"{model.upper()} z{z}: FID/floor MNIST {a[0]:.3g} vs Fashion {b[0]:.3g}")
+                    parts.append(f"{arm_label(model)} z{z}: FID/floor MNIST {a[0]:.3g} vs Fashion {b[0]:.3g}")
         claims.append(
             Claim(
                 "Fashion-MNIST is harder than MNIST for both models (FID relative to each dataset's "
@@ -287,13 +304,13 @@ def stab_mean(setting, key: str) -> float | None:
 def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str], str]]:
     """The four questions: (question, lines of measured evidence, one-line caveat)."""
     arms = study["arms"]
-    gz, vz = arms.get("gan", ()), arms.get("vae", ())
+    gan, vae, hybrid, gz, vz, hz = role_arms(study)
     out = []
 
     lines = []
     for ds in study["datasets"]:
         for z in gz:
-            s = settings.get((ds, "gan", z))
+            s = settings.get((ds, gan, z))
             fid = s.stat(M.FID) if s else None
             lines.append(f"{ds} GAN z{z}: FID {fid[0]:.3g}" if fid else f"{ds} GAN z{z}: not measured")
             if s:
@@ -302,7 +319,8 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
                     f"std {fmt_opt(stab_mean(s, 'loss_g_std'))}, D saturated on "
                     f"{fmt_pct(stab_mean(s, 'd_saturation'))} of late log steps, seeds {len(s.evals)}"
                 )
-    gan_arms = [a for a in arms if study.get("arm_models", {}).get(a, a) == "gan"]
+    gan_model = study.get("arm_models", {}).get(gan, gan)
+    gan_arms = [a for a in arms if gan and study.get("arm_models", {}).get(a, a) == gan_model]
     if len(gan_arms) > 1:  # a study of GAN variants (recipes): its arms are exactly those hyperparameters
         caveat = (
             f"This study varies the GAN itself across {len(gan_arms)} arms ({', '.join(gan_arms)}): each arm's "
@@ -320,7 +338,7 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
     lines = per_setting(
         study,
         settings,
-        "gan",
+        gan,
         gz,
         lambda s: (
             f"recognisable {fmt_pct(first(s.stat(M.RECOGNISABLE)))}, classes covered (of recognisable samples) "
@@ -342,7 +360,7 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
     lines = per_setting(
         study,
         settings,
-        "vae",
+        vae,
         vz,
         lambda s: (
             f"recon MSE {val(s, M.RECON_MSE, '.4f')}, SSIM {val(s, M.RECON_SSIM, '.3f')}, ELBO {val(s, M.ELBO, '.1f')} "
@@ -360,11 +378,10 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
     )
 
     lines = []
-    hz = arms.get("vaegan", ())
     for ds in study["datasets"]:
         for i, z in enumerate(hz):
-            h, v = settings.get((ds, "vaegan", z)), settings.get((ds, "vae", vz[i] if i < len(vz) else z))
-            g = settings.get((ds, "gan", gz[i])) if i < len(gz) else None
+            h, v = settings.get((ds, hybrid, z)), settings.get((ds, vae, vz[i] if i < len(vz) else z))
+            g = settings.get((ds, gan, gz[i])) if i < len(gz) else None
             if not h or not h.evals:
                 lines.append(f"{ds} VAE-GAN z{z}: not measured")
                 continue
@@ -400,7 +417,7 @@ def per_setting(study: dict[str, Any], settings: dict, model: str, zs, describe)
     for ds in study["datasets"]:
         for z in zs:
             s = settings.get((ds, model, z))
-            label = f"{ds} {model.upper()} z{z}"
+            label = f"{ds} {arm_label(model)} z{z}"
             lines.append(f"{label}: {describe(s)}" if s and s.evals else f"{label}: not measured")
     return lines
 

@@ -177,7 +177,9 @@ EVAL = Obj(
         "class_histogram": ListOf("num", 1),
         "train_class_histogram": ListOf("num", 1),
         "class_names": ListOf("str"),
-        "gmm_class_histogram": ListOf("num", 1),
+        "gmm_class_histogram": ListOf("num", 1),  # and one per other code sampler (genlab.samplers)
+        "flow_class_histogram": ListOf("num", 1),
+        "codes_class_histogram": ListOf("num", 1),
         "test_recognisable_share": "num",
         "stability": DictOf(NUM_OR_NONE),
         "fid_by_epoch": ListOf(ListOf("num", 2)),
@@ -216,6 +218,7 @@ STUDY = Obj(
         "capacity_names": ListOf("str", 1),
         "runs": ListOf("str"),
         "arm_models": DictOf("str"),
+        "roles": DictOf("str"),
     },
     required=("study", "profile", "datasets", "arms", "capacity_names", "runs"),
 )

@@ -14,6 +14,8 @@ from genlab import data
 from genlab.config import RunConfig, make_config
 from genlab.errors import GenlabError, lookup
 
+SEED_ROLES = {"gan": "gan", "vae": "vae", "hybrid": "vaegan"}  # role in the seed study's questions -> arm
+
 
 @dataclass(frozen=True)
 class Study:
@@ -26,6 +28,8 @@ class Study:
     fixed: tuple[str, ...] = ()  # applied after the profile: settings that define the study whatever the profile
     variants: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # arm -> (model, overrides);
     #   an arm not listed is the model of that name with its defaults
+    roles: dict[str, str] = field(default_factory=lambda: dict(SEED_ROLES))  # the seed study's questions' roles
+    #   (gan, vae, hybrid) -> the arm that plays it here; genlab.findings reads them, never arm names
 
     def model_of(self, arm: str) -> tuple[str, tuple[str, ...]]:
         """(model name, the arm's own overrides)."""
@@ -130,6 +134,7 @@ STUDIES: dict[str, Study] = {
             "eval.iw_samples=5",
             "eval.iw_images=50",
             "eval.bootstrap=10",
+            "eval.flow_steps=100",
         ),
         description="a seconds-long check of an installation: tiny models, one epoch, MNIST only",
     ),

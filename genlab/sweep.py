@@ -22,17 +22,17 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
-from genlab import data, figures
+from genlab import data, figures, study_request
 from genlab.errors import GenlabError, Interrupted
 from genlab.one_run import run_one, usable_cores
 from genlab.progress import bar
 from genlab.runs import check_name, claim, read_meta, release, update_meta, write_json
 from genlab.studies import PlannedRun, expand, get_profile, get_study, on_dataset, select_models
+from genlab.study_request import StudyRequest
 from genlab.train import training_images
 
-EXECUTORS = ("local", "ray")  # where runs execute: worker processes on this machine, or Ray tasks
+EXECUTORS = study_request.EXECUTORS  # where runs execute: worker processes on this machine, or Ray tasks
 MAX_AUTO_WORKERS = 8  # beyond this the per-worker memory and disk traffic stop paying on a laptop
 
 
@@ -64,85 +64,70 @@ def is_complete(run_dir: Path, evaluate_runs: bool) -> bool:
     )
 
 
-def run_study(
-    study_name: str,
-    profile_name: str,
-    seeds: int = 1,
-    runs_dir: Path = Path("runs"),
-    data_dir=None,
-    overrides: list[str] | None = None,
-    evaluate_runs: bool = True,
-    log=print,
-    models: list[str] | None = None,
-    workers: int | None = None,
-    threads: int | None = None,
-    pages: bool = True,
-    device: str = "auto",
-    executor: str = "local",
-    ray_options: dict[str, Any] | None = None,
-    datasets: list[str] | None = None,
-    tensorboard: bool = False,
-    dataset: str | None = None,
-) -> Path:
+def run_study(req: StudyRequest, log=print) -> Path:
     """Run every missing run of a study (optionally only some models) and write its pages; returns its folder.
 
-    `workers` processes share the runs (None: one per core); `threads` sets this process's torch threads
-    (a worker's setting); `dataset` (a registry name or folder:PATH) replaces the study's datasets; `pages=False`
-    leaves the index and report to the process that started the workers.
-    `executor` 'ray' hands the pending runs to Ray tasks instead (genlab.executor_ray; `ray_options`: address,
-    cpus_per_run, gpus_per_run, max_retries). `device` (auto, cpu, cuda, cuda:N) is resolved here, once.
+    `req.workers` processes share the runs (None: one per core), each receiving `req` serialised with its share
+    (StudyRequest.for_worker); `req.dataset` (a registry name or folder:PATH) replaces the study's datasets;
+    `req.executor` 'ray' hands the pending runs to Ray tasks instead (genlab.executor_ray).
+    `req.device` (auto, cpu, cuda, cuda:N) is resolved here, once.
     """
     from genlab import devices
 
-    dev = devices.resolve(device)
-    if executor not in EXECUTORS:
-        raise GenlabError(f"--executor {executor!r} is not allowed; use one of {', '.join(EXECUTORS)}")
-    study, profile = select_models(get_study(study_name), models, datasets), get_profile(profile_name)
-    if dataset:
-        study = on_dataset(study, data.check_name(dataset))
-    configs = expand(study, profile, seeds, overrides)
+    req.check()
+    dev = devices.resolve(req.device)
+    data_dir, evaluate_runs, tensorboard = req.data_dir, req.evaluate, req.tensorboard
+    models = list(req.models) if req.models else None
+    datasets = list(req.datasets) if req.datasets else None
+    study, profile = select_models(get_study(req.study), models, datasets), get_profile(req.profile)
+    if req.dataset:
+        study = on_dataset(study, data.check_name(req.dataset))
+    configs = expand(study, profile, req.seeds, list(req.overrides))
     tf = {c.cfg.data.dataset: c.cfg.data.test_fraction for c in configs}
-    if workers not in (None, 1):
-        plan_workers(workers, 1)  # its one-line check
+    if req.workers not in (None, 1):
+        plan_workers(req.workers, 1)  # its one-line check
     for ds in study.datasets:  # every input is checked before anything is written
         data.load(ds, "train", data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
     for c in configs:  # and every run's batch against its data, so a worker never meets the mistake first
         training_images(c.cfg, data_dir)
-    if executor == "ray":  # the cluster too: reachable, and with a node big enough for one run
-        from genlab.executor_ray import start
+    if req.executor == "ray":  # the cluster too: reachable, and with a node big enough for one run
+        from genlab.executor_ray import check_gpus, parse_address, start
 
-        opts = ray_options or {}
-        start(opts.get("address"), opts.get("cpus_per_run", 1), opts.get("gpus_per_run", 0.0), opts.get("local_cpus"))
-    study_dir = study_dir_for(runs_dir, study.name, profile.name, dataset)
+        check_gpus(req.gpus_per_run)
+        if req.address is not None:
+            parse_address(req.address)
+        start(req.address, req.cpus_per_run, req.gpus_per_run, req.local_cpus)
+    study_dir = study_dir_for(req.runs_path, study.name, profile.name, req.dataset)
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(
         study_dir / "study.json",
         {  # identical from every worker of the same study, so safe to rewrite
             "study": study.name,
             "profile": profile.name,
-            "seeds": seeds,
+            "seeds": req.seeds,
             "description": study.description,
             "profile_description": profile.description,
-            "overrides": list(overrides or []),
+            "overrides": list(req.overrides),
             "datasets": list(study.datasets),
             "arms": {k: list(v) for k, v in study.arms.items()},
             "capacity_names": list(study.capacity_names),
             "runs": [c.name for c in configs],
             "arm_models": {arm: study.model_of(arm)[0] for arm in study.arms},
+            "roles": {role: arm for role, arm in study.roles.items() if arm in study.arms},
         },
     )
     for ds in study.datasets:
         path = study_dir / "figures" / f"{data.slug(ds)}-real.png"
         if not path.exists():
             figures.real_samples(ds, path, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
-    if threads:
+    if req.threads:
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(req.threads)
     t0 = time.perf_counter()
     pending = [c for c in configs if not is_complete(study_dir / c.name, evaluate_runs)]
-    n_workers, worker_threads = (1, 0) if workers == 1 else plan_workers(workers, len(pending))
-    if evaluate_runs and pending and (executor == "ray" or n_workers > 1):
+    n_workers, worker_threads = (1, 0) if req.workers == 1 else plan_workers(req.workers, len(pending))
+    if evaluate_runs and pending and (req.executor == "ray" or n_workers > 1):
         from genlab import features  # train the judges once here, not once per worker at the same time
 
         for ds in study.datasets:
@@ -150,7 +135,7 @@ def run_study(
                 asked = max((c.cfg.eval.judges for c in configs if c.cfg.data.dataset == ds), default=0)
                 for index in range(features.ensemble_size(ds, asked)):
                     features.get_judge(ds, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION), index)
-    if executor == "ray":
+    if req.executor == "ray":
         from genlab.executor_ray import run_on_ray
 
         log(f"study {study.name} ({profile.name}): {len(pending)} of {len(configs)} runs to do, on Ray")
@@ -162,7 +147,7 @@ def run_study(
             log,
             device=str(dev),
             tensorboard=tensorboard,
-            **(ray_options or {}),
+            **req.ray_options,
         )
     elif n_workers > 1:
         log(
@@ -170,21 +155,7 @@ def run_study(
             f"{n_workers} workers x {worker_threads} torch thread{'s' if worker_threads > 1 else ''}"
         )
         run_workers(
-            worker_command(
-                study_name,
-                profile_name,
-                seeds,
-                runs_dir,
-                data_dir,
-                overrides,
-                evaluate_runs,
-                models,
-                worker_threads,
-                device,
-                datasets,
-                tensorboard,
-                dataset,
-            ),
+            worker_command(req.for_worker(worker_threads)),
             n_workers,
             len(pending),
             log,
@@ -192,7 +163,7 @@ def run_study(
     else:
         run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev, tensorboard)
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
-    if pages:
+    if req.pages:
         from genlab.report import write_index, write_report
 
         write_index(study_dir)
@@ -233,48 +204,9 @@ def run_queue(
         log(f"[{i}/{len(configs)}] {name}: {meta.get('status')} in {time.perf_counter() - t:.1f}s")
 
 
-def worker_command(
-    study_name,
-    profile_name,
-    seeds,
-    runs_dir,
-    data_dir,
-    overrides,
-    evaluate_runs,
-    models,
-    threads,
-    device="auto",
-    datasets=None,
-    tensorboard=False,
-    dataset=None,
-) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "genlab",
-        "study",
-        study_name,
-        "--profile",
-        profile_name,
-        "--seeds",
-        str(seeds),
-        "--runs-dir",
-        str(runs_dir),
-        "--workers",
-        "1",
-        "--threads",
-        str(threads),
-        "--no-pages",
-        "--device",
-        str(device),
-    ]
-    cmd += ["--models", ",".join(models)] if models else []
-    cmd += ["--datasets", ",".join(datasets)] if datasets else []
-    cmd += ["--dataset", dataset] if dataset else []
-    cmd += ["--tensorboard"] if tensorboard else []
-    cmd += ["--data-dir", str(data_dir)] if data_dir else []
-    cmd += [] if evaluate_runs else ["--no-eval"]
-    return cmd + [f"--{o}" for o in overrides or []]
+def worker_command(req: StudyRequest) -> list[str]:
+    """One local worker's command line: the request itself, serialised (nothing is rebuilt as flags)."""
+    return [sys.executable, "-m", "genlab", "worker", req.to_json()]
 
 
 def run_workers(cmd: list[str], n: int, pending: int, log) -> None:

@@ -31,10 +31,11 @@ RUN = "mnist-gan-z2-s0"
 
 @pytest.fixture(scope="module")
 def study(real_data, tmp_path_factory) -> Path:
+    from genlab.study_request import StudyRequest
     from genlab.sweep import run_study
 
     runs = tmp_path_factory.mktemp("hostile")
-    return run_study("smoke", "quick", runs_dir=runs, data_dir=real_data, workers=1, log=lambda *a: None)
+    return run_study(StudyRequest("smoke", "quick", runs_dir=runs, data_dir=real_data, workers=1), log=lambda *a: None)
 
 
 def cli(capsys, *argv: str) -> tuple[int, str]:

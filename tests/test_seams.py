@@ -70,9 +70,11 @@ def toy_family(monkeypatch):
 
 
 def test_a_family_registered_from_a_test_trains_evaluates_draws_and_reports(toy_family, real_data, tmp_path):
+    from genlab.study_request import StudyRequest
     from genlab.sweep import run_study
 
-    study = run_study("toy", "quick", runs_dir=tmp_path, data_dir=real_data, workers=1, log=lambda *a: None)
+    req = StudyRequest("toy", "quick", runs_dir=tmp_path, data_dir=real_data, workers=1)
+    study = run_study(req, log=lambda *a: None)
     run = study / "mnist-meanimg-z2-s0"
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "done" and meta["family"] == "meanimg"
