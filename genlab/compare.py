@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genlab import data, schema, viz
+from genlab import data, samplers, schema, viz
 from genlab import metrics as M
 from genlab.models import MODELS
 from genlab.runs import read_json, read_meta, read_text
@@ -31,10 +31,12 @@ def label(arm: str) -> str:
     return MODELS[arm].label if arm in MODELS else arm
 
 
-def samplers_of(study: dict[str, Any], arm: str) -> tuple[str, ...]:
-    """The samplers an arm's model offers (GenerativeModel.samplers), for the charts' extra bars."""
+def samplers_of(study: dict[str, Any], arm: str, generative_only: bool = True) -> list[samplers.CodeSampler]:
+    """The code samplers an arm's model offers beyond its prior (GenerativeModel.samplers), for the extra bars and
+    rows; `generative_only=False` adds the reference rows (decoded training codes)."""
     model = MODELS.get(study.get("arm_models", {}).get(arm, arm))
-    return model.samplers if model is not None else ("prior",)
+    specs = samplers.code_samplers(model) if model is not None else []
+    return [s for s in specs if s.generative or not generative_only]
 
 
 @dataclass
@@ -133,13 +135,14 @@ def floor(settings: dict, dataset: str, key: str) -> float | None:
 
 
 def chart_series(study: dict[str, Any], settings: dict, ds: str, key: str) -> list[tuple[str, str, str]]:
-    """(series name, arm, metric key) of each bar series: every arm, and beside it its GMM-sampled images when its
-    model offers that sampler and they were measured."""
+    """(series name, arm, metric key) of each bar series: every arm, and beside it its images from each code
+    sampler its model offers, where they were measured."""
     out = []
     for m, zs in study["arms"].items():
         out.append((label(m), m, key))
-        if "gmm" in samplers_of(study, m) and any(settings[(ds, m, z)].stat(M.GMM_PREFIX + key) for z in zs):
-            out.append((f"{label(m)}, GMM sampler", m, M.GMM_PREFIX + key))
+        for spec in samplers_of(study, m):
+            if any(settings[(ds, m, z)].stat(spec.prefix + key) for z in zs):
+                out.append((f"{label(m)}, {spec.label}", m, spec.prefix + key))
     return out
 
 

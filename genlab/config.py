@@ -60,8 +60,12 @@ class EvalConfig:
     iw_images: int = bounded(1_000, 1, 10_000)  # test images the IWAE bound is averaged over
     bootstrap: int = bounded(200, 10, 100_000)  # bootstrap resamples for single-seed intervals
     memo_samples: int = bounded(1_000, 10, 100_000)  # samples checked for near-copies of all training images
-    gmm_codes: int = bounded(0, 0, 10_000_000)  # training codes the VAE's ex-post mixture is fitted on, a seeded
-    #   random subset; 0 = all (the fit's cost grows with them: 29 s on 60,000 codes of 32 dims on one thread)
+    gmm_codes: int = bounded(0, 0, 10_000_000)  # training codes the ex-post samplers (GMM, latent flow) are
+    #   fitted on, a seeded random subset; 0 = all (the GMM's cost grows with them: 29 s on 60,000 codes of 32 dims
+    #   on one thread)
+    flow_steps: int = bounded(6000, 0, 10_000_000)  # optimizer steps of the latent flow (genlab.latent_flow); 0 = no
+    #   flow sampler
+    flow_nfe: int = bounded(32, 2, 10_000)  # velocity evaluations per latent-flow sample (midpoint steps x 2)
     judges: int = bounded(0, 0, 10)  # judges every metric is also measured under (the instrument's spread): 0 = the
     #   shipped ensemble (3 for MNIST and Fashion-MNIST) or 1 for an image folder; K > 1 trains K for a folder
 

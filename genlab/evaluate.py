@@ -280,20 +280,20 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
             if r.get("event") == "epoch" and "fid_epoch" in r
         ],
     }
-    if model.is_autoencoder:  # the same sample metrics for codes drawn from the ex-post GMM (Ghosh et al. 2020)
-        mixture = samplers.fit_code_mixture(model, cfg, data_dir)
-        xg = samplers.sample_from_mixture(model, mixture, n, torch.Generator().manual_seed(SAMPLE_SEED))
-        gf, gp = judge.features_and_probs(xg)
-        res_g = sample_metrics(ref, gf, gp, train_hist, ev.kid_subsets, ev.kid_subset_size)
-        iv_g = bootstrap(ref, gf, gp, train_hist, res_g, ev.bootstrap, ev.kid_subsets)
-        values.update({samplers.PREFIX + k: v for k, v in res_g["values"].items()})
-        intervals.update({samplers.PREFIX + k: v for k, v in iv_g.items()})
-        out["gmm_class_histogram"] = res_g["hist"].tolist()
-        out["protocol"]["gmm_sampler"] = (
-            f"{samplers.PREFIX}* metrics: the same protocol for decoder samples whose "
-            f"codes come from a {samplers.GMM_COMPONENTS}-component full-covariance "
-            "Gaussian mixture fitted to the encoder means of the training images"
-        )
+    samples = {"": x}
+    for spec in samplers.code_samplers(model, cfg):  # the same sample metrics for each ex-post code density
+        #   (GMM: Ghosh et al. 2020; latent flow: Dai & Wipf 2019's second stage) and for decoded training codes
+        fitted = spec.prepare(model, cfg, data_dir, run_dir)
+        xs = samplers.sample(model, spec, fitted, n, torch.Generator().manual_seed(SAMPLE_SEED), cfg)
+        f_s, p_s = judge.features_and_probs(xs)
+        res_s = sample_metrics(ref, f_s, p_s, train_hist, ev.kid_subsets, ev.kid_subset_size)
+        iv_s = bootstrap(ref, f_s, p_s, train_hist, res_s, ev.bootstrap, ev.kid_subsets)
+        values.update({spec.prefix + k: v for k, v in res_s["values"].items()})
+        intervals.update({spec.prefix + k: v for k, v in iv_s.items()})
+        out[f"{spec.name}_class_histogram"] = res_s["hist"].tolist()
+        out["protocol"][f"{spec.name}_sampler"] = spec.protocol(cfg)
+        samples[spec.prefix] = xs
+    if model.is_autoencoder:
         test_u8, _ = data.load(ds, "test", data_dir, tf)
         vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
         intervals.update(vm.pop("intervals"))
@@ -306,7 +306,6 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
             f"bound with k={ev.iw_samples} on {min(ev.iw_images, n_real)} images; nats/image, "
             f"{cfg.model.recon} pixel model"
         )
-    samples = {"": x, **({samplers.PREFIX: xg} if model.is_autoencoder else {})}
     out["judges"] = ensemble(
         ds, cfg, data_dir, device, n_real, samples, train_hist, values, intervals, floor, judge_info
     )
@@ -355,15 +354,11 @@ def ensemble(
     """Every judge-space metric of the same samples under each judge of the ensemble (judge 0's from the headline
     computation), each with its own bootstrap interval and real-vs-real floor."""
     ev, tf = cfg.eval, cfg.data.test_fraction
-    judge_keys = set(floor0)
+    judge_keys = {prefix + k for prefix in samples for k in floor0}
 
     def pick(d: dict) -> dict:
-        """The judge-space entries of a values or intervals dict (both samplers)."""
-        return {
-            k: v
-            for k, v in d.items()
-            if k in judge_keys or (k.startswith(samplers.PREFIX) and k[len(samplers.PREFIX) :] in judge_keys)
-        }
+        """The judge-space entries of a values or intervals dict (every sampler's)."""
+        return {k: v for k, v in d.items() if k in judge_keys}
 
     out = [judge_record(0, info0, pick(values0), pick(intervals0), dict(floor0))]
     for index in range(1, features.ensemble_size(ds, ev.judges)):

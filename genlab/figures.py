@@ -3,8 +3,8 @@
 GAN: samples from fixed noise. Autoencoders (VAE, VAE-GAN): the first 64 test
 images beside their reconstructions, latent interpolations (column c goes
 from test image 2c to test image 2c+1, so column 0 is image 0 -> image 1),
-random samples from N(0, I) with fixed noise, and from a Gaussian mixture fitted to the training codes
-(Ghosh et al. 2020; genlab.samplers). Every model: training curves.
+random samples from N(0, I) with fixed noise, and from each code density the model offers (the GMM of Ghosh et al.
+2020, the latent flow; genlab.samplers). Every model: training curves.
 Every figure is titled with dataset, model, z and epoch.
 """
 
@@ -71,15 +71,14 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
         paths["reconstructions"] = viz.save_png(
             viz.titled(pair, f"{label(cfg, epoch)} · inputs vs reconstructions"), out / "reconstructions.png"
         )
-        mixture = samplers.fit_code_mixture(model, cfg, data_dir)
-        gmm_samples = samplers.sample_from_mixture(model, mixture, N_GRID, sample_noise_generator(cfg.train.seed))
-        paths["samples_gmm"] = viz.save_png(
-            viz.titled(
-                viz.grid(gmm_samples),
-                f"{label(cfg, epoch)} · random samples z ~ 10-component GMM fitted to the training codes",
-            ),
-            out / "samples-gmm.png",
-        )
+        for spec in samplers.code_samplers(model, cfg):
+            if not spec.generative:
+                continue
+            fitted = spec.prepare(model, cfg, data_dir, run_dir)
+            grid = samplers.sample(model, spec, fitted, N_GRID, sample_noise_generator(cfg.train.seed), cfg)
+            paths[f"samples_{spec.name}"] = viz.save_png(
+                viz.titled(viz.grid(grid), f"{label(cfg, epoch)} · random samples {spec.caption}"), out / spec.figure
+            )
         start, end = interpolation_inputs(test_images)
         steps = interpolate(model, start.to(device), end.to(device))
         paths["interpolation"] = viz.save_png(

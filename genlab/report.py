@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from genlab import compare, data, schema
+from genlab import compare, data, samplers, schema
 from genlab import metrics as M
 from genlab.errors import GenlabError
 from genlab.runs import atomic_write, read_json, read_meta, read_text
@@ -157,7 +157,7 @@ def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
         page.add("<div class='row'>")
         for file, caption in (
             ("samples.png", "samples"),
-            ("samples-gmm.png", "samples, codes from the GMM"),
+            *((spec.figure, f"samples, {spec.label}") for spec in samplers.SAMPLERS.values() if spec.figure),
             ("reconstructions.png", "inputs vs reconstructions"),
             ("interpolation.png", "latent interpolation"),
             ("curves.png", "training curves"),
@@ -168,7 +168,7 @@ def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
         page.add("</div>")
 
 
-def metrics_table(page: Page, settings: dict, dataset: str) -> None:
+def metrics_table(page: Page, study: dict, settings: dict, dataset: str) -> None:
     keys = [
         M.FID,
         M.KID,
@@ -203,11 +203,13 @@ def metrics_table(page: Page, settings: dict, dataset: str) -> None:
             + "".join(f"<td>{fmt_stat(s.stat(k))}</td>" for k in keys)
             + "</tr>"
         )
-        if s.stat(M.GMM_PREFIX + M.FID) is not None:  # the same decoder, codes from the ex-post GMM
+        for spec in compare.samplers_of(study, s.model, generative_only=False):  # the same decoder, other codes
+            if s.stat(spec.prefix + M.FID) is None:
+                continue
             page.add(
-                f"<tr><td>{e(compare.label(s.model))}, GMM sampler</td>"
+                f"<tr><td>{e(compare.label(s.model))}, {e(spec.label)}</td>"
                 f"<td>{e(str(s.z_dim))}</td><td>{len(s.evals)}/{len(s.runs)}</td>"
-                + "".join(f"<td>{fmt_stat(s.stat(M.GMM_PREFIX + k))}</td>" for k in keys)
+                + "".join(f"<td>{fmt_stat(s.stat(spec.prefix + k))}</td>" for k in keys)
                 + "</tr>"
             )
     page.add("</table>")
@@ -291,8 +293,9 @@ def summary_rows(study: dict, settings: dict, ds: str) -> list[tuple[str, str, c
             st = settings.get((ds, arm, zs[i]))
             label = f"{compare.label(arm)} z{zs[i]}"
             rows.append((cap, label, st, ""))
-            if st is not None and st.stat(M.GMM_PREFIX + M.FID) is not None:
-                rows.append((cap, label + ", GMM sampler", st, M.GMM_PREFIX))
+            for spec in compare.samplers_of(study, arm):
+                if st is not None and st.stat(spec.prefix + M.FID) is not None:
+                    rows.append((cap, f"{label}, {spec.label}", st, spec.prefix))
     return rows
 
 
@@ -378,8 +381,9 @@ def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dic
                     continue
                 fig = study_dir / done[0] / "figures"
                 page.img(fig / "samples.png", f"{compare.label(arm)} z{zs[i]} ({done[0]})")
-                if (fig / "samples-gmm.png").exists():
-                    page.img(fig / "samples-gmm.png", f"{compare.label(arm)} z{zs[i]}, GMM sampler")
+                for spec in compare.samplers_of(study, arm):
+                    if (fig / spec.figure).exists():
+                        page.img(fig / spec.figure, f"{compare.label(arm)} z{zs[i]}, {spec.label}")
                 if (fig / "reconstructions.png").exists():
                     autoencoders.append((arm, zs[i], fig))
             page.add("</div>")
@@ -442,7 +446,7 @@ def comparison_section(page: Page, study_dir: Path, study: dict, settings: dict)
             page.add("<p class='bad'>no comparison charts: no run was evaluated</p>")
         page.add("</div>")
         page.add(f"<h3>{e(ds)}: all metrics (mean [95% CI])</h3>")
-        metrics_table(page, settings, ds)
+        metrics_table(page, study, settings, ds)
         collapse_table(page, settings, ds)
 
 

@@ -18,6 +18,7 @@ TINY = [
     "data.n_train=512",
     "eval.n_samples=200",
     "eval.epoch_fid_samples=0",
+    "eval.flow_steps=100",
 ]
 
 

@@ -363,6 +363,7 @@ def test_resume_or_eval_on_changed_images_is_one_line_naming_both_hashes(tmp_pat
         "--train.epochs=2",
         "--train.batch_size=16",
         "--model.z_dim=2",
+        "--eval.flow_steps=100",
         "--name",
         "r",
     ]

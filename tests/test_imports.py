@@ -23,6 +23,8 @@ LAYERS: dict[str, int] = {
             "devices",
             "nn",
             "gmm",
+            "latent_flow",
+            "study_request",
             "junk",
             "metrics",
             "demo_shapes",

@@ -37,6 +37,7 @@ TINY = [
     "--data.n_train=512",
     "--train.checkpoint_every=3",
     "--train.threads=1",
+    "--eval.flow_steps=100",
 ]
 FUZZ = int(os.environ.get("GENLAB_FUZZ_EXAMPLES", "300"))  # a fixed draw; bench/fuzz.sh: 10,000 fresh ones
 
@@ -345,6 +346,7 @@ def test_cli_refuses_a_path_as_run_name(capsys):
 def test_divergence_is_recorded_and_the_study_goes_on(real_data, tmp_path, monkeypatch):
     from genlab.models.gan import GAN
     from genlab.report import write_report
+    from genlab.study_request import StudyRequest
     from genlab.sweep import run_study
 
     real_step = GAN.train_step
@@ -357,7 +359,8 @@ def test_divergence_is_recorded_and_the_study_goes_on(real_data, tmp_path, monke
 
     monkeypatch.setattr(GAN, "train_step", explode_small_z)
     study = run_study(
-        "smoke", "quick", runs_dir=tmp_path, data_dir=real_data, evaluate_runs=False, log=lambda m: None, workers=1
+        StudyRequest("smoke", "quick", runs_dir=tmp_path, data_dir=real_data, evaluate=False, workers=1),
+        log=lambda m: None,
     )  # in this process: the patched train_step does not reach worker processes
     assert read_meta(study / "mnist-gan-z2-s0")["status"] == "diverged"
     assert read_meta(study / "mnist-gan-z2-s0")["diverged_step"] == 1
@@ -438,7 +441,7 @@ def smoke_study_cmd(runs_dir: Path, data_dir: Path, *extra: str) -> list[str]:
 def test_two_workers_share_a_study_and_one_page_is_written(real_data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        smoke_study_cmd(tmp_path, real_data, "--workers", "2", "--seeds", "2", "--no-eval"),
+        smoke_study_cmd(tmp_path, real_data, "--workers", "2", "--seeds", "2", "--no-eval", "--train.log_every=7"),
         env=env,
         capture_output=True,
         text=True,
@@ -452,6 +455,8 @@ def test_two_workers_share_a_study_and_one_page_is_written(real_data, tmp_path):
         names
     ), "each run trained exactly once"
     assert all(read_meta(study / n)["status"] == "done" for n in names)
+    # the user's override reached every worker (the request travels whole, not rebuilt as flags)
+    assert all(json.loads((study / n / "config.json").read_text())["train"]["log_every"] == 7 for n in names)
     assert not list(study.glob("*/.lock"))
     assert out.stdout.count("report: ") == 1 and (study / "report.html").is_file()
 

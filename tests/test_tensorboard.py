@@ -22,6 +22,7 @@ TINY = [
     "--eval.kid_subset_size=100",
     "--eval.bootstrap=10",
     "--eval.memo_samples=50",
+    "--eval.flow_steps=100",
 ]
 
 
@@ -87,6 +88,7 @@ def test_tensorboard_off_by_default_writes_nothing(tiny_data, tmp_path):
                 "--model.z_dim=4",
                 "--model.width=32",
                 "--train.epochs=1",
+                "--eval.flow_steps=100",
             ]
         )
         == 0

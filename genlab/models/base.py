@@ -24,7 +24,7 @@ class GenerativeModel(nn.Module):
     curve_panels: tuple[tuple[str, ...], ...] = ()  # metrics.jsonl series drawn together, one panel each
     curve_ylabels: tuple[str, ...] = ()  # one y label per panel
     generator_loss: str | None = None  # the loss whose late-training std is the stability figure (None: none)
-    samplers: tuple[str, ...] = ("prior",)  # how samples are drawn: "prior", and "gmm" for autoencoders
+    samplers: tuple[str, ...] = ("prior",)  # how samples are drawn: "prior", then names in genlab.samplers.SAMPLERS
 
     def __init__(self, cfg):
         super().__init__()

@@ -78,7 +78,8 @@ class VAE(GenerativeModel):
     label = "VAE"
     curve_panels = (("recon",), ("kl",))
     curve_ylabels = ("reconstruction NLL (nats/image)", "KL (nats/image)")
-    samplers = ("prior", "gmm")  # the prior N(0, I) and the GMM fitted to the training codes (genlab.samplers)
+    samplers = ("prior", "gmm", "flow", "codes")  # the prior N(0, I), the GMM and the latent flow fitted to the
+    #   training codes, and decoded training codes as their ceiling (genlab.samplers)
 
     def __init__(self, cfg: VAEConfig):
         super().__init__(cfg)

@@ -1,0 +1,81 @@
+"""The latent flow (genlab.latent_flow) learns a known density, and its fit in a run folder is reused, checked and
+replaced when damaged (genlab.samplers)."""
+
+from __future__ import annotations
+
+import torch
+
+from genlab import latent_flow, samplers
+
+CENTRES = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0], [0.0, -4.0]])
+
+
+def mixture(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return CENTRES[torch.randint(0, 4, (n,), generator=g)] + 0.5 * torch.randn(n, 2, generator=g)
+
+
+SMALL = latent_flow.FlowRecipe(width=128, depth=3, steps=1500, batch=256)
+
+
+def test_latent_flow_recovers_a_2d_mixture() -> None:
+    torch.set_num_threads(1)
+    x = mixture(4000)
+    v = latent_flow.fit(x, SMALL)
+    s = latent_flow.sample(v, 4000, torch.Generator().manual_seed(1), nfe=32)
+    assert (s.mean(0) - x.mean(0)).abs().max() < 0.3
+    assert ((s.std(0) - x.std(0)).abs() / x.std(0)).max() < 0.1
+    d = torch.cdist(s, CENTRES)
+    share = torch.bincount(d.argmin(1), minlength=4).double() / s.shape[0]
+    assert (share - 0.25).abs().max() < 0.04  # every mode, in its share: no collapse
+    assert (d.min(1).values < 1.5).double().mean() > 0.85  # the samples sit on the modes, not between them
+
+
+def test_sampler_is_a_function_of_its_noise() -> None:
+    v = latent_flow.VelocityMLP(2, 16, 1)
+    a = latent_flow.sample(v, 10, torch.Generator().manual_seed(3), 8)
+    b = latent_flow.sample(v, 10, torch.Generator().manual_seed(3), 8)
+    assert torch.equal(a, b)
+
+
+def test_a_constant_velocity_moves_noise_by_that_velocity() -> None:
+    """The solver integrates dx/dt = v from 0 to 1: a field that is the constant c moves x0 to x0 + c."""
+    v = latent_flow.VelocityMLP(2, 8, 1)
+    for p in v.net.parameters():
+        torch.nn.init.zeros_(p)
+    v.net[-1].bias.data = torch.tensor([1.5, -2.0])
+    x0 = torch.randn((5, 2), generator=torch.Generator().manual_seed(7))
+    x1 = latent_flow.sample(v, 5, torch.Generator().manual_seed(7), nfe=6)
+    assert torch.allclose(x1, x0 + torch.tensor([1.5, -2.0]), atol=1e-5)
+
+
+def test_the_fit_is_saved_reused_and_refitted_when_damaged(tmp_path, monkeypatch) -> None:
+    codes = mixture(500)
+    recipe = latent_flow.FlowRecipe(width=16, depth=1, steps=20, batch=64)
+    monkeypatch.setattr(samplers, "training_codes", lambda model, cfg, data_dir: codes)
+    monkeypatch.setattr(samplers, "flow_recipe", lambda cfg: recipe)
+    fits = []
+    real_fit = latent_flow.fit
+    monkeypatch.setattr(latent_flow, "fit", lambda c, r: fits.append(1) or real_fit(c, r))
+
+    first = samplers.fit_code_flow(None, None, None, tmp_path)
+    assert (tmp_path / samplers.FLOW_DIR / "weights.safetensors").is_file() and len(fits) == 1
+    samplers._FITTED.clear()  # a new process: the saved fit is read back, not refitted
+    again = samplers.fit_code_flow(None, None, None, tmp_path)
+    assert len(fits) == 1
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+
+    weights = tmp_path / samplers.FLOW_DIR / "weights.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    samplers._FITTED.clear()
+    samplers.fit_code_flow(None, None, None, tmp_path)
+    assert len(fits) == 2  # damaged: fitted again and replaced
+    samplers._FITTED.clear()
+    samplers.fit_code_flow(None, None, None, tmp_path)
+    assert len(fits) == 2
+
+    monkeypatch.setattr(samplers, "training_codes", lambda model, cfg, data_dir: codes[:400])
+    samplers.fit_code_flow(None, None, None, tmp_path)
+    assert len(fits) == 3  # other codes (a retrained model): a stale fit is not reused
