@@ -63,7 +63,7 @@ class EvalConfig:
     gmm_codes: int = bounded(0, 0, 10_000_000)  # training codes the ex-post samplers (GMM, latent flow) are
     #   fitted on, a seeded random subset; 0 = all (the GMM's cost grows with them: 29 s on 60,000 codes of 32 dims
     #   on one thread)
-    flow_steps: int = bounded(6000, 0, 10_000_000)  # optimizer steps of the latent flow (genlab.latent_flow); 0 = no
+    flow_steps: int = bounded(8000, 0, 10_000_000)  # optimizer steps of the latent flow (genlab.latent_flow); 0 = no
     #   flow sampler
     flow_nfe: int = bounded(32, 2, 10_000)  # velocity evaluations per latent-flow sample (midpoint steps x 2)
     judges: int = bounded(0, 0, 10)  # judges every metric is also measured under (the instrument's spread): 0 = the
