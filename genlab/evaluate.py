@@ -145,6 +145,20 @@ def near_duplicate_share(
     return float((d < thr).double().mean()), thr
 
 
+@torch.no_grad()
+def reconstructions(model, test_u8: torch.Tensor) -> torch.Tensor:
+    """Decoded encoder means of the images, in [-1, 1]."""
+    return torch.cat([model.decode(model.encode(b)[0]) for b in data.to_unit(test_u8).split(1000)])
+
+
+@torch.no_grad()
+def sharpness(images: torch.Tensor, real: float, n_boot: int) -> tuple[float, list[float]]:
+    """Mean Laplacian energy of the images relative to the test images' (1 = as sharp as real images; below:
+    blurred, above: speckled), with its bootstrap interval over the images."""
+    rel = M.laplacian_energy(images) / max(real, 1e-12)
+    return float(rel.double().mean()), mean_interval(rel, n_boot)
+
+
 def mean_interval(per_item: torch.Tensor, n_boot: int, seed: int = 0) -> list[float]:
     """95% bootstrap interval of a mean over items (test images), resampling the items."""
     g = torch.Generator().manual_seed(seed)
@@ -232,6 +246,8 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     intervals = bootstrap(ref, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
     values = res["values"]
     values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir, tf)
+    real_sharpness = float(M.laplacian_energy(data.to_unit(data.load(ds, "test", data_dir, tf)[0][:n_real])).mean())
+    values[M.SHARPNESS], intervals[M.SHARPNESS] = sharpness(x, real_sharpness, ev.bootstrap)
 
     floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir, tf)
     test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
@@ -261,6 +277,9 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
             "recognisable": f"share of samples to which the judge gives one real class probability >= "
             f"{features.RECOGNISABLE_P} (the rest, junk or ambiguous, fill the histogram's last "
             f"bin); the {n_real} test images: {test_recognisable:.4f}",
+            "sharpness": "mean 3x3-Laplacian energy of the samples on [0, 1] pixels divided by that of the "
+            "reference test images (1 = as sharp as real; < 1 blurred, > 1 speckled); recon_sharpness: the same "
+            "for the test images' reconstructions",
             "near_duplicates": f"share of {min(ev.memo_samples, n)} samples whose nearest training image (pixel L2) is "
             f"closer than {dup_thr:.3f}, the distance 99% of test images exceed",
             "intervals": f"95% bootstrap over generated samples ({ev.bootstrap} resamples); one seed: sampling "
@@ -290,12 +309,17 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         iv_s = bootstrap(ref, f_s, p_s, train_hist, res_s, ev.bootstrap, ev.kid_subsets)
         values.update({spec.prefix + k: v for k, v in res_s["values"].items()})
         intervals.update({spec.prefix + k: v for k, v in iv_s.items()})
+        values[spec.prefix + M.SHARPNESS], intervals[spec.prefix + M.SHARPNESS] = sharpness(
+            xs, real_sharpness, ev.bootstrap
+        )
         out[f"{spec.name}_class_histogram"] = res_s["hist"].tolist()
         out["protocol"][f"{spec.name}_sampler"] = spec.protocol(cfg)
         samples[spec.prefix] = xs
     if model.is_autoencoder:
         test_u8, _ = data.load(ds, "test", data_dir, tf)
         vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
+        recon = reconstructions(model, test_u8[:n_real].to(device))
+        values[M.RECON_SHARPNESS], intervals[M.RECON_SHARPNESS] = sharpness(recon, real_sharpness, ev.bootstrap)
         intervals.update(vm.pop("intervals"))
         out["kl_per_dim"] = vm.pop("kl_per_dim")
         out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
@@ -464,6 +488,8 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, devi
     values: dict[str, Any] = {}
     values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir, tf)
     intervals: dict[str, Any] = {}
+    real_sharpness = float(M.laplacian_energy(data.to_unit(test_u8[:n_real])).mean())
+    values[M.SHARPNESS], intervals[M.SHARPNESS] = sharpness(x, real_sharpness, ev.bootstrap)
     protocol = {
         "n_fake": ev.n_samples,
         "n_real": n_real,
@@ -494,6 +520,8 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, devi
     }
     if model.is_autoencoder:
         vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
+        recon = reconstructions(model, test_u8[:n_real].to(device))
+        values[M.RECON_SHARPNESS], intervals[M.RECON_SHARPNESS] = sharpness(recon, real_sharpness, ev.bootstrap)
         intervals.update(vm.pop("intervals"))
         out["kl_per_dim"] = vm.pop("kl_per_dim")
         out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")

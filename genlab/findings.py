@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genlab import metrics as M
+from genlab import sensitivity
 from genlab.compare import label as arm_label
 from genlab.studies import SEED_ROLES
 
@@ -301,9 +302,9 @@ def stab_mean(setting, key: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str], str]]:
-    """The four questions: (question, lines of measured evidence, one-line caveat)."""
-    arms = study["arms"]
+def answers(study: dict[str, Any], settings: dict, beside=()) -> list[tuple[str, list[str], str]]:
+    """The four questions: (question, lines of measured evidence, one-line caveat). `beside`: sensitivity or recipes
+    studies found next to this one (genlab.sensitivity.beside), whose ranked effects answer Q1."""
     gan, vae, hybrid, gz, vz, hz = role_arms(study)
     out = []
 
@@ -319,19 +320,15 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
                     f"std {fmt_opt(stab_mean(s, 'loss_g_std'))}, D saturated on "
                     f"{fmt_pct(stab_mean(s, 'd_saturation'))} of late log steps, seeds {len(s.evals)}"
                 )
-    gan_model = study.get("arm_models", {}).get(gan, gan)
-    gan_arms = [a for a in arms if gan and study.get("arm_models", {}).get(a, a) == gan_model]
-    if len(gan_arms) > 1:  # a study of GAN variants (recipes): its arms are exactly those hyperparameters
-        caveat = (
-            f"This study varies the GAN itself across {len(gan_arms)} arms ({', '.join(gan_arms)}): each arm's "
-            "FID and stability are in the summary table, and an arm's effect is its difference to the default "
-            "arm; the lines above cover the default arm only."
-        )
+    measured = sensitivity.answer(list(beside))
+    if measured is not None:  # a sensitivity (or recipes) study: the ranked effects answer Q1
+        ranked, caveat = measured
+        lines = ranked + ["This study's own GAN runs: " + line for line in lines]
     else:
         caveat = (
-            "The study varied only z (and the dataset); learning rate, batch size, architecture and loss were "
-            "fixed, so their influence is not measured here — `genlab study recipes --profile full --seeds 3` "
-            "measures them."
+            "This study varied only z (and the dataset), so the influence of step size, beta1, batch, weight "
+            "average, R1, G depth and D width is measured by `genlab study sensitivity --profile quick --seeds 3` "
+            "(about 20 minutes on 2 cores) in the same runs folder; this report then ranks them here."
         )
     out.append(("1. Which hyperparameters most influenced GAN stability?", lines, caveat))
 
@@ -365,7 +362,8 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
         lambda s: (
             f"recon MSE {val(s, M.RECON_MSE, '.4f')}, SSIM {val(s, M.RECON_SSIM, '.3f')}, ELBO {val(s, M.ELBO, '.1f')} "
             f"nats, IWAE {val(s, M.IWAE, '.1f')} nats, active units {val(s, M.ACTIVE_UNITS, '.3g')}/{s.z_dim}, "
-            f"sample FID {val(s, M.FID, '.3g')}"
+            f"sample FID {val(s, M.FID, '.3g')}, sharpness (1 = real images) of reconstructions "
+            f"{val(s, M.RECON_SHARPNESS, '.2f')} and of samples {val(s, M.SHARPNESS, '.2f')}"
         ),
     )
     out.append(
@@ -390,6 +388,8 @@ def answers(study: dict[str, Any], settings: dict) -> list[tuple[str, list[str],
             parts.append(
                 f"precision {val(h, M.PRECISION, '.3g')}, recon MSE {val(h, M.RECON_MSE, '.4f')}"
                 + (f" (VAE {val(v, M.RECON_MSE, '.4f')})" if v and v.evals else "")
+                + f", sample sharpness {val(h, M.SHARPNESS, '.2f')}"
+                + (f" (VAE {val(v, M.SHARPNESS, '.2f')})" if v and v.evals else "")
                 + f", SSIM {val(h, M.RECON_SSIM, '.3f')}, interpolation step "
                 f"{fmt_opt(h.stat(M.INTERP_STEP)[0] if h.stat(M.INTERP_STEP) else None)}"
                 + (
@@ -445,3 +445,41 @@ def fmt_opt(x: float | None) -> str:
 
 def fmt_pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+VERDICT_METRICS = ((M.FID, "FID", True), (M.RECALL, "recall", False), (M.RECOGNISABLE, "recognisable share", False))
+
+
+def verdict_sentence(dataset: str, rows: list[tuple[str, str, Stat | None, Stat | None, Stat | None]]) -> str:
+    """The summary table in one plain sentence: which model wins FID, recall and recognisable share at each
+    capacity and by how much. `rows`: (capacity, model label without z, FID, recall, recognisable share)."""
+    caps = list(dict.fromkeys(r[0] for r in rows))
+    parts = []
+    for i, (_, name, lower) in enumerate(VERDICT_METRICS):
+        winners = []  # (capacity, winner, margin text, decided)
+        for cap in caps:
+            cands = sorted(
+                ((r[1], r[2 + i]) for r in rows if r[0] == cap and r[2 + i] is not None),
+                key=lambda t: t[1][0] if lower else -t[1][0],
+            )
+            if len(cands) < 2:
+                continue
+            (best, b), (second, s) = cands[0], cands[1]
+            decided = b[2] < s[1] if lower else b[1] > s[2]
+            if lower:
+                margin = f"{s[0] / b[0]:.1f}x lower" if b[0] > 0 else f"{s[0] - b[0]:.3g} lower"
+            else:
+                margin = f"{b[0] - s[0]:.2f} higher"
+            winners.append((cap, best, f"{margin} than {second}", decided))
+        if not winners:
+            continue
+        names = list(dict.fromkeys(w[1] for w in winners))
+        if len(names) == 1:
+            how = "; ".join(f"{w[0]} {w[2]}{'' if w[3] else ' (intervals overlap)'}" for w in winners)
+            parts.append(f"{name}: {names[0]} at every capacity ({how})")
+        else:
+            parts.append(
+                f"{name}: "
+                + ", ".join(f"{w[1]} at {w[0]} ({w[2]}{'' if w[3] else ', intervals overlap'})" for w in winners)
+            )
+    return f"{dataset} — " + "; ".join(parts) + "." if parts else ""

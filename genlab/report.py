@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0;display:block;ove
 td,th{border:1px solid #ccc;padding:.2rem .45rem;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}.note{font-size:.85rem;color:#555}
+.verdict{margin:.2rem 0 .4rem;font-size:.9rem}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
 .same figure img{width:300px;max-width:300px}.strip figure img{width:210px}
 .summary{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.summary table{font-size:.7rem}
@@ -181,8 +183,10 @@ def metrics_table(page: Page, study: dict, settings: dict, dataset: str) -> None
         M.CLASSES_COVERED,
         M.CLASS_KL,
         M.NEAR_DUPLICATES,
+        M.SHARPNESS,
         M.RECON_MSE,
         M.RECON_SSIM,
+        M.RECON_SHARPNESS,
         M.ELBO,
         M.IWAE,
         M.ACTIVE_UNITS,
@@ -313,11 +317,27 @@ def judge_skipped(settings: dict, ds: str) -> str | None:
     )
 
 
+def verdict(study: dict, settings: dict, ds: str) -> str:
+    """The summary table's verdict in one sentence (genlab.findings.verdict_sentence)."""
+    from genlab import findings
+
+    rows = []
+    for cap, label, st, prefix in summary_rows(study, settings, ds):
+        if st is not None:
+            family = re.sub(r" z\d+", "", label)
+            rows.append((cap, family, *(st.stat(prefix + k) for k, _, _ in findings.VERDICT_METRICS)))
+    return findings.verdict_sentence(ds, rows)
+
+
 def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
     """The verdict on one screen: per dataset the matched-capacity table beside its FID chart."""
     page.add("<section id='summary'><h2>Summary</h2>")
     for ds in study["datasets"]:
-        page.add(f"<h3>{e(ds)}</h3><div class='summary'><div>")
+        page.add(f"<h3>{e(ds)}</h3>")
+        sentence = verdict(study, settings, ds)
+        if sentence:
+            page.add(f"<p class='verdict'>{e(sentence)}</p>")
+        page.add("<div class='summary'><div>")
         fl = compare.floor(settings, ds, M.FID)
         k = compare.n_judges({key: s for key, s in settings.items() if s.dataset == ds})
         spread_note = (
@@ -493,11 +513,12 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
     page.add("</table>")
 
 
-def findings_section(page: Page, study: dict, settings: dict) -> None:
-    from genlab import findings
+def findings_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
+    from genlab import findings, sensitivity
 
     page.add("<h2 id='verdict'>Answers to the study's questions</h2>")
-    for question, lines, caveat in findings.answers(study, settings):
+    own = [(Path(study_dir), study, settings)] if study.get("study") in sensitivity.STUDIES else []
+    for question, lines, caveat in findings.answers(study, settings, own or sensitivity.beside(study_dir)):
         page.add(
             f"<h3>{e(question)}</h3><ul>"
             + "".join(f"<li>{e(line)}</li>" for line in lines)
@@ -556,7 +577,7 @@ def build(study_dir: Path, embed: bool) -> str:
             f"&ge; {M.RECOGNISABLE_P} (junk and ambiguous samples are not). Judge-space values are not comparable "
             "with Inception-FID numbers in papers, nor with the original study's unstated 'proxy FID'.</p>"
         )
-    findings_section(page, study, settings)
+    findings_section(page, study_dir, study, settings)
     side_by_side_section(page, study_dir, study, settings)
     training_strips_section(page, study_dir, study)
     page.add("<h2 id='parts'>Every run, per dataset</h2>")

@@ -219,6 +219,7 @@ STUDY = Obj(
         "runs": ListOf("str"),
         "arm_models": DictOf("str"),
         "roles": DictOf("str"),
+        "factors": DictOf(ListOf("str", 2)),
     },
     required=("study", "profile", "datasets", "arms", "capacity_names", "runs"),
 )

@@ -28,6 +28,8 @@ class Study:
     fixed: tuple[str, ...] = ()  # applied after the profile: settings that define the study whatever the profile
     variants: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # arm -> (model, overrides);
     #   an arm not listed is the model of that name with its defaults
+    factors: dict[str, tuple[str, str]] = field(default_factory=dict)  # arm -> (hyperparameter, its level here):
+    #   a study of one-at-a-time changes around the role "gan" arm (sensitivity)
     roles: dict[str, str] = field(default_factory=lambda: dict(SEED_ROLES))  # the seed study's questions' roles
     #   (gan, vae, hybrid) -> the arm that plays it here; genlab.findings reads them, never arm names
 
@@ -95,6 +97,21 @@ RECIPE_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the GAN defau
     #   default before 2026-11-26, evening)
 }
 
+SENSITIVITY_ARMS: dict[str, tuple[str, str, tuple[str, ...]]] = {  # arm -> (factor, level, overrides of the
+    #   default GAN); each moves one hyperparameter away from today's recipe (genlab.findings ranks them for Q1)
+    "gan-lr-quarter": ("Adam step size", "x1/4 (2.5e-4)", ("model.lr=2.5e-4",)),
+    "gan-lr-x4": ("Adam step size", "x4 (4e-3)", ("model.lr=4e-3",)),
+    "gan-beta1-0.5": ("Adam beta1", "0.5 (DCGAN; default 0)", ("model.beta1=0.5",)),
+    "gan-batch128": ("batch size", "128 (default 32)", ("train.batch_size=128",)),
+    "gan-no-ema": ("weight average of G", "off (Karras et al. 2018; default on)", ("model.ema_nimg=0",)),
+    "gan-no-r1": ("R1 penalty", "off (Mescheder et al. 2018; default gamma 1)", ("model.r1_gamma=0",)),
+    "gan-r1-10": ("R1 penalty", "gamma 10", ("model.r1_gamma=10",)),
+    "gan-g1": ("G depth", "1 hidden layer (quick 2, full 3)", ("model.g_layers=1",)),
+    "gan-d64": ("D width", "64 (quick 128, full 256)", ("model.d_width=64",)),
+    "gan-d512": ("D width", "512", ("model.d_width=512",)),
+}
+SENSITIVITY_Z = {"gan-z32": 32, "gan-z128": 128}  # the latent size, the seed study's own factor, as arms too
+
 STUDIES: dict[str, Study] = {
     "lab": Study(
         name="lab",
@@ -115,6 +132,23 @@ STUDIES: dict[str, Study] = {
         variants={arm: ("gan", ov) for arm, ov in RECIPE_ARMS.items()},
         description="the GAN recipe ablation at z 64 (each piece off and on around the default) and the VAE at z 16 "
         "(prior and GMM sampler in one run), MNIST and Fashion-MNIST, 10 epochs",
+    ),
+    "sensitivity": Study(
+        name="sensitivity",
+        datasets=("mnist", "fashion-mnist"),
+        arms={"gan": (64,)}
+        | {arm: (64,) for arm in SENSITIVITY_ARMS}
+        | {arm: (z,) for arm, z in SENSITIVITY_Z.items()},
+        capacity_names=("mid",),
+        fixed=("train.epochs=1",),  # one pass over the 60,000 images: 13 arms x 3 seeds x 2 datasets in about
+        #   20 minutes on 2 cores with the quick profile (docs/results.md)
+        variants={"gan": ("gan", GAN_BATCH)}
+        | {arm: ("gan", (*GAN_BATCH, *ov)) for arm, (_, _, ov) in SENSITIVITY_ARMS.items()}
+        | {arm: ("gan", GAN_BATCH) for arm in SENSITIVITY_Z},
+        factors={arm: (f, lv) for arm, (f, lv, _) in SENSITIVITY_ARMS.items()}
+        | {arm: ("latent size z", f"{z} (default 64)") for arm, z in SENSITIVITY_Z.items()},
+        description="each GAN hyperparameter moved one at a time around the default (step size, beta1, batch, "
+        "weight average, R1, G depth, D width, z), one epoch, MNIST and Fashion-MNIST: what answers Q1",
     ),
     "smoke": Study(
         name="smoke",
@@ -154,6 +188,7 @@ PROFILES: dict[str, Profile] = {
             "eval.bootstrap=50",
             "eval.memo_samples=500",
             "eval.gmm_codes=20000",
+            "eval.flow_steps=3000",
         ),
         "2 epochs on all 60,000 images (the GAN: 3,750 steps at batch 32, enough for it to draw digits, "
         "with a narrower generator and discriminator), 2,000-sample metrics, the VAE's mixture fitted on "

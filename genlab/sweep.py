@@ -114,6 +114,7 @@ def run_study(req: StudyRequest, log=print) -> Path:
             "runs": [c.name for c in configs],
             "arm_models": {arm: study.model_of(arm)[0] for arm in study.arms},
             "roles": {role: arm for role, arm in study.roles.items() if arm in study.arms},
+            "factors": {arm: list(fl) for arm, fl in study.factors.items() if arm in study.arms},
         },
     )
     for ds in study.datasets:
