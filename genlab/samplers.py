@@ -91,7 +91,7 @@ def fit_code_mixture(model, cfg, data_dir=None, run_dir: Path | None = None) -> 
 
 
 def flow_recipe(cfg) -> latent_flow.FlowRecipe:
-    return latent_flow.FlowRecipe(steps=cfg.eval.flow_steps)
+    return latent_flow.FlowRecipe(steps=cfg.eval.flow_steps, width=cfg.eval.flow_width)
 
 
 def fit_code_flow(model, cfg, data_dir=None, run_dir: Path | None = None) -> latent_flow.VelocityMLP:
