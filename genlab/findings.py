@@ -450,36 +450,48 @@ def fmt_pct(x: float | None) -> str:
 VERDICT_METRICS = ((M.FID, "FID", True), (M.RECALL, "recall", False), (M.RECOGNISABLE, "recognisable share", False))
 
 
-def verdict_sentence(dataset: str, rows: list[tuple[str, str, Stat | None, Stat | None, Stat | None]]) -> str:
-    """The summary table in one plain sentence: which model wins FID, recall and recognisable share at each
-    capacity and by how much. `rows`: (capacity, model label without z, FID, recall, recognisable share)."""
+def verdict_sentence(dataset: str, rows: list[tuple]) -> str:
+    """The summary table in one plain sentence: which family wins FID, recall and recognisable share at each
+    capacity and by how much over the next family. `rows`: (capacity, family, row label, FID, recall,
+    recognisable share), each statistic (mean, lo, hi) or None; a family is represented by its best row (sampler).
+    With one family, its samplers are compared instead."""
+    if len({r[1] for r in rows}) < 2:
+        rows = [(r[0], r[2], r[2], *r[3:]) for r in rows]
     caps = list(dict.fromkeys(r[0] for r in rows))
     parts = []
     for i, (_, name, lower) in enumerate(VERDICT_METRICS):
-        winners = []  # (capacity, winner, margin text, decided)
+
+        def key(st: Stat, lower: bool = lower) -> float:
+            return st[0] if lower else -st[0]
+
+        wins = []  # (capacity, winner, runner-up family, margin, decided)
         for cap in caps:
-            cands = sorted(
-                ((r[1], r[2 + i]) for r in rows if r[0] == cap and r[2 + i] is not None),
-                key=lambda t: t[1][0] if lower else -t[1][0],
-            )
-            if len(cands) < 2:
+            best: dict[str, tuple[str, Stat]] = {}
+            for r in rows:
+                st = r[3 + i]
+                if r[0] == cap and st is not None and (r[1] not in best or key(st) < key(best[r[1]][1])):
+                    best[r[1]] = (r[2], st)
+            if len(best) < 2:
                 continue
-            (best, b), (second, s) = cands[0], cands[1]
-            decided = b[2] < s[1] if lower else b[1] > s[2]
+            (fam1, (lab1, b)), (fam2, (_, c)) = sorted(best.items(), key=lambda t: key(t[1][1]))[:2]
+            decided = b[2] < c[1] if lower else b[1] > c[2]
             if lower:
-                margin = f"{s[0] / b[0]:.1f}x lower" if b[0] > 0 else f"{s[0] - b[0]:.3g} lower"
+                ratio = c[0] / b[0] if b[0] > 0 else float("inf")
+                margin = f"{ratio:.2f}x lower" if ratio < 1.1 else f"{ratio:.1f}x lower"
             else:
-                margin = f"{b[0] - s[0]:.2f} higher"
-            winners.append((cap, best, f"{margin} than {second}", decided))
-        if not winners:
+                margin = f"{b[0] - c[0]:.2f} higher"
+            wins.append((cap, lab1 if lab1 != fam1 else fam1, fam2, margin, decided))
+        if not wins:
             continue
-        names = list(dict.fromkeys(w[1] for w in winners))
-        if len(names) == 1:
-            how = "; ".join(f"{w[0]} {w[2]}{'' if w[3] else ' (intervals overlap)'}" for w in winners)
-            parts.append(f"{name}: {names[0]} at every capacity ({how})")
-        else:
-            parts.append(
-                f"{name}: "
-                + ", ".join(f"{w[1]} at {w[0]} ({w[2]}{'' if w[3] else ', intervals overlap'})" for w in winners)
-            )
-    return f"{dataset} — " + "; ".join(parts) + "." if parts else ""
+        overlap = [w[0] for w in wins if not w[4]]
+        note = f"; intervals overlap at {', '.join(overlap)}" if overlap else ""
+        groups: dict[str, list[tuple]] = {}
+        for w in wins:
+            groups.setdefault(w[1], []).append(w)
+        said = []
+        for winner, ws in groups.items():
+            where = "every capacity" if len(groups) == 1 else " and ".join(w[0] for w in ws)
+            margins = ", ".join(f"{w[3]} than {w[2]}" + (f" at {w[0]}" if len(ws) > 1 else "") for w in ws)
+            said.append(f"{winner} at {where} ({margins})")
+        parts.append(f"{name}: " + ", ".join(said) + note)
+    return f"{dataset}: " + "; ".join(parts) + "." if parts else ""

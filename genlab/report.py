@@ -324,8 +324,9 @@ def verdict(study: dict, settings: dict, ds: str) -> str:
     rows = []
     for cap, label, st, prefix in summary_rows(study, settings, ds):
         if st is not None:
-            family = re.sub(r" z\d+", "", label)
-            rows.append((cap, family, *(st.stat(prefix + k) for k, _, _ in findings.VERDICT_METRICS)))
+            row_label = re.sub(r" z\d+", "", label)  # "VAE, GMM sampler"
+            family = compare.label(st.model)
+            rows.append((cap, family, row_label, *(st.stat(prefix + k) for k, _, _ in findings.VERDICT_METRICS)))
     return findings.verdict_sentence(ds, rows)
 
 
