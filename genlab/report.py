@@ -38,10 +38,11 @@ td:first-child,th:first-child{text-align:left}
 .row{display:flex;flex-wrap:wrap;gap:.3rem}
 .same figure img{width:300px;max-width:300px}.strip figure img{width:210px}
 .summary{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.summary table{font-size:.7rem}
+.summary figure{order:-1}
 .summary td,.summary th{padding:.1rem .2rem}
 .summary caption{caption-side:bottom;text-align:left;padding-top:.3rem;contain:inline-size}
 .spread{color:#666;font-size:.66rem}.summary figure{margin:0}
-.summary figure img{width:340px;max-width:340px}
+.summary figure img{width:575px;max-width:100%}
 h1{margin:.3rem 0}
 nav.toc{font-size:.9rem;margin:.6rem 0;padding:.4rem .6rem;background:#f6f6f6;border-radius:4px}
 pre{font-size:.72rem;background:#f8f8f8;padding:.4rem;overflow-x:auto}
@@ -331,7 +332,9 @@ def verdict(study: dict, settings: dict, ds: str) -> str:
 
 
 def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
-    """The verdict on one screen: per dataset the matched-capacity table beside its FID chart."""
+    """The verdict on one screen: per dataset a sentence, the FID and recognisable-share charts side by side, and the
+    matched-capacity table under them (the charts come first: with every sampler the table is taller than a
+    screen)."""
     page.add("<section id='summary'><h2>Summary</h2>")
     for ds in study["datasets"]:
         page.add(f"<h3>{e(ds)}</h3>")

@@ -176,7 +176,18 @@ def bar_figure(
     k = len(bars)
     fig, ax = plt.subplots(figsize=(max(6.4, 1.0 + 0.55 * k * len(groups)), 4.0))
     width = 0.8 / max(k, 1)
-    colors = ["#d1495b", "#00798c", "#edae49", "#66a182", "#2e4057"]
+    colors = [  # distinct for up to 10 series (a study's arms and each one's samplers), colour-blind-safe order first
+        "#d1495b",
+        "#00798c",
+        "#edae49",
+        "#66a182",
+        "#2e4057",
+        "#8d96a3",
+        "#7b2cbf",
+        "#f08a4b",
+        "#3a86ff",
+        "#6b4226",
+    ]
     # the axis spans every mean and upper bound (a damaged eval.json can put a mean outside its own interval);
     # halved float max keeps 1.22 * top finite
     top = min(
