@@ -167,13 +167,23 @@ def answer(found: list[tuple[Path, dict[str, Any], dict]]) -> tuple[list[str], s
         for e in ranked
         if any(a is not None for a, _ in e.seed_spread.values())
     ]
+    broke = [e for e in ranked if sum(k for k, _ in e.failed.values())]
+    if broke:
+        lines.append(
+            "Runs that diverged or collapsed: "
+            + ", ".join(
+                f"{e.factor} {e.level} ({sum(k for k, _ in e.failed.values())}/{sum(n for _, n in e.failed.values())})"
+                for e in broke
+            )
+        )
     if stab:
         worst = sorted(stab, key=lambda t: -t[0])[:2]
         lines.append(
             "Least stable across seeds: " + ", ".join(f"{e.factor} {e.level} (seed spread {s:.2f})" for s, e in worst)
         )
     note = (
-        f"Effects are differences to the default arm at that study's budget ({study.get('profile_description', '')}"
-        "); intervals: Welch over seeds, or one run's bootstrap. A longer budget can change the order."
+        f"Effects are differences to the default arm at that study's budget ({study.get('description', '')}; "
+        f"profile {study['profile']}); intervals: Welch over seeds, or one run's bootstrap, so an effect measured "
+        "on few seeds can be large and still undecided. A longer budget can change the order."
     )
     return lines, note
