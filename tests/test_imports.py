@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(["schema", "runs", "folders", "data", "shipped_judges", "checkpoint", "viz", "browser"], 1),
     **dict.fromkeys(["models", "models.gan", "models.vae", "models.vaegan", "config"], 2),  # what a run is
     **dict.fromkeys(["train", "tb_logger", "studies", "samplers", "features"], 3),  # the loop and the judge
-    **dict.fromkeys(["evaluate", "figures", "compare", "findings"], 4),  # measuring and drawing runs
+    **dict.fromkeys(["evaluate", "figures", "compare", "sensitivity", "findings"], 4),  # measuring and drawing runs
     **dict.fromkeys(["report", "one_run"], 5),
     **dict.fromkeys(["sweep", "executor_ray"], 6),  # executors
     **dict.fromkeys(["cli", "__main__"], 7),
