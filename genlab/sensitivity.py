@@ -128,7 +128,8 @@ def beside(study_dir: Path) -> list[tuple[Path, dict[str, Any], dict]]:
 
 
 def signed(x: float, digits: int = 3) -> str:
-    return f"{x:+.{digits}g}"
+    """+154, +46.3, -2.69; whole numbers from 1,000 up (no exponent notation in a sentence)."""
+    return f"{x:+,.0f}" if abs(x) >= 1000 else f"{x:+.{digits}g}"
 
 
 def describe(e: Effect) -> str:
@@ -139,7 +140,7 @@ def describe(e: Effect) -> str:
         k, n = e.failed.get(ds, (0, 0))
         spread = f", seed spread {spread_a:.2f} vs {spread_d:.2f}" if spread_a is not None and spread_d else ""
         parts.append(
-            f"{ds} FID {signed(d)} [{signed(lo)}, {signed(hi)}] ({signed(100 * e.relative[ds], 2)} %){spread}"
+            f"{ds} FID {signed(d)} [{signed(lo)}, {signed(hi)}] ({signed(round(100 * e.relative[ds]), 4)} %){spread}"
             f", failed runs {k}/{n}"
         )
     return f"{e.factor} {e.level}: " + "; ".join(parts)
