@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from genlab import data, features, samplers
+from genlab import compute, data, features, samplers
 from genlab import metrics as M
 from genlab.models.vae import kl_to_standard_normal, reparameterize
+from genlab.progress import bar
 from genlab.runs import read_jsonl, read_meta, update_meta, write_json
 from genlab.train import load_run
 
@@ -36,7 +37,12 @@ PR_K, DC_K = 3, 5  # neighbourhood sizes (Kynkaanniemi et al. 2019; Naeem et al.
 def generate(model, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
     """n samples in [-1, 1] from fixed noise, in batches."""
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([model.sample(min(batch, n - i), g) for i in range(0, n, batch)])
+    with bar(total=n, desc="sampling", unit="img") as pb:
+        out = []
+        for i in range(0, n, batch):
+            out.append(model.sample(min(batch, n - i), g))
+            pb.update(out[-1].shape[0])
+    return torch.cat(out)
 
 
 def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
@@ -299,6 +305,9 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
             if r.get("event") == "epoch" and "fid_epoch" in r
         ],
     }
+    if model.sampling_protocol():
+        out["protocol"]["sampler"] = model.sampling_protocol()
+    out["sample_flops"] = compute.sample_flops(model)  # per image, counted after the samples above (warm)
     samples = {"": x}
     for spec in samplers.code_samplers(model, cfg):  # the same sample metrics for each ex-post code density
         #   (GMM: Ghosh et al. 2020; latent flow: Dai & Wipf 2019's second stage) and for decoded training codes

@@ -13,12 +13,12 @@ install; the objective is the three lines of `loss` below, so genlab writes them
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from genlab.flow_matching import integrate, straight_path, time_embedding
 from genlab.progress import bar
 
 
@@ -38,14 +38,6 @@ class FlowRecipe:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def time_embedding(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
-    """(B,) times in [0, 1] -> (B, dim) sines and cosines at geometric frequencies 1..1000 (Vaswani et al. 2017)."""
-    half = dim // 2
-    freqs = torch.exp(torch.linspace(0, math.log(1000.0), half, device=t.device, dtype=t.dtype))
-    angles = t[:, None] * freqs[None, :]
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
 class VelocityMLP(nn.Module):
@@ -73,8 +65,8 @@ def loss(v: VelocityMLP, x1: torch.Tensor, generator: torch.Generator) -> torch.
     """The flow-matching loss on standardised codes x1: || v(x_t, t) - (x1 - x0) ||^2 on straight paths."""
     x0 = torch.randn(x1.shape, generator=generator)
     t = torch.rand(x1.shape[0], generator=generator)
-    xt = (1 - t[:, None]) * x0 + t[:, None] * x1
-    return (v(xt, t) - (x1 - x0)).pow(2).sum(1).mean()
+    xt, target = straight_path(x0, x1, t)
+    return (v(xt, t) - target).pow(2).sum(1).mean()
 
 
 def fit(codes: torch.Tensor, recipe: FlowRecipe = FlowRecipe(), desc: str = "latent flow") -> VelocityMLP:
@@ -112,11 +104,5 @@ def fit(codes: torch.Tensor, recipe: FlowRecipe = FlowRecipe(), desc: str = "lat
 @torch.no_grad()
 def sample(v: VelocityMLP, n: int, generator: torch.Generator, nfe: int = 32) -> torch.Tensor:
     """n codes (in the autoencoder's units) from N(0, I) noise pushed through the flow: nfe // 2 midpoint steps."""
-    steps = max(1, nfe // 2)
     x = torch.randn((n, v.dim), generator=generator)
-    h = 1.0 / steps
-    for i in range(steps):
-        t = torch.full((n,), i * h)
-        x_mid = x + 0.5 * h * v(x, t)
-        x = x + h * v(x_mid, t + 0.5 * h)
-    return x * v.std + v.mean
+    return integrate(v, x, nfe, "midpoint") * v.std + v.mean

@@ -152,6 +152,8 @@ META = Obj(
         "error": "str",
         "traceback": "str",
         "device": "str",
+        "train_flops_per_step": "int",
+        "train_flops": "int",
     }
 )
 
@@ -171,6 +173,7 @@ EVAL = Obj(
             {"n_fake": "int", "n_real": "int", "reference": "str", "feature_space": "str", "intervals": "str"},
             required=("n_fake", "reference", "feature_space", "intervals"),
         ),
+        "sample_flops": "num",
         "metrics": DictOf(NUM_OR_NONE),
         "intervals": DictOf(INTERVAL),
         "floor": DictOf(NUM_OR_NONE),

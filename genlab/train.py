@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from genlab import checkpoint, data, schedules, schema
+from genlab import checkpoint, compute, data, schedules, schema
 from genlab.config import RunConfig, from_json
 from genlab.errors import GenlabError, Interrupted
 from genlab.models import GenerativeModel, build_model
@@ -185,6 +185,10 @@ def train(
         epoch, pos, step, sums = state["epoch"], state["pos"], state["step"], state["sums"]
         best = (state["best_step"], state["best_value"])
     truncate_metrics(metrics_path, step)  # lines after the checkpoint are re-made identically
+    flops = meta.get("train_flops_per_step")
+    if flops is None:  # counted once, on copies: the run itself is untouched (genlab.compute)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
+            flops = compute.train_step_flops(model, data.to_unit(images[:bs]))
     env = environment()
     update_meta(
         run_dir,
@@ -202,6 +206,7 @@ def train(
         steps_per_epoch=steps_per_epoch,
         resumed_from_step=step if state else None,
         device=str(device),
+        train_flops_per_step=flops,
     )
     wall = float(meta.get("wall_s", 0.0))
     fixed = sample_noise_generator(cfg.train.seed)
@@ -293,6 +298,7 @@ def train(
         wall_s=wall,
         finished=now(),
         step=step,
+        train_flops=flops * step,
         best_step=best[0],
         best_fid_epoch=best[1],
         images_per_s=round(step * bs / max(time.perf_counter() - t_start, 1e-9), 1) if state is None else None,
