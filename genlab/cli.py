@@ -139,7 +139,7 @@ def build_parser() -> Parser:
     w.add_argument("request", help="the study request as JSON (genlab.study_request)")
 
     t = sub.add_parser("train", help="train one run")
-    t.add_argument("--model", required=True, help="gan, vae or vaegan")
+    t.add_argument("--model", required=True, help="gan, vae, vaegan or flow (pixel-space flow matching)")
     t.add_argument(
         "--dataset", default="mnist", help="mnist, fashion-mnist or folder:PATH (your images, PATH/<class>/*.png|jpg)"
     )

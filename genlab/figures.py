@@ -4,7 +4,8 @@ GAN: samples from fixed noise. Autoencoders (VAE, VAE-GAN): the first 64 test
 images beside their reconstructions, latent interpolations (column c goes
 from test image 2c to test image 2c+1, so column 0 is image 0 -> image 1),
 random samples from N(0, I) with fixed noise, and from each code density the model offers (the GMM of Ghosh et al.
-2020, the latent flow; genlab.samplers). Every model: training curves.
+2020, the latent flow; genlab.samplers). Families that sample by integrating an ODE (flow matching): trajectories
+from noise to image. Every model: training curves.
 Every figure is titled with dataset, model, z and epoch.
 """
 
@@ -62,6 +63,9 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
     samples = model.sample(N_GRID, fixed)
     kind = "random samples z ~ N(0, I)" if model.is_autoencoder else "samples (fixed noise)"
     paths["samples"] = viz.save_png(viz.titled(viz.grid(samples), f"{label(cfg, epoch)} · {kind}"), out / "samples.png")
+    path = trajectories(model, cfg, epoch, out / "trajectories.png")
+    if path:
+        paths["trajectories"] = path
     if model.is_autoencoder:
         test_images, _ = data.load(cfg.data.dataset, "test", data_dir, cfg.data.test_fraction)
         x = data.to_unit(test_images[:N_GRID]).to(device)
@@ -93,6 +97,26 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
     if fid_path:
         paths["fid_by_epoch"] = fid_path
     return paths
+
+
+TRAJECTORY_SAMPLES, TRAJECTORY_FRAMES = 8, 9
+
+
+def trajectories(model, cfg, epoch: int, path: Path) -> Path | None:
+    """A few samples on their way from noise (left, t = 0) to image (right, t = 1), for families that sample by
+    integrating (GenerativeModel.trajectory); the first rows of samples.png, as they start from the same noise."""
+    traj = model.trajectory(TRAJECTORY_SAMPLES, sample_noise_generator(cfg.train.seed), TRAJECTORY_FRAMES)
+    if traj is None:
+        return None
+    times = f"0, {1 / (TRAJECTORY_FRAMES - 1):g}, ..., 1"
+    rows = traj.transpose(0, 1).flatten(0, 1)  # sample-major: one row per sample, one column per time
+    return viz.save_png(
+        viz.titled(
+            viz.grid(rows, nrow=TRAJECTORY_FRAMES),
+            f"{label(cfg, epoch)} · trajectories: rows are samples, columns t = {times}",
+        ),
+        path,
+    )
 
 
 def fid_by_epoch(run_dir: Path, cfg, path: Path) -> Path | None:

@@ -14,8 +14,15 @@ from genlab.models import MODELS, build_model
 ARCHS = ["mlp", "conv"]
 
 
+FLOW_ARCH = {"mlp": ("mlp", 32), "conv": ("unet", 8)}  # the flow's spatial network is a U-Net
+
+
 def tiny(name: str, arch: str):
-    cfg = make_config(name, "mnist", ["model.z_dim=4", f"model.arch={arch}", "model.width=32"])
+    if name == "flow":  # its noise is the image: no z_dim to shrink
+        flow_arch, width = FLOW_ARCH[arch]
+        cfg = make_config(name, "mnist", [f"model.arch={flow_arch}", f"model.width={width}"])
+    else:
+        cfg = make_config(name, "mnist", ["model.z_dim=4", f"model.arch={arch}", "model.width=32"])
     torch.manual_seed(0)
     return build_model(name, cfg.model)
 

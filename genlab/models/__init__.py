@@ -2,11 +2,12 @@
 
 from genlab.errors import lookup
 from genlab.models.base import GenerativeModel
+from genlab.models.flow import Flow
 from genlab.models.gan import GAN
 from genlab.models.vae import VAE
 from genlab.models.vaegan import VAEGAN
 
-MODELS: dict[str, type[GenerativeModel]] = {"gan": GAN, "vae": VAE, "vaegan": VAEGAN}
+MODELS: dict[str, type[GenerativeModel]] = {"gan": GAN, "vae": VAE, "vaegan": VAEGAN, "flow": Flow}
 
 
 def build_model(name: str, cfg) -> GenerativeModel:

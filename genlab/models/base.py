@@ -40,6 +40,16 @@ class GenerativeModel(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def sampling_protocol(self) -> str | None:
+        """How `sample` draws, when it has knobs of its own a reader of eval.json needs (an ODE's solver and
+        number of function evaluations); None when the config says it all."""
+        return None
+
+    def trajectory(self, n: int, generator: torch.Generator | None = None, frames: int = 9) -> torch.Tensor | None:
+        """(frames, n, C, H, W): n samples on their way from noise to image, for families that draw by
+        integrating (a figure of its own); None for the rest."""
+        return None
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} has no encoder")
 
