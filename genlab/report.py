@@ -161,6 +161,7 @@ def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
         for file, caption in (
             ("samples.png", "samples"),
             *((spec.figure, f"samples, {spec.label}") for spec in samplers.SAMPLERS.values() if spec.figure),
+            ("trajectories.png", "trajectories from noise to image"),
             ("reconstructions.png", "inputs vs reconstructions"),
             ("interpolation.png", "latent interpolation"),
             ("curves.png", "training curves"),
@@ -384,6 +385,47 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
     page.add("</section>")
 
 
+def compute_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
+    """Beyond the seed study: every family's sample quality against its training compute (genlab.families), a
+    chart and a table per dataset and the sentences the numbers support."""
+    from genlab import families
+
+    page.add("<section id='compute'><h2>Beyond the seed: families at matched compute</h2>")
+    shown = False
+    for ds in study["datasets"]:
+        pts = families.points(study_dir, study, settings, ds)
+        if not pts:
+            continue
+        shown = True
+        page.add(f"<h3>{e(ds)}</h3><div class='summary'>")
+        page.add(
+            "<table><caption class='note'>Training compute: FLOPs of one step (torch's flop counter) times the "
+            "steps, mean over seeds; a sampler fitted after training (GMM, latent flow) adds seconds, not shown. "
+            "Brackets: 95% intervals.</caption><tr><th>model</th><th>training TFLOP</th><th>training s</th>"
+            "<th>FID</th><th>recognisable</th><th>recall</th></tr>"
+        )
+        for p in sorted(pts, key=lambda p: p.train_flops):
+            wall = f"{p.wall_s:.0f}" if p.wall_s is not None else "–"
+            page.add(
+                f"<tr><td>{e(p.label)}</td><td>{p.train_flops / 1e12:.3g}</td><td>{wall}</td>"
+                f"<td>{fmt_stat(p.fid)}</td><td>{fmt_stat(p.recognisable)}</td><td>{fmt_stat(p.recall)}</td></tr>"
+            )
+        page.add("</table>")
+        path = families.chart(study_dir, ds, pts)
+        if path:
+            page.img(path, f"{ds}: FID against training compute")
+        page.add("</div>")
+        lines = families.claims(pts)
+        if lines:
+            page.add("<ul>" + "".join(f"<li>{e(line)}</li>" for line in lines) + "</ul>")
+    if not shown:
+        page.add(
+            "<p class='note'>No run of this study has its training compute counted (runs trained before genlab "
+            "counted it); 'genlab study families' compares every family at matched compute.</p>"
+        )
+    page.add("</section>")
+
+
 def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
     """Per dataset and capacity, every model's samples in one row at the same scale, then the autoencoders'
     reconstructions and interpolations: the study's core view."""
@@ -408,6 +450,8 @@ def side_by_side_section(page: Page, study_dir: Path, study: dict, settings: dic
                 for spec in compare.samplers_of(study, arm):
                     if (fig / spec.figure).exists():
                         page.img(fig / spec.figure, f"{compare.label(arm)} z{zs[i]}, {spec.label}")
+                if (fig / "trajectories.png").exists():
+                    page.img(fig / "trajectories.png", f"{compare.label(arm)}: trajectories from noise to image")
                 if (fig / "reconstructions.png").exists():
                     autoencoders.append((arm, zs[i], fig))
             page.add("</div>")
@@ -552,6 +596,7 @@ def findings_section(page: Page, study_dir: Path, study: dict, settings: dict) -
 TOC = [
     ("summary", "Summary"),
     ("verdict", "Answers and claims check"),
+    ("compute", "Beyond the seed: compute"),
     ("side-by-side", "Samples side by side"),
     ("strips", "Training strips"),
     ("parts", "Every run, per dataset"),
@@ -582,6 +627,7 @@ def build(study_dir: Path, embed: bool) -> str:
             "with Inception-FID numbers in papers, nor with the original study's unstated 'proxy FID'.</p>"
         )
     findings_section(page, study_dir, study, settings)
+    compute_section(page, study_dir, study, settings)
     side_by_side_section(page, study_dir, study, settings)
     training_strips_section(page, study_dir, study)
     page.add("<h2 id='parts'>Every run, per dataset</h2>")

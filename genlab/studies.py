@@ -150,6 +150,17 @@ STUDIES: dict[str, Study] = {
         description="each GAN hyperparameter moved one at a time around the default (step size, beta1, batch, "
         "weight average, R1, G depth, D width, z), one epoch, MNIST and Fashion-MNIST: what answers Q1",
     ),
+    "families": Study(
+        name="families",
+        datasets=("mnist", "fashion-mnist"),
+        arms={"gan": (64,), "vae": (16,), "vaegan": (16,), "flow": (784,)},
+        capacity_names=("mid",),
+        overrides=("train.epochs=10",),
+        variants={"gan": ("gan", GAN_BATCH)},
+        description="the families side by side at the lab's middle capacity: GAN z 64, VAE and VAE-GAN z 16 (every "
+        "sampler: prior, GMM, latent flow), and pixel-space flow matching, MNIST and Fashion-MNIST, 10 epochs, "
+        "with each run's training compute",
+    ),
     "smoke": Study(
         name="smoke",
         datasets=("mnist",),

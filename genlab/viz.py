@@ -159,6 +159,71 @@ def curves(
     return save_figure(curves_figure(series, panels, title, ylabels, xlabel), path)
 
 
+COLORS = [  # distinct for up to 10 series (a study's arms and each one's samplers), colour-blind-safe order first
+    "#d1495b",
+    "#00798c",
+    "#edae49",
+    "#66a182",
+    "#2e4057",
+    "#8d96a3",
+    "#7b2cbf",
+    "#f08a4b",
+    "#3a86ff",
+    "#6b4226",
+]
+MARKERS = "osD^vP*X"  # one per point of a colour group (a family's samplers)
+
+
+def scatter(
+    points: list[tuple[str, str, float, tuple[float, float, float] | None]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    path: Path,
+) -> Path:
+    """(label, group, x, (mean, lo, hi)) points on a log x axis with vertical interval bars: one colour per group,
+    one marker per point of a group, every label in the legend outside the axes (nothing printed on the plot
+    can overlap)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    groups: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for label, group, x, y in points:
+        if y is None or not (0 < x <= PLOTTABLE) or abs(y[0]) > PLOTTABLE:
+            continue
+        color = COLORS[groups.setdefault(group, len(groups)) % len(COLORS)]
+        marker = MARKERS[seen.get(group, 0) % len(MARKERS)]
+        seen[group] = seen.get(group, 0) + 1
+        mean, lo, hi = y
+        ax.errorbar(
+            [x],
+            [mean],
+            yerr=[[max(mean - lo, 0)], [max(hi - mean, 0)]],
+            fmt=marker,
+            color=color,
+            capsize=3,
+            markersize=7,
+            label=label,
+        )
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1-2-5 ticks: a span under a decade is labelled
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers: math text is off
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    chars = int(fig.get_figwidth() * 13)
+    ax.set_title("\n".join(textwrap.fill(line, width=chars) for line in title.split("\n")), fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.text(0.5, 0.5, "no measured points", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def bar_figure(
     groups: list[str],
     bars: dict[str, list[tuple[float, float, float] | None]],
@@ -176,18 +241,7 @@ def bar_figure(
     k = len(bars)
     fig, ax = plt.subplots(figsize=(max(6.4, 1.0 + 0.55 * k * len(groups)), 4.0))
     width = 0.8 / max(k, 1)
-    colors = [  # distinct for up to 10 series (a study's arms and each one's samplers), colour-blind-safe order first
-        "#d1495b",
-        "#00798c",
-        "#edae49",
-        "#66a182",
-        "#2e4057",
-        "#8d96a3",
-        "#7b2cbf",
-        "#f08a4b",
-        "#3a86ff",
-        "#6b4226",
-    ]
+    colors = COLORS
     # the axis spans every mean and upper bound (a damaged eval.json can put a mean outside its own interval);
     # halved float max keeps 1.22 * top finite
     top = min(

@@ -24,6 +24,8 @@ LAYERS: dict[str, int] = {
             "nn",
             "gmm",
             "latent_flow",
+            "flow_matching",
+            "compute",
             "study_request",
             "junk",
             "metrics",
@@ -33,9 +35,11 @@ LAYERS: dict[str, int] = {
         0,
     ),  # leaves
     **dict.fromkeys(["schema", "runs", "folders", "data", "shipped_judges", "checkpoint", "viz", "browser"], 1),
-    **dict.fromkeys(["models", "models.gan", "models.vae", "models.vaegan", "config"], 2),  # what a run is
+    # what a run is
+    **dict.fromkeys(["models", "models.gan", "models.vae", "models.vaegan", "models.flow", "config"], 2),
     **dict.fromkeys(["train", "tb_logger", "studies", "samplers", "features"], 3),  # the loop and the judge
-    **dict.fromkeys(["evaluate", "figures", "compare", "sensitivity", "findings"], 4),  # measuring and drawing runs
+    # measuring and drawing runs
+    **dict.fromkeys(["evaluate", "figures", "compare", "sensitivity", "findings", "families"], 4),
     **dict.fromkeys(["report", "one_run"], 5),
     **dict.fromkeys(["sweep", "executor_ray"], 6),  # executors
     **dict.fromkeys(["cli", "__main__"], 7),
