@@ -49,10 +49,15 @@ VAE_KEYS = [
 ]
 
 
+SHORT_FITS = ["--eval.flow_steps=300"]  # the README's quick study with the latent flow fitted for 300 steps, not
+#   3,000: its 12 fits were ~9 of this file's ~15 minutes on 2 cores; the fit's recipe is test_latent_flow.py's
+
+
 @pytest.fixture(scope="module")
 def quick_study(real_data, tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    assert main(["study", "lab", "--profile", "quick", "--runs-dir", str(runs), "--data-dir", str(real_data)]) == 0
+    argv = ["study", "lab", "--profile", "quick", "--runs-dir", str(runs), "--data-dir", str(real_data), *SHORT_FITS]
+    assert main(argv) == 0
     return runs / "lab-quick"
 
 
@@ -105,7 +110,17 @@ def test_rerun_skips_finished_runs(quick_study, real_data, capsys):
     before = {p: p.stat().st_mtime_ns for p in quick_study.glob("*/eval.json")}
     assert (
         main(
-            ["study", "lab", "--profile", "quick", "--runs-dir", str(quick_study.parent), "--data-dir", str(real_data)]
+            [
+                "study",
+                "lab",
+                "--profile",
+                "quick",
+                "--runs-dir",
+                str(quick_study.parent),
+                "--data-dir",
+                str(real_data),
+                *SHORT_FITS,
+            ]
         )
         == 0
     )
