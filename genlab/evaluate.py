@@ -23,6 +23,7 @@ import torch
 
 from genlab import compute, data, features, samplers
 from genlab import metrics as M
+from genlab.errors import GenlabError
 from genlab.models.vae import kl_to_standard_normal, reparameterize
 from genlab.progress import bar
 from genlab.runs import read_jsonl, read_meta, update_meta, write_json
@@ -42,7 +43,11 @@ def generate(model, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
         for i in range(0, n, batch):
             out.append(model.sample(min(batch, n - i), g))
             pb.update(out[-1].shape[0])
-    return torch.cat(out)
+    x = torch.cat(out)
+    bad = int((~torch.isfinite(x)).flatten(1).any(1).sum())
+    if bad:  # a diverged sampler: say so, rather than fail later inside a matrix square root
+        raise GenlabError(f"{bad} of {n} samples are not finite numbers: the model's sampler diverged")
+    return x
 
 
 def epoch_fid_hook(cfg, data_dir=None, device="cpu"):

@@ -142,3 +142,34 @@ def test_compute_counts_a_gan_step_with_its_r1_double_backward():
     widths = [g.z_dim, g.width, 2 * g.width, 4 * g.width, 784]
     generator = sum(2 * a * b for a, b in zip(widths[:-1], widths[1:]))
     assert math.isclose(compute.sample_flops(GAN(g)), generator, rel_tol=0.01)
+
+
+def test_an_extrapolating_image_prediction_cannot_blow_the_sampler_up():
+    """An image network that answers far outside [-1, 1] (here 1000 x its input) would send x to infinity through
+    1 / (1 - t); the sampler clips the predicted image to the data's range first, so samples stay images."""
+    model = Flow(FlowConfig(width=8, depth=1, ema_nimg=0)).eval()
+
+    class Wild(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gain = torch.nn.Parameter(torch.tensor(1000.0))
+
+        def forward(self, x, t):
+            return self.gain * x
+
+    model.velocity = Wild()
+    x = model.sample(16, torch.Generator().manual_seed(0))
+    assert torch.isfinite(x).all() and x.abs().max() <= 1
+
+
+def test_non_finite_samples_are_one_clear_error():
+    from genlab.evaluate import generate
+
+    class Broken:
+        def sample(self, n, g):
+            x = torch.zeros(n, 1, 28, 28)
+            x[0, 0, 0, 0] = float("nan")
+            return x
+
+    with pytest.raises(GenlabError, match="2 of 20 samples are not finite numbers"):
+        generate(Broken(), 20, 0, batch=10)
