@@ -220,6 +220,8 @@ def train(
             raise
         protect = {best[0]} if best[0] is not None else set()
         checkpoint.prune(run_dir, cfg.train.keep_checkpoints, protect)
+        # the training time up to this checkpoint: what a resume after a crash (not only a Ctrl-C) starts from
+        update_meta(run_dir, wall_s=wall + time.perf_counter() - t_start)
 
     model.train()
     total_steps = cfg.train.epochs * steps_per_epoch

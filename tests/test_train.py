@@ -181,3 +181,20 @@ def test_bf16_autocast_trains_and_keeps_fp32_weights(tiny_data, tmp_path, model)
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in m.parameters())
     losses = [r for r in read_jsonl(run / "metrics.jsonl") if "event" not in r]
     assert losses and all(torch.isfinite(torch.tensor(v)) for r in losses for k, v in r.items() if k.startswith("loss"))
+
+
+def test_a_crash_keeps_the_training_time_up_to_the_last_checkpoint(tiny_data, tmp_path):
+    """An exception (not a Ctrl-C) after epoch 1's checkpoint: meta.json still holds epoch 1's training time, and the
+    resumed run adds to it instead of starting the clock again."""
+    run = tmp_path / "r"
+
+    def crash_at_epoch_2(model, epoch):
+        if epoch == 2:
+            raise RuntimeError("boom")
+        return {}
+
+    with pytest.raises(RuntimeError, match="boom"):
+        train(cfg(), run, tiny_data, epoch_hook=crash_at_epoch_2)
+    first = read_meta(run)["wall_s"]
+    assert first > 0
+    assert train(cfg(), run, tiny_data)["wall_s"] > first
