@@ -30,4 +30,14 @@ if "$py" -c "import ray" 2>/dev/null; then
 else
   echo "ray is not installed: pip install -e '.[ray]' to time this step"
 fi
+echo "## pixel-space flow matching at its full budget on cuda: the CPU default (MLP) and a U-Net (the GPU's choice)"
+out3="$(mktemp -d)"
+for arch in "" "--flow.arch=unet --flow.width=64"; do
+  start=$(date +%s)
+  # shellcheck disable=SC2086
+  "$py" -m genlab study families --profile full --models flow --device cuda --workers 1 --runs-dir "$out3/${arch:+unet}mlp" $arch \
+    > "$out3/log.txt" 2>&1 || tail -5 "$out3/log.txt"
+  echo "flow ${arch:-mlp}: $(( $(date +%s) - start )) s"
+  "$py" -m genlab runs "$out3/${arch:+unet}mlp/families-full" || true
+done
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader || true

@@ -22,12 +22,16 @@ TINY = [
 ]
 
 
-@pytest.mark.parametrize("model", ["gan", "vae", "vaegan"])
+@pytest.mark.parametrize("model", ["gan", "vae", "vaegan", "flow", "flow-unet"])
 def test_a_cuda_run_trains_and_evaluates_on_the_cpu(real_data, tmp_path, model):
     from genlab.evaluate import evaluate_run
     from genlab.train import load_run, train
 
-    cfg = make_config(model, "mnist", TINY)
+    if model.startswith("flow"):  # a flow's noise is the image: no z_dim
+        arch = ["model.arch=unet", "model.width=8"] if model == "flow-unet" else []
+        cfg = make_config("flow", "mnist", [o for o in TINY if not o.startswith("model.z_dim")] + arch)
+    else:
+        cfg = make_config(model, "mnist", TINY)
     meta = train(cfg, tmp_path / "r", real_data, device="cuda")
     assert meta["status"] == "done" and meta["device"].startswith("cuda")
     _, m, _ = load_run(tmp_path / "r", device="cpu")  # checkpoints are device-independent
