@@ -218,6 +218,7 @@ STUDY = Obj(
         "overrides": ListOf("str"),
         "datasets": ListOf("str", 1),
         "arms": DictOf(ListOf("int", 1)),
+        "arm_order": ListOf("str"),
         "capacity_names": ListOf("str", 1),
         "runs": ListOf("str"),
         "arm_models": DictOf("str"),
@@ -231,6 +232,9 @@ STUDY = Obj(
 def check_study(study: Any, source: str | Path) -> dict[str, Any]:
     """study.json: the schema, plus arms whose latent sizes line up with the capacity names."""
     check(study, STUDY, source)
+    order = study.get("arm_order")
+    if order is not None and sorted(order) == sorted(study["arms"]):  # the study's order, not the file's sorted keys
+        study["arms"] = {arm: study["arms"][arm] for arm in order}
     n = len(study["capacity_names"])
     for model, zs in study["arms"].items():
         if len(zs) != n:

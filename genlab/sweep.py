@@ -110,6 +110,7 @@ def run_study(req: StudyRequest, log=print) -> Path:
             "overrides": list(req.overrides),
             "datasets": list(study.datasets),
             "arms": {k: list(v) for k, v in study.arms.items()},
+            "arm_order": list(study.arms),  # the study's own order (the file's keys are sorted): legends, tables
             "capacity_names": list(study.capacity_names),
             "runs": [c.name for c in configs],
             "arm_models": {arm: study.model_of(arm)[0] for arm in study.arms},

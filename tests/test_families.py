@@ -53,3 +53,22 @@ def test_the_families_study_plans_every_family_at_the_middle_capacity():
     assert flow.cfg.model.arch == "mlp" and flow.cfg.model.t_sampling == "logit-normal"
     only_flow = studies.select_models(studies.get_study("families"), ["flow"])
     assert list(only_flow.arms) == ["flow"]
+
+
+def test_study_json_keeps_the_studys_order_of_arms():
+    """study.json's keys are written sorted; arm_order restores the study's own order (flow last in families), and an
+    order that does not name the same arms is ignored."""
+    from genlab import schema
+
+    base = {
+        "study": "families",
+        "profile": "quick",
+        "datasets": ["mnist"],
+        "arms": {"flow": [784], "gan": [64], "vae": [16]},
+        "capacity_names": ["mid"],
+        "runs": [],
+    }
+    ordered = schema.check_study({**base, "arm_order": ["gan", "vae", "flow"]}, "study.json")
+    assert list(ordered["arms"]) == ["gan", "vae", "flow"]
+    odd = schema.check_study({**base, "arm_order": ["gan", "nope"]}, "study.json")
+    assert list(odd["arms"]) == ["flow", "gan", "vae"]
