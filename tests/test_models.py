@@ -297,3 +297,34 @@ def test_code_mixture_is_fitted_once_per_run_and_on_the_asked_subset(tiny_data, 
     samplers.fit_code_mixture(model, sub, tiny_data)
     assert not torch.allclose(got[0], codes[:100], atol=1e-5)  # not the first 100 (a folder's are sorted by class)
     assert all((codes - p).abs().amax(1).min() < 1e-5 for p in got[0])  # but training codes
+
+
+def test_vaegan_with_pixel_reconstruction_trains_its_encoder_on_the_vaes_elbo():
+    """recon_target=pixels: the encoder's loss is the VAE's negative ELBO (KL + Bernoulli NLL of the same
+    reconstruction), the decoder's adds adv_weight x its GAN term, and every network still learns."""
+    from genlab.models.vae import VAE
+
+    cfg = make_config("vaegan", "mnist", ["model.z_dim=4", "model.width=32", "model.recon_target=pixels"]).model
+    torch.manual_seed(0)
+    model = build_model("vaegan", cfg)
+    before = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+    x = batch()
+    torch.manual_seed(1)
+    losses = model.train_step(x, model.make_optimizers())
+    assert torch.isclose(losses["loss_enc"], losses["kl"] + losses["recon"])
+    assert losses["loss_dec"] > losses["recon"]  # plus a positive GAN term
+    assert all(not torch.equal(v, before[k]) for k, v in model.named_parameters() if k in before)
+    # the same weights and noise in a plain VAE give the same ELBO terms
+    vae = VAE(make_config("vae", "mnist", ["model.z_dim=4", "model.width=32"]).model)
+    vae.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in before.items() if k.startswith("encoder.")})
+    vae.decoder.load_state_dict({k[len("decoder.") :]: v for k, v in before.items() if k.startswith("decoder.")})
+    torch.manual_seed(1)
+    ref = vae.train_step(x, vae.make_optimizers())
+    assert torch.isclose(ref["kl"], losses["kl"]) and torch.isclose(ref["recon"], losses["recon"])
+
+
+def test_an_old_vaegan_config_reads_as_the_feature_reconstruction_it_trained_with():
+    from genlab.config import from_dict
+
+    old = {"model": {"name": "vaegan", "z_dim": 16}}
+    assert from_dict(old, saved=True).model.recon_target == "features"

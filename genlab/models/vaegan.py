@@ -9,7 +9,9 @@ Networks: encoder q(z|x) and decoder as in genlab's VAE (same `arch`/`width`), d
   L_GAN   = log Dis(x) + log(1 - Dis(x_tilde)) + log(1 - Dis(x_p)),  x_tilde = Dec(z ~ q), x_p = Dec(z ~ p)
 Updates (paper Algorithm 1): encoder on L_prior + L_llike; decoder on gamma * L_llike - (1 - gamma) * L_GAN
 (non-saturating form, as in the authors' code); discriminator on -L_GAN. The authors' code weighs D's
-real and generated terms 0.5 / 0.5 (`real_vs_gen_weight`); so does this one.
+real and generated terms 0.5 / 0.5 (`real_vs_gen_weight`); so does this one. `recon_target="pixels"` keeps the
+VAE's pixel likelihood as the reconstruction instead (encoder on the ELBO, decoder on its likelihood term plus
+`adv_weight` x the GAN term), so the hybrid is the VAE plus an adversarial loss on its decoder.
 
 Two pieces of genlab's GAN recipe are on here too (`genlab.models.gan`, papers at their config lines): a
 weight average of the encoder and decoder that every sample, reconstruction, figure and metric comes from
@@ -76,12 +78,19 @@ class Discriminator(nn.Module):
 
 @dataclass(frozen=True)
 class VAEGANConfig:
-    ABSENT_MEANS = {"ema_nimg": 0, "r1_gamma": 0.0}  # a config.json written before these existed trained without them
+    ABSENT_MEANS = {"ema_nimg": 0, "r1_gamma": 0.0, "recon_target": "features"}  # a config.json written before these
+    #   existed trained without them (and reconstructed in D's features)
     z_dim: int = bounded(16, 1, 4096)  # latent size
     arch: Literal["mlp", "conv"] = "mlp"  # network family for encoder, decoder and discriminator
     width: int = bounded(512, 4, 8192)  # encoder/decoder as the VAE's; discriminator hidden w/2 (layer l) and w
     gamma: float = bounded(0.9, 0.0, 1.0)  # decoder weight of L_llike vs the GAN term. Paper/authors' code: 1e-6
     #   on CelebA with a 16k-feature conv layer; with this MLP's 512 features 0.9 was best measured (docs/results.md)
+    recon_target: Literal["features", "pixels"] = "features"  # what reconstruction is measured in: D's layer-l
+    #   features (Larsen et al. 2016: encoder on KL + L_llike, decoder on gamma L_llike - (1 - gamma) L_GAN), or the
+    #   VAE's own pixel likelihood (encoder on the ELBO, decoder on it plus adv_weight x the GAN term: the pixel
+    #   reconstruction + adversarial loss of later autoencoders, e.g. Esser et al. 2021's VQGAN)
+    adv_weight: float = bounded(1.0, 0.0, 1e6)  # recon_target=pixels: weight of the decoder's GAN term beside the
+    #   pixel negative log-likelihood (nats per image)
     feature_layer: Literal[1, 2] = 1  # the discriminator layer l whose features measure reconstruction
     recon: Literal["bernoulli"] = "bernoulli"  # pixel model for the ELBO/IWAE metrics only (training uses Dis_l)
     lr: float = bounded(3e-4, 1e-7, 1.0)  # Adam step size, all three networks (paper: RMSProp 3e-4)
@@ -104,7 +113,7 @@ class VAEGAN(VAE):
     Config = VAEGANConfig
     family = "vaegan"
     label = "VAE-GAN"
-    curve_panels = (("loss_dis", "loss_dec", "loss_enc"), ("llike", "kl"))
+    curve_panels = (("loss_dis", "loss_dec", "loss_enc"), ("llike", "kl", "recon"))  # recon: recon_target=pixels
     curve_ylabels = ("loss", "nats/image")
     generator_loss = "loss_dec"
 
@@ -144,7 +153,8 @@ class VAEGAN(VAE):
     def train_step(self, x, opt):
         b = x.shape[0]
         mu, logvar = self.encoder(x).chunk(2, dim=1)  # the trained networks, not their average
-        x_tilde = torch.tanh(self.decoder(reparameterize(mu, logvar)) / 2)
+        logits_tilde = self.decoder(reparameterize(mu, logvar))
+        x_tilde = torch.tanh(logits_tilde / 2)
         x_p = torch.tanh(self.decoder(torch.randn(b, self.cfg.z_dim, dtype=x.dtype, device=x.device)) / 2)
         kl = kl_to_standard_normal(mu, logvar).sum(1).mean()
 
@@ -160,8 +170,15 @@ class VAEGAN(VAE):
         logits_g, feats_g = self.discriminator(torch.cat([x_tilde, x_p]))
         llike = llike_feature_error(feat_real.detach(), feats_g[:b]).mean()
         loss_gan_dec = dec_gan_loss(logits_g[:b], logits_g[b:])
-        loss_enc = kl + llike
-        loss_dec = self.cfg.gamma * llike + (1 - self.cfg.gamma) * loss_gan_dec
+        out = {}
+        if self.cfg.recon_target == "pixels":  # the VAE's ELBO for the encoder; ELBO's likelihood + GAN for the decoder
+            nll = self.nll(logits_tilde, x).mean()
+            loss_enc = kl + nll
+            loss_dec = nll + self.cfg.adv_weight * loss_gan_dec
+            out["recon"] = nll.detach()
+        else:  # Larsen et al. 2016, Algorithm 1
+            loss_enc = kl + llike
+            loss_dec = self.cfg.gamma * llike + (1 - self.cfg.gamma) * loss_gan_dec
 
         for o in opt.values():
             o.zero_grad(set_to_none=True)
@@ -190,4 +207,5 @@ class VAEGAN(VAE):
             "kl": kl.detach(),
             "d_real": torch.sigmoid(logits[:b]).mean().detach(),
             "d_fake": torch.sigmoid(logits[b:]).mean().detach(),
+            **out,
         }
