@@ -118,6 +118,17 @@ HYBRID_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the VAE-GAN d
     "vaegan-pixels-adv1": ("model.recon_target=pixels", "model.adv_weight=1"),  # the VAE's ELBO + a GAN term
     "vaegan-pixels-adv10": ("model.recon_target=pixels", "model.adv_weight=10"),
     "vaegan-pixels-adv30": ("model.recon_target=pixels", "model.adv_weight=30"),
+    "vaegan-pixels-lr1e-3": ("model.recon_target=pixels", "model.lr=1e-3"),  # the VAE's step size
+    "vaegan-pixels-lr1e-3-no-ema": ("model.recon_target=pixels", "model.lr=1e-3", "model.ema_nimg=0"),
+    "vaegan-pixels-vae-adam": ("model.recon_target=pixels", "model.lr=1e-3", "model.beta1=0.9", "model.ema_nimg=0"),
+    #   the VAE's optimizer exactly (Adam 1e-3, beta1 0.9, no average) for all three networks
+    "vaegan-pixels-adv0": (
+        "model.recon_target=pixels",
+        "model.adv_weight=0",
+        "model.lr=1e-3",
+        "model.beta1=0.9",
+        "model.ema_nimg=0",
+    ),  # no GAN term: the hybrid reduced to its VAE (a fairness check)
 }
 SENSITIVITY_Z = {"gan-z32": 32, "gan-z128": 128}  # the latent size, the seed study's own factor, as arms too
 

