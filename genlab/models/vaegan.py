@@ -91,7 +91,7 @@ class VAEGANConfig:
     #   reconstruction + adversarial loss of later autoencoders, e.g. Esser et al. 2021's VQGAN). With the VAE's
     #   Adam (below) pixels took the quick-profile z16 hybrid from FID 418 / 228 (prior, MNIST / Fashion-MNIST) and
     #   456 / 177 (GMM) to 268 / 129 and 92 / 70, level with or under its VAE's 279 / 137 and 104 / 73; feature
-    #   reconstruction's decoded training codes were 5x its VAE's FID (docs/results.md, 2026-12-02, study hybrid)
+    #   reconstruction's decoded training codes were 2.7-5.3x its VAE's FID (docs/results.md, 2026-12-02, hybrid)
     adv_weight: float = bounded(1.0, 0.0, 1e6)  # recon_target=pixels: weight of the decoder's GAN term beside the
     #   pixel negative log-likelihood (nats per image)
     feature_layer: Literal[1, 2] = 1  # the discriminator layer l whose features measure reconstruction
