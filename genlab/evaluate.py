@@ -310,8 +310,8 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
             if r.get("event") == "epoch" and "fid_epoch" in r
         ],
     }
-    if model.sampling_protocol():
-        out["protocol"]["sampler"] = model.sampling_protocol()
+    if sampler := model.sampling_protocol():
+        out["protocol"]["sampler"] = sampler
     out["sample_flops"] = compute.sample_flops(model)  # per image, counted after the samples above (warm)
     samples = {"": x}
     for spec in samplers.code_samplers(model, cfg):  # the same sample metrics for each ex-post code density
