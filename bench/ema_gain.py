@@ -12,7 +12,7 @@ import argparse
 
 import torch
 
-from genlab import evaluate, features
+from genlab import data, evaluate, features
 from genlab import metrics as M
 from genlab.train import load_run
 
@@ -30,8 +30,8 @@ def main() -> None:
         if not cfg.model.ema_nimg:
             print(f"| {run} | – | no EMA in this run | | | | |")
             continue
-        judge, _ = features.get_judge(cfg.data.dataset, a.data_dir)
-        ref = evaluate.real_reference(cfg.data.dataset, min(a.n, 10_000), a.data_dir)
+        judge, _ = features.get_judge(data.source(cfg.data.dataset, a.data_dir))
+        ref = evaluate.real_reference(data.source(cfg.data.dataset, a.data_dir), min(a.n, 10_000))
 
         def raw(n, g, model=model, cfg=cfg):
             return torch.tanh(model.generator(torch.randn(n, cfg.z_dim, generator=g)))

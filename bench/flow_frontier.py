@@ -42,10 +42,10 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"# {platform.processor() or platform.machine()}, {cpu_flags()}, torch {torch.__version__}, 1 thread")
     ds = args.dataset
-    judge, _ = features.get_judge(ds)
-    ref = real_reference(ds, 10_000)
-    _, labels = data.load(ds, "train")
-    hist = torch.bincount(labels, minlength=len(data.classes(ds))).double() / labels.numel()
+    judge, _ = features.get_judge(data.source(ds))
+    ref = real_reference(data.source(ds), 10_000)
+    _, labels = data.source(ds).load("train")
+    hist = torch.bincount(labels, minlength=len(data.source(ds).classes)).double() / labels.numel()
     print("| net | epoch | train s | FID | recognisable | recall | MFLOP/train image | GFLOP/sample |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for net in filter(None, args.nets.split(";")):

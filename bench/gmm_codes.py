@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from genlab import features, samplers
+from genlab import data, features, samplers
 from genlab import metrics as M
 from genlab.evaluate import SAMPLE_SEED, load_run, real_reference
 from genlab.runs import environment
@@ -31,13 +31,15 @@ def main():
     env = environment()
     print(f"# GMM fit on a subset of codes · {env['cpu']} · torch {env['torch']} (1 thread) · genlab {env['genlab']}")
     cfg, model, _ = load_run(a.run, "best", "cpu")
-    judge, _ = features.get_judge(cfg.data.dataset, a.data_dir)
-    ref = real_reference(cfg.data.dataset, min(a.samples, 10_000), a.data_dir, cfg.data.test_fraction)
+    judge, _ = features.get_judge(data.source(cfg.data.dataset, a.data_dir))
+    ref = real_reference(data.source_of(cfg.data, a.data_dir), min(a.samples, 10_000))
     print("| codes | fit (s) | sample seed | GMM FID | recognisable |\n| --- | --- | --- | --- | --- |")
     for n in a.codes:
         samplers._FITTED.clear()  # time the fit itself, not the memo
         t = time.perf_counter()
-        mixture = samplers.fit_code_mixture(model, replace(cfg, eval=replace(cfg.eval, gmm_codes=n)), a.data_dir)
+        mixture = samplers.fit_code_mixture(
+            model, replace(cfg, eval=replace(cfg.eval, gmm_codes=n)), data.source_of(cfg.data, a.data_dir)
+        )
         fit_s = time.perf_counter() - t
         for seed in (SAMPLE_SEED, SAMPLE_SEED + 1):
             x = samplers.sample_from_mixture(model, mixture, a.samples, torch.Generator().manual_seed(seed))

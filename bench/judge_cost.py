@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--data-dir")
     a = ap.parse_args()
-    images, labels = data.load("mnist", "train", a.data_dir)
+    images, labels = data.source("mnist", a.data_dir).load("train")
     env = environment()
     print(f"# judge training step cost · {env['cpu']} · torch {env['torch']} ({torch.get_num_threads()} threads)")
     g, gj = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)

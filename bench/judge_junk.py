@@ -30,7 +30,7 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def inputs(dataset: str, n: int, data_dir) -> dict[str, torch.Tensor]:
-    test, _ = data.load(dataset, "test", data_dir)
+    test, _ = data.source(dataset, data_dir).load("test")
     x = data.to_unit(test[:n])
     g = torch.Generator().manual_seed(7)
     other = "fashion-mnist" if dataset == "mnist" else "mnist"
@@ -44,7 +44,7 @@ def inputs(dataset: str, n: int, data_dir) -> dict[str, torch.Tensor]:
         out[f"salt-and-pepper {rate:.0%}"] = junk.salt_and_pepper(x, rate, g)
     for sigma in (0.6, 1.0, 1.5):  # blur is not junk: a fair judge keeps blurred digits recognisable
         out[f"Gaussian blur sigma {sigma}"] = blur(x, sigma)
-    out[f"{other} images"] = data.to_unit(data.load(other, "test", data_dir)[0][:n])
+    out[f"{other} images"] = data.to_unit(data.source(other, data_dir).load("test")[0][:n])
     return out
 
 
@@ -60,13 +60,13 @@ def main() -> None:
     )
     for ds in a.datasets.split(","):
         t = time.perf_counter()
-        judge, info = features.get_judge(ds, a.data_dir)
+        judge, info = features.get_judge(data.source(ds, a.data_dir))
         print(
             f"\n## {ds}: judge test accuracy {info['test_accuracy']:.4f} (floor {info['floor']}), "
             f"test recognisable {info.get('test_recognisable_share', float('nan')):.4f}, "
             f"trained in {info.get('train_seconds', '?')} s (loaded in {time.perf_counter() - t:.1f} s)"
         )
-        test, _ = data.load(ds, "test", a.data_dir)
+        test, _ = data.source(ds, a.data_dir).load("test")
         ref_f, _ = judge.features_and_probs(data.to_unit(test[a.n : 2 * a.n]))
         radii = M.knn_radii(ref_f, (3, 5))
         print(

@@ -42,10 +42,10 @@ def parse_recipes(text: str) -> list[latent_flow.FlowRecipe]:
 def bench_run(run: Path, recipes: list[latent_flow.FlowRecipe], nfes: list[int], n: int) -> None:
     cfg, model, _ = load_run(run, "best", "cpu")
     ds, tf = cfg.data.dataset, cfg.data.test_fraction
-    judge, _ = features.get_judge(ds, None, tf)
-    ref = real_reference(ds, min(n, 10_000), None, tf)
-    _, labels = data.load(ds, "train", None, tf)
-    hist = torch.bincount(labels, minlength=len(data.classes(ds))).double() / labels.numel()
+    judge, _ = features.get_judge(data.source(ds, None, tf))
+    ref = real_reference(data.source(ds, None, tf), min(n, 10_000))
+    _, labels = data.source(ds, None, tf).load("train")
+    hist = torch.bincount(labels, minlength=len(data.source(ds).classes)).double() / labels.numel()
 
     def row(name: str, images: torch.Tensor, secs: float) -> None:
         f, p = judge.features_and_probs(images)
@@ -57,10 +57,10 @@ def bench_run(run: Path, recipes: list[latent_flow.FlowRecipe], nfes: list[int],
         return torch.Generator().manual_seed(1)
 
     row("prior", model.sample(n, g()), 0)
-    codes = samplers.training_codes(model, cfg, None)
+    codes = samplers.training_codes(model, cfg, data.source_of(cfg.data))
     row("decoded training codes", samplers.decode_codes(model, samplers.draw_training_codes(codes, n, g())), 0)
     t0 = time.perf_counter()
-    mix = samplers.fit_code_mixture(model, cfg, None)
+    mix = samplers.fit_code_mixture(model, cfg, data.source_of(cfg.data))
     row("GMM", samplers.sample_from_mixture(model, mix, n, g()), time.perf_counter() - t0)
     for r in recipes:
         t0 = time.perf_counter()

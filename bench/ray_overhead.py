@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from genlab import features
+from genlab import data, features
 from genlab.runs import environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def main():
         f"ray {ray.__version__} · python {env['python']} · genlab {env['genlab']} {env['git_sha'] or ''}"
     )
     for ds in ("mnist", "fashion-mnist"):
-        features.get_judge(ds, a.data_dir)  # cached before timing, as for a user after the first study
+        features.get_judge(data.source(ds, a.data_dir))  # cached before timing, as for a user after the first study
     walls: dict[str, list[float]] = {"local": [], "ray": []}
     same = []
     n_runs = 0

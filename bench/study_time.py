@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from genlab import features
+from genlab import data, features
 from genlab.runs import environment, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def main():
     )
     t = time.perf_counter()
     for ds in ("mnist", "fashion-mnist"):
-        features.get_judge(ds, a.data_dir)
+        features.get_judge(data.source(ds, a.data_dir))
     print(f"judges ready in {time.perf_counter() - t:.1f}s (one-time, cached in {features.cache_dir()})")
     walls, train_s = [], []
     for r in range(a.repeats):

@@ -91,7 +91,7 @@ def build_parser() -> Parser:
     s.add_argument("--datasets", help="comma-separated subset of the study's datasets, e.g. mnist (default: all)")
     s.add_argument(
         "--dataset",
-        help="run the study on this dataset instead: mnist, fashion-mnist or folder:PATH "
+        help="run the study on this dataset instead: mnist, fashion-mnist, stacked-mnist or folder:PATH "
         "(your images, PATH/<class>/*.png|jpg; docs/datasets.md)",
     )
     s.add_argument(
@@ -141,7 +141,9 @@ def build_parser() -> Parser:
     t = sub.add_parser("train", help="train one run")
     t.add_argument("--model", required=True, help="gan, vae, vaegan or flow (pixel-space flow matching)")
     t.add_argument(
-        "--dataset", default="mnist", help="mnist, fashion-mnist or folder:PATH (your images, PATH/<class>/*.png|jpg)"
+        "--dataset",
+        default="mnist",
+        help="mnist, fashion-mnist, stacked-mnist or folder:PATH (your images, PATH/<class>/*.png|jpg)",
     )
     t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
     t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
@@ -192,7 +194,7 @@ def build_parser() -> Parser:
     d = sub.add_parser("data", help="check or download the datasets")
     d.add_argument("action", choices=["verify", "fetch"])
     d.add_argument("target", nargs="?", help="the dataset, as --dataset (e.g. genlab data verify folder:PATH)")
-    d.add_argument("--dataset", default="all", help="mnist, fashion-mnist, folder:PATH or all")
+    d.add_argument("--dataset", default="all", help="mnist, fashion-mnist, stacked-mnist, folder:PATH or all")
     d.add_argument(
         "--test-fraction",
         type=float,
@@ -401,7 +403,7 @@ def cmd_data(a, overrides):
 
     if a.target:
         a.dataset = a.target
-    if data.folders.is_folder(a.dataset):
+    if data.is_folder(a.dataset):
         if a.action == "fetch":
             raise GenlabError(f"{a.dataset}: a folder is not fetched; use 'genlab data verify {a.dataset}'")
         if not 0.05 <= a.test_fraction <= 0.5:
@@ -409,6 +411,16 @@ def cmd_data(a, overrides):
         dataset = data.check_name(a.dataset)
         for key, value in data.folders.describe(dataset, a.test_fraction).items():
             print(printable(f"{key}: {value}"))  # class names are folder names
+        return
+    if a.dataset in data.SOURCES and a.dataset not in data.DATASETS:  # built from another dataset's files
+        src = data.source(a.dataset, a.data_dir)
+        if src.channel_source is not None:
+            data.verify(src.channel_source.name, a.data_dir, fetch=a.action == "fetch")
+        counts = {split: int(src.load(split)[0].shape[0]) for split in ("train", "test")}
+        print(
+            f"{src.name}: {'x'.join(map(str, src.shape))} images, {counts['train']} train, {counts['test']} test, "
+            f"{len(src.classes)} classes (built from verified files)"
+        )
         return
     names = list(data.DATASETS) if a.dataset == "all" else [data.get_dataset(a.dataset).name]
     for name in names:
@@ -446,7 +458,7 @@ def cmd_judge(a, overrides):
     out = output_dir(a.out, "--out") if a.out else shipped_judges.WEIGHTS_DIR
     data.verify(a.dataset, a.data_dir)
     torch.set_num_threads(a.threads)
-    model, info = features.train_judge(a.dataset, a.data_dir, seed=features.judge_seed(a.index))
+    model, info = features.train_judge(data.source(a.dataset, a.data_dir), seed=features.judge_seed(a.index))
     flags = set(open("/proc/cpuinfo").read().split()) if Path("/proc/cpuinfo").exists() else set()
     info.update(
         {

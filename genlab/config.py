@@ -60,6 +60,8 @@ class EvalConfig:
     iw_images: int = bounded(1_000, 1, 10_000)  # test images the IWAE bound is averaged over
     bootstrap: int = bounded(200, 10, 100_000)  # bootstrap resamples for single-seed intervals
     memo_samples: int = bounded(1_000, 10, 100_000)  # samples checked for near-copies of all training images
+    mode_samples: int = bounded(26_000, 100, 1_000_000)  # Stacked MNIST: samples whose label triples are counted
+    #   (26,000 as in VEEGAN and PacGAN)
     gmm_codes: int = bounded(0, 0, 10_000_000)  # training codes the ex-post samplers (GMM, latent flow) are
     #   fitted on, a seeded random subset; 0 = all (the GMM's cost grows with them: 29 s on 60,000 codes of 32 dims
     #   on one thread)
@@ -176,7 +178,9 @@ def from_dict(d: Any, saved: bool = False) -> RunConfig:
     if saved:  # a run written before a setting existed keeps its behaviour
         model = {**getattr(cls, "ABSENT_MEANS", {}), **model}
     sections = {s: build_section(c, d.get(s, {}), s) for s, c in SECTIONS.items()}
-    return RunConfig(model_name=name, model=build_section(cls, model, "model"), **sections)
+    model_cfg = build_section(cls, model, "model")
+    MODELS[name].check_shape(model_cfg, data.source(sections["data"].dataset).shape)
+    return RunConfig(model_name=name, model=model_cfg, **sections)
 
 
 def from_json(text: str, source: str = "config") -> RunConfig:

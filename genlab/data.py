@@ -24,12 +24,14 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from genlab import folders
+from genlab import folders, stacked_mnist
+from genlab.datasource import DataSource, Shape
 from genlab.errors import GenlabError, lookup
 from genlab.progress import bar
 
@@ -81,31 +83,85 @@ def get_dataset(name: str) -> Dataset:
     return lookup(DATASETS, name, "dataset")
 
 
+@dataclass(frozen=True)
+class IdxSource(DataSource):
+    """An IDX dataset of the registry (MNIST, Fashion-MNIST): 1 x 28 x 28, its official train/test split."""
+
+    name: str
+    data_dir: str | None = None
+
+    @property
+    def shape(self) -> Shape:
+        return (1, IMAGE_SIZE, IMAGE_SIZE)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return DATASETS[self.name].classes
+
+    def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        lookup(SPLIT_FILES, split, "split")
+        ds = DATASETS[self.name]
+        images, labels = _load_split(ds.name, split, str(dataset_folder(ds, self.data_dir).resolve()))
+        return images.unsqueeze(1), labels
+
+    def content_hashes(self) -> dict[str, str]:
+        return dict(DATASETS[self.name].sha256)
+
+    def judge_key(self) -> str:
+        return f"{self.name}-{DATASETS[self.name].sha256['train-images-idx3-ubyte'][:12]}"
+
+
+SourceFactory = Callable[[str, "str | None", float], DataSource]  # (dataset, data_dir, test_fraction) -> source
+SOURCES: dict[str, SourceFactory] = {
+    **{name: lambda n, d, f: IdxSource(n, d) for name in DATASETS},
+    stacked_mnist.NAME: lambda n, d, f: stacked_mnist.StackedMnist(IdxSource("mnist", d)),
+}
+PREFIXES: dict[str, SourceFactory] = {folders.PREFIX: lambda n, d, f: folders.FolderSource(n, f)}
+NORMALIZE: dict[str, Callable[[str], str]] = {folders.PREFIX: folders.normalized}  # prefix -> canonical name
+
+
+def prefix_of(dataset: str) -> str | None:
+    return next((p for p in PREFIXES if dataset.startswith(p)), None)
+
+
 def check_name(dataset: str) -> str:
-    """A registry name or `folder:PATH` (made absolute); anything else is a one-line error."""
-    if folders.is_folder(dataset):
-        return folders.normalized(dataset)
+    """A registered name (data.SOURCES) or `folder:PATH` (made absolute); anything else is a one-line error."""
+    prefix = prefix_of(dataset)
+    if prefix is not None:
+        return NORMALIZE.get(prefix, str)(dataset)
     try:
-        return get_dataset(dataset).name
+        lookup(SOURCES, dataset, "dataset")
     except GenlabError as e:
         raise GenlabError(f"{e}, or folder:PATH for your own images (PATH/<class>/*.png)") from None
+    return dataset
 
 
-def classes(dataset: str) -> tuple[str, ...]:
-    """Class names; empty for an unlabeled image folder (no judge can be trained on it)."""
-    return folders.classes(dataset) if folders.is_folder(dataset) else get_dataset(dataset).classes
+@functools.lru_cache(maxsize=64)
+def source(
+    dataset: str, data_dir: str | os.PathLike | None = None, test_fraction: float = folders.DEFAULT_TEST_FRACTION
+) -> DataSource:
+    """The data source a dataset name stands for; `data_dir` is where IDX files live, `test_fraction` splits a
+    folder (the registry's datasets keep their official split)."""
+    name = check_name(dataset)
+    data_dir = str(data_dir) if data_dir else None
+    prefix = prefix_of(name)
+    factory = PREFIXES[prefix] if prefix is not None else SOURCES[name]
+    return factory(name, data_dir, test_fraction)
+
+
+def source_of(cfg, data_dir: str | os.PathLike | None = None) -> DataSource:
+    """The source of a run's DataConfig."""
+    return source(cfg.dataset, data_dir, cfg.test_fraction)
+
+
+def is_folder(dataset: str) -> bool:
+    """A dataset named by a path (folder:PATH): its epochs are counted in MNIST-sized passes."""
+    return folders.is_folder(dataset)
 
 
 def slug(dataset: str) -> str:
-    """The dataset's part of a run folder's name (never a path)."""
-    return dataset if dataset in DATASETS else folders.slug(dataset)
-
-
-def content_hashes(dataset: str) -> dict[str, str]:
-    """SHA-256 of the data a run trained on, for meta.json."""
-    if folders.is_folder(dataset):
-        return {"folder": folders.fingerprint(dataset)}
-    return dict(get_dataset(dataset).sha256)
+    """The dataset's part of a run folder's name (never a path); needs no data."""
+    return folders.slug(dataset) if folders.is_folder(dataset) else dataset
 
 
 def short_identity(hashes: dict[str, str]) -> str:
@@ -115,15 +171,15 @@ def short_identity(hashes: dict[str, str]) -> str:
     return hashlib.sha256("".join(f"{k}={v};" for k, v in sorted(hashes.items())).encode()).hexdigest()[:16]
 
 
-def check_unchanged(recorded: dict[str, str] | None, dataset: str, run_dir: Path, doing: str) -> dict[str, str]:
-    """The dataset's content hashes now, after checking them against those a run recorded when it trained:
+def check_unchanged(recorded: dict[str, str] | None, src: DataSource, run_dir: Path, doing: str) -> dict[str, str]:
+    """The source's content hashes now, after checking them against those a run recorded when it trained:
     resuming or evaluating on other images would mix two datasets in one run without a word."""
-    current = content_hashes(dataset)
+    current = src.content_hashes()
     if recorded and recorded != current:
         raise GenlabError(
-            f"{run_dir}: trained on data {short_identity(recorded)}, but {dataset} is now {short_identity(current)}; "
-            f"the images changed since, so {doing} would mix two datasets — restore the images, or train a new run "
-            "(delete the run folder, or pass another --name / --runs-dir)"
+            f"{run_dir}: trained on data {short_identity(recorded)}, but {src.name} is now "
+            f"{short_identity(current)}; the images changed since, so {doing} would mix two datasets — restore "
+            "the images, or train a new run (delete the run folder, or pass another --name / --runs-dir)"
         )
     return current
 
@@ -301,22 +357,6 @@ def _load_split(name: str, split: str, folder: str) -> tuple[torch.Tensor, torch
     return images, labels.long()
 
 
-def load(
-    dataset: str,
-    split: str = "train",
-    data_dir: str | os.PathLike | None = None,
-    test_fraction: float = folders.DEFAULT_TEST_FRACTION,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images uint8 [N,28,28], labels int64 [N]) of a verified split; cached per process.
-    `test_fraction` splits a `folder:` dataset; MNIST and Fashion-MNIST keep their official split."""
-    lookup(SPLIT_FILES, split, "split")
-    if folders.is_folder(dataset):
-        return folders.load(dataset, split, test_fraction)
-    ds = get_dataset(dataset)
-    folder = dataset_folder(ds, data_dir)
-    return _load_split(ds.name, split, str(folder.resolve()))
-
-
 def verify(dataset: str, data_dir: str | os.PathLike | None = None, fetch: bool = True) -> dict[str, str]:
     """SHA-256 of every decompressed file of a dataset, after checking them against the table."""
     ds = get_dataset(dataset)
@@ -331,8 +371,8 @@ def verify(dataset: str, data_dir: str | os.PathLike | None = None, fetch: bool 
 
 
 def to_unit(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 [N,28,28] -> float [N,1,28,28] in [-1, 1] (the study's normalization)."""
-    return images_u8.unsqueeze(1).float().div_(127.5).sub_(1.0)
+    """uint8 [N, C, H, W] -> float in [-1, 1] (the study's normalization)."""
+    return images_u8.float().div_(127.5).sub_(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ import torch
 
 from genlab import compute, data, features, samplers
 from genlab import metrics as M
+from genlab.datasource import DataSource
 from genlab.errors import GenlabError
 from genlab.models.vae import kl_to_standard_normal, reparameterize
 from genlab.progress import bar
@@ -30,6 +31,7 @@ from genlab.runs import read_jsonl, read_meta, update_meta, write_json
 from genlab.train import load_run
 
 SAMPLE_SEED = 20_241_125  # generated samples for evaluation use their own fixed noise
+MODE_SEED = SAMPLE_SEED + 1  # ... and Stacked MNIST's mode counts theirs
 DUPLICATE_QUANTILE = 0.01  # a sample is a near-duplicate when closer to a training image than 99% of test images are
 PR_K, DC_K = 3, 5  # neighbourhood sizes (Kynkaanniemi et al. 2019; Naeem et al. 2020)
 
@@ -52,9 +54,10 @@ def generate(model, n: int, seed: int, batch: int = 1000) -> torch.Tensor:
 
 def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
     """A train() hook: FID of eval.epoch_fid_samples samples vs the test set at each epoch end."""
-    judge, _ = features.get_judge(cfg.data.dataset, data_dir, cfg.data.test_fraction)
+    src = data.source_of(cfg.data, data_dir)
+    judge, _ = features.get_judge(src)
     judge.to(device)
-    real, _, _ = features.real_features(cfg.data.dataset, "test", 10_000, data_dir, cfg.data.test_fraction)
+    real, _, _ = features.real_features(src, "test", 10_000)
     real_stats = M.gaussian_stats(real)
 
     def hook(model, epoch: int) -> dict[str, float]:
@@ -66,12 +69,10 @@ def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
 
 
 @functools.lru_cache(maxsize=16)
-def real_reference(
-    dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0
-) -> dict[str, Any]:
+def real_reference(src: DataSource, n: int, index: int = 0) -> dict[str, Any]:
     """The first n test images in judge `index`'s space with what every run is compared against (Gaussian
     statistics, k-NN radii): computed once per process, not once per run."""
-    real_f, real_p, _ = features.real_features(dataset, "test", n, data_dir, test_fraction, index)
+    real_f, real_p, _ = features.real_features(src, "test", n, index)
     return {
         "features": real_f,
         "probs": real_p,
@@ -135,23 +136,19 @@ def bootstrap(
 
 
 @functools.lru_cache(maxsize=4)
-def duplicate_threshold(
-    dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION
-) -> float:
+def duplicate_threshold(src: DataSource, n: int) -> float:
     """Pixel distance below which only 1% of real test images lie from their nearest training image."""
-    train, _ = data.load(dataset, "train", data_dir, test_fraction)
-    test, _ = data.load(dataset, "test", data_dir, test_fraction)
+    train, _ = src.load("train")
+    test, _ = src.load("test")
     d = M.nearest_distances(data.to_unit(test[:n]), data.to_unit(train))
     return float(torch.quantile(d, DUPLICATE_QUANTILE))
 
 
-def near_duplicate_share(
-    x: torch.Tensor, dataset: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION
-) -> tuple[float, float]:
+def near_duplicate_share(x: torch.Tensor, src: DataSource, n: int) -> tuple[float, float]:
     """(share of the first n samples that are near-copies of a training image, the threshold used)."""
     n = min(n, x.shape[0])
-    thr = duplicate_threshold(dataset, n, data_dir, test_fraction)
-    train, _ = data.load(dataset, "train", data_dir, test_fraction)
+    thr = duplicate_threshold(src, n)
+    train, _ = src.load("train")
     d = M.nearest_distances(x[:n], data.to_unit(train))
     return float((d < thr).double().mean()), thr
 
@@ -237,18 +234,19 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     run_dir = Path(run_dir)
     cfg, model, state = load_run(run_dir, "best", device)
     ev = cfg.eval
-    ds = cfg.data.dataset
-    tf = cfg.data.test_fraction
-    data.check_unchanged(read_meta(run_dir).get("data_sha256"), ds, run_dir, "evaluating it")
-    if not data.classes(ds):
-        return evaluate_without_judge(run_dir, cfg, model, state, data_dir, device)
-    judge, judge_info = features.get_judge(ds, data_dir, tf)
+    src = data.source_of(cfg.data, data_dir)
+    ds = src.name
+    data.check_unchanged(read_meta(run_dir).get("data_sha256"), src, run_dir, "evaluating it")
+    if not src.classes:
+        return evaluate_without_judge(run_dir, cfg, model, state, src, device)
+    judge, judge_info = features.get_judge(src)
     judge.to(device)
     n = ev.n_samples
-    n_real = min(n, 10_000, data.load(ds, "test", data_dir, tf)[0].shape[0])  # a small folder has fewer
-    ref = real_reference(ds, n_real, data_dir, tf)
-    _, train_labels = data.load(ds, "train", data_dir, tf)
-    n_classes = len(data.classes(ds))
+    test_u8, _ = src.load("test")
+    n_real = min(n, 10_000, test_u8.shape[0])  # a small folder has fewer
+    ref = real_reference(src, n_real)
+    _, train_labels = src.load("train")
+    n_classes = len(src.classes)
     train_hist = torch.bincount(train_labels, minlength=n_classes).double() / train_labels.numel()
 
     x = generate(model, n, SAMPLE_SEED)
@@ -256,11 +254,11 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     res = sample_metrics(ref, fake_f, fake_p, train_hist, ev.kid_subsets, ev.kid_subset_size)
     intervals = bootstrap(ref, fake_f, fake_p, train_hist, res, ev.bootstrap, ev.kid_subsets)
     values = res["values"]
-    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir, tf)
-    real_sharpness = float(M.laplacian_energy(data.to_unit(data.load(ds, "test", data_dir, tf)[0][:n_real])).mean())
+    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), src, ev.memo_samples)
+    real_sharpness = float(M.laplacian_energy(data.to_unit(test_u8[:n_real])).mean())
     values[M.SHARPNESS], intervals[M.SHARPNESS] = sharpness(x, real_sharpness, ev.bootstrap)
 
-    floor = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir, tf)
+    floor = floor_metrics(src, n_real, ev.kid_subsets, ev.kid_subset_size)
     test_recognisable = float(M.recognisable(ref["probs"], features.RECOGNISABLE_P).mean())
     out: dict[str, Any] = {
         "run": run_dir.name,
@@ -270,15 +268,15 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         "seed": cfg.train.seed,
         "epoch": state["epoch"],
         "step": state["step"],
-        "data_sha256": data.content_hashes(ds),
+        "data_sha256": src.content_hashes(),
         "checkpoint": "best-FID epoch" if state.get("best_step") == state["step"] else "last epoch",
         "judge": judge_info,
         "protocol": {
             "n_fake": n,
             "n_real": n_real,
             "reference": f"first {n_real} images of the test split",
-            "feature_space": f"judge penultimate layer ({features.FEATURE_DIM}-d), judge test accuracy "
-            f"{judge_info['test_accuracy']:.4f}",
+            "feature_space": judge_info.get("feature_space", f"judge penultimate layer ({features.FEATURE_DIM}-d)")
+            + f", judge test accuracy {judge_info['test_accuracy']:.4f}",
             "floor": f"first {n_real} training images vs the same test images",
             "precision_recall_k": PR_K,
             "density_coverage_k": DC_K,
@@ -303,7 +301,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         "test_recognisable_share": test_recognisable,
         "class_histogram": res["hist"].tolist(),
         "train_class_histogram": train_hist.tolist(),
-        "class_names": [*data.classes(ds), "junk"],
+        "class_names": [*src.classes, "junk"],
         "fid_by_epoch": [
             [r["epoch"], r["fid_epoch"]]
             for r in read_jsonl(run_dir / "metrics.jsonl")
@@ -314,9 +312,10 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         out["protocol"]["sampler"] = sampler
     out["sample_flops"] = compute.sample_flops(model)  # per image, counted after the samples above (warm)
     samples = {"": x}
+    draws = {"": lambda k: generate(model, k, MODE_SEED)}  # how each sampler draws more (Stacked MNIST's modes)
     for spec in samplers.code_samplers(model, cfg):  # the same sample metrics for each ex-post code density
         #   (GMM: Ghosh et al. 2020; latent flow: Dai & Wipf 2019's second stage) and for decoded training codes
-        fitted = spec.prepare(model, cfg, data_dir, run_dir)
+        fitted = spec.prepare(model, cfg, src, run_dir)
         xs = samplers.sample(model, spec, fitted, n, torch.Generator().manual_seed(SAMPLE_SEED), cfg)
         f_s, p_s = judge.features_and_probs(xs)
         res_s = sample_metrics(ref, f_s, p_s, train_hist, ev.kid_subsets, ev.kid_subset_size)
@@ -329,8 +328,9 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         out[f"{spec.name}_class_histogram"] = res_s["hist"].tolist()
         out["protocol"][f"{spec.name}_sampler"] = spec.protocol(cfg)
         samples[spec.prefix] = xs
+        if spec.generative:
+            draws[spec.prefix] = functools.partial(draw_with, model, spec, fitted, cfg)
     if model.is_autoencoder:
-        test_u8, _ = data.load(ds, "test", data_dir, tf)
         vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
         recon = reconstructions(model, test_u8[:n_real].to(device))
         values[M.RECON_SHARPNESS], intervals[M.RECON_SHARPNESS] = sharpness(recon, real_sharpness, ev.bootstrap)
@@ -344,10 +344,10 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
             f"bound with k={ev.iw_samples} on {min(ev.iw_images, n_real)} images; nats/image, "
             f"{cfg.model.recon} pixel model"
         )
-    out["judges"] = ensemble(
-        ds, cfg, data_dir, device, n_real, samples, train_hist, values, intervals, floor, judge_info
-    )
+    out["judges"] = ensemble(src, cfg, device, n_real, samples, train_hist, values, intervals, floor, judge_info)
     out["instrument_spread"] = instrument_spread(out["judges"])
+    if src.channel_source is not None:
+        mode_metrics(src, judge, draws, ev.mode_samples, values, out)
     out["protocol"]["judges"] = (
         f"every judge-space metric measured under each of {len(out['judges'])} judges of "
         "the same recipe and data, different seeds (judges[k]; judge 0 is the headline); "
@@ -355,11 +355,35 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     )
     out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.generator_loss)
     if model.is_autoencoder:
-        test_u8, _ = data.load(ds, "test", data_dir, tf)
         values[M.INTERP_STEP], values[M.INTERP_MAX_SHARE] = interpolation_smoothness(model, judge, test_u8.to(device))
     write_json(run_dir / "eval.json", out)
     update_meta(run_dir, evaluated=True)
     return out
+
+
+def draw_with(model, spec, fitted, cfg, n: int) -> torch.Tensor:
+    """n samples of an autoencoder through one code sampler, from the modes' own fixed noise."""
+    return samplers.sample(model, spec, fitted, n, torch.Generator().manual_seed(MODE_SEED), cfg)
+
+
+def mode_metrics(src: DataSource, judge, draws: dict, n: int, values: dict, out: dict) -> None:
+    """Stacked MNIST's collapse figures (modes of K^C, KL to uniform) for every sampler, and for the first n
+    training images as the real floor, under judge 0 labelling every channel (metrics.mode_counts)."""
+    for prefix, draw in draws.items():
+        with bar(total=1, desc=f"modes of {n} {prefix or 'prior '}samples", unit="set") as pb:
+            values.update({prefix + k: v for k, v in M.mode_counts(judge.channel_probs(draw(n))).items()})
+            pb.update(1)
+    train_u8, _ = src.load("train")
+    n_real = min(n, train_u8.shape[0])
+    out["floor"] = {**out["floor"], **M.mode_counts(judge.channel_probs(data.to_unit(train_u8[:n_real])))}
+    k = len(src.channel_source.classes)
+    out["protocol"]["modes"] = (
+        f"{n} samples (seed {MODE_SEED}), each channel labelled by judge 0 ({src.channel_source.name}); modes: "
+        f"distinct label {src.shape[0]}-tuples of {k ** src.shape[0]} among the channels' most probable classes (as "
+        f"VEEGAN and PacGAN count); modes_recognisable: the same over samples whose every channel is recognisable "
+        f"(p >= {features.RECOGNISABLE_P}); mode_kl: KL(tuple histogram || uniform), nats; floor: the first "
+        f"{n_real} training images; no interval within a run: intervals are over seeds"
+    )
 
 
 def judge_record(index: int, info: dict[str, Any], values: dict, intervals: dict, floor: dict) -> dict[str, Any]:
@@ -377,9 +401,8 @@ def judge_record(index: int, info: dict[str, Any], values: dict, intervals: dict
 
 
 def ensemble(
-    ds: str,
+    src: DataSource,
     cfg,
-    data_dir,
     device,
     n_real: int,
     samples: dict[str, torch.Tensor],
@@ -391,7 +414,7 @@ def ensemble(
 ) -> list[dict[str, Any]]:
     """Every judge-space metric of the same samples under each judge of the ensemble (judge 0's from the headline
     computation), each with its own bootstrap interval and real-vs-real floor."""
-    ev, tf = cfg.eval, cfg.data.test_fraction
+    ev = cfg.eval
     judge_keys = {prefix + k for prefix in samples for k in floor0}
 
     def pick(d: dict) -> dict:
@@ -399,10 +422,10 @@ def ensemble(
         return {k: v for k, v in d.items() if k in judge_keys}
 
     out = [judge_record(0, info0, pick(values0), pick(intervals0), dict(floor0))]
-    for index in range(1, features.ensemble_size(ds, ev.judges)):
-        judge, info = features.get_judge(ds, data_dir, tf, index)
+    for index in range(1, features.ensemble_size(src, ev.judges)):
+        judge, info = features.get_judge(src, index)
         judge.to(device)
-        ref = real_reference(ds, n_real, data_dir, tf, index)
+        ref = real_reference(src, n_real, index)
         vals, ivs = {}, {}
         for prefix, xs in samples.items():
             f, p = judge.features_and_probs(xs)
@@ -410,7 +433,7 @@ def ensemble(
             iv = bootstrap(ref, f, p, train_hist, res, ev.bootstrap, ev.kid_subsets)
             vals.update({prefix + k: v for k, v in res["values"].items()})
             ivs.update({prefix + k: v for k, v in iv.items()})
-        fl = floor_metrics(ds, n_real, ev.kid_subsets, ev.kid_subset_size, data_dir, tf, index)
+        fl = floor_metrics(src, n_real, ev.kid_subsets, ev.kid_subset_size, index)
         out.append(judge_record(index, info, vals, ivs, fl))
     return out
 
@@ -429,21 +452,11 @@ def instrument_spread(judges: list[dict[str, Any]]) -> dict[str, list[float]]:
 
 
 @functools.lru_cache(maxsize=16)
-def floor_metrics(
-    dataset: str,
-    n: int,
-    kid_subsets: int,
-    kid_subset_size: int,
-    data_dir=None,
-    test_fraction: float = data.DEFAULT_TEST_FRACTION,
-    index: int = 0,
-) -> dict[str, float]:
+def floor_metrics(src: DataSource, n: int, kid_subsets: int, kid_subset_size: int, index: int = 0) -> dict[str, float]:
     """Real-vs-real: n training images vs n test images in judge space, the best a model can hope for."""
-    train_f, train_p, train_y = features.real_features(dataset, "train", n, data_dir, test_fraction, index)
-    hist = torch.bincount(train_y, minlength=len(data.classes(dataset))).double() / train_y.numel()
-    res = sample_metrics(
-        real_reference(dataset, n, data_dir, test_fraction, index), train_f, train_p, hist, kid_subsets, kid_subset_size
-    )
+    train_f, train_p, train_y = features.real_features(src, "train", n, index)
+    hist = torch.bincount(train_y, minlength=len(src.classes)).double() / train_y.numel()
+    res = sample_metrics(real_reference(src, n, index), train_f, train_p, hist, kid_subsets, kid_subset_size)
     return {k: v for k, v in res["values"].items()}
 
 
@@ -492,15 +505,15 @@ NO_JUDGE = (
 )
 
 
-def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, device="cpu") -> dict[str, Any]:
+def evaluate_without_judge(run_dir: Path, cfg, model, state, src: DataSource, device="cpu") -> dict[str, Any]:
     """eval.json for an unlabeled image folder: the metrics that need no judge (near-copies of training images;
     for autoencoders reconstruction, ELBO, IWAE, active units) and why the rest is missing."""
-    ev, ds, tf = cfg.eval, cfg.data.dataset, cfg.data.test_fraction
-    test_u8, _ = data.load(ds, "test", data_dir, tf)
+    ev, ds = cfg.eval, src.name
+    test_u8, _ = src.load("test")
     n_real = min(ev.n_samples, 10_000, test_u8.shape[0])
     x = generate(model, ev.n_samples, SAMPLE_SEED)
     values: dict[str, Any] = {}
-    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), ds, ev.memo_samples, data_dir, tf)
+    values[M.NEAR_DUPLICATES], dup_thr = near_duplicate_share(x.cpu(), src, ev.memo_samples)
     intervals: dict[str, Any] = {}
     real_sharpness = float(M.laplacian_energy(data.to_unit(test_u8[:n_real])).mean())
     values[M.SHARPNESS], intervals[M.SHARPNESS] = sharpness(x, real_sharpness, ev.bootstrap)
@@ -521,7 +534,7 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, data_dir=None, devi
         "model": cfg.model_name,
         "dataset": ds,
         "z_dim": cfg.z_dim,
-        "data_sha256": data.content_hashes(ds),
+        "data_sha256": src.content_hashes(),
         "seed": cfg.train.seed,
         "epoch": state["epoch"],
         "step": state["step"],

@@ -31,6 +31,7 @@ from torch import nn
 
 from genlab import data, junk, runs, safeio, shipped_judges
 from genlab import metrics as M
+from genlab.datasource import DataSource
 from genlab.errors import GenlabError
 from genlab.paths import cache_home, usable_cache
 from genlab.progress import bar
@@ -40,6 +41,7 @@ from genlab.safeio import printable
 JUDGE_VERSION = 3  # bump when the architecture or recipe changes: the cache key includes it (2: junk class;
 #   3: blur-augmented real and junk images, so blurred digits stay recognisable)
 FEATURE_DIM = 128
+JUDGE_SHAPE = (1, 28, 28)  # the images the judge network and the junk generator are built for
 JUDGE_EPOCHS = {"mnist": 3, "fashion-mnist": 8}
 JUNK_PER_BATCH = 32  # synthetic junk images beside each batch of 128 real ones (outlier exposure)
 RECOGNISABLE_P = M.RECOGNISABLE_P  # the one definition lives with the metrics (genlab.metrics)
@@ -56,10 +58,10 @@ def judge_epochs(dataset: str, n_images: int, batch: int) -> int:
     return max(3, min(200, -(-FOLDER_JUDGE_STEPS // max(1, n_images // batch))))
 
 
-def check_labeled(dataset: str) -> None:
-    if not data.classes(dataset):
+def check_labeled(src: DataSource) -> None:
+    if not src.classes:
         raise GenlabError(
-            f"{dataset}: the images are unlabeled (no class folders), so there is no judge; put them "
+            f"{src.name}: the images are unlabeled (no class folders), so there is no judge; put them "
             "in PATH/<class>/ folders for judge metrics"
         )
 
@@ -108,6 +110,40 @@ class Judge(nn.Module):
         return torch.cat(feats).double(), torch.cat(probs).double()
 
 
+class ChannelJudge(nn.Module):
+    """The judge of a source whose every channel is an image of another dataset (Stacked MNIST): that dataset's
+    judge on each channel. Features: the channels' features side by side (C x 128); the probability of a class
+    tuple is the product of its channels' probabilities (each channel judged on its own), the rest is junk."""
+
+    def __init__(self, base: Judge, channels: int):
+        super().__init__()
+        self.base, self.channels = base, channels
+
+    def describe(self) -> str:
+        return (
+            f"the {self.channels} channels' judge penultimate layers side by side ({self.channels} x {FEATURE_DIM}-d); "
+            "class tuple probability = product of the channels' class probabilities"
+        )
+
+    @torch.inference_mode()
+    def channel_probs(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """(N, C, classes + 1): the base judge's probabilities for every channel (last: junk)."""
+        n, c = x.shape[:2]
+        _, p = self.base.features_and_probs(x.reshape(n * c, 1, *x.shape[2:]), batch)
+        return p.view(n, c, -1)
+
+    @torch.inference_mode()
+    def features_and_probs(self, x: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c = x.shape[:2]
+        f, p = self.base.features_and_probs(x.reshape(n * c, 1, *x.shape[2:]), batch)
+        digits = p[:, :-1].reshape(n, c, -1)
+        joint = digits[:, 0]
+        for i in range(1, c):  # class index a * K^(c-1) + ... : the first channel's class is the leading digit
+            joint = (joint.unsqueeze(2) * digits[:, i].unsqueeze(1)).flatten(1)
+        junk = (1 - joint.sum(1, keepdim=True)).clamp_min(0)
+        return f.reshape(n, -1), torch.cat([joint, junk], 1)
+
+
 def cache_dir() -> Path:
     return cache_home() / "judges"
 
@@ -116,27 +152,27 @@ def judge_seed(index: int) -> int:
     return JUDGE_SEED + 10 * index
 
 
-def judge_key(dataset: str, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0) -> str:
+def judge_key(src: DataSource, index: int = 0) -> str:
     """Cache key: the training images' identity (an IDX file's SHA-256, or a folder's content hash and split),
-    and the judge's place in the ensemble (judge 0 keeps the key it always had)."""
+    the judge's version and its place in the ensemble (judge 0 keeps the key it always had)."""
     suffix = f"-j{index}" if index else ""
-    if dataset in data.DATASETS:
-        sha = data.DATASETS[dataset].sha256["train-images-idx3-ubyte"][:12]
-        return f"{dataset}-{sha}-v{JUDGE_VERSION}{suffix}"
-    sha = hashlib.sha256(f"{data.content_hashes(dataset)['folder']}:{test_fraction!r}".encode()).hexdigest()[:12]
-    return f"folder-{sha}-v{JUDGE_VERSION}{suffix}"  # by content: a moved or renamed folder keeps its judge
+    return f"{src.judge_key()}-v{JUDGE_VERSION}{suffix}"
 
 
-def train_judge(
-    dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, seed: int = JUDGE_SEED
-) -> tuple[Judge, dict]:
+def train_judge(src: DataSource, seed: int = JUDGE_SEED) -> tuple[Judge, dict]:
     """Train the judge deterministically (fixed seed, fixed batch order, junk from a seeded generator): the
     same machine and thread count give the same bytes; returns (model, info)."""
-    images, labels = data.load(dataset, "train", data_dir, test_fraction)
-    test_images, test_labels = data.load(dataset, "test", data_dir, test_fraction)
+    if src.shape != JUDGE_SHAPE:
+        raise GenlabError(
+            f"{src.name}: images of shape {'x'.join(map(str, src.shape))}, but genlab trains judges only for "
+            f"{'x'.join(map(str, JUDGE_SHAPE))} images; evaluate with --no-eval, or use 28x28 grey images"
+        )
+    dataset = src.name
+    images, labels = src.load("train")
+    test_images, test_labels = src.load("test")
     g = torch.Generator().manual_seed(seed)
     g_junk = torch.Generator().manual_seed(seed + 1)
-    n_classes = len(data.classes(dataset))
+    n_classes = len(src.classes)
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -154,8 +190,8 @@ def train_judge(
                     idx = perm[s * bs : (s + 1) * bs]
                     x = junk.random_blur(data.to_unit(images[idx]), g_junk)  # blurred digits are digits
                     # junk destroyed from the next batch's images, labelled as the extra class
-                    src = data.to_unit(images[perm[((s + 1) * bs + torch.arange(JUNK_PER_BATCH)) % perm.numel()]])
-                    x = torch.cat([x, junk.make_junk(src, g_junk)])
+                    base = data.to_unit(images[perm[((s + 1) * bs + torch.arange(JUNK_PER_BATCH)) % perm.numel()]])
+                    x = torch.cat([x, junk.make_junk(base, g_junk)])
                     y = torch.cat([labels[idx], torch.full((JUNK_PER_BATCH,), n_classes)])
                     loss = F.cross_entropy(model(x), y)
                     opt.zero_grad(set_to_none=True)
@@ -232,9 +268,10 @@ def load_cached_judge(key: str, n_classes: int) -> tuple[Judge, dict] | None:
     return None
 
 
-def ensemble_size(dataset: str, requested: int = 0) -> int:
-    """How many judges a run is measured under: the shipped ensemble for MNIST and Fashion-MNIST (or fewer if
-    asked), `requested` (default 1) trained ones for an image folder."""
+def ensemble_size(src: DataSource, requested: int = 0) -> int:
+    """How many judges a run is measured under: the shipped ensemble for MNIST and Fashion-MNIST (and for a source
+    whose channels they judge; or fewer if asked), `requested` (default 1) trained ones for an image folder."""
+    dataset = (src.channel_source or src).name
     shipped = shipped_judges.count(dataset)
     if shipped:
         if requested > shipped:
@@ -247,24 +284,27 @@ def ensemble_size(dataset: str, requested: int = 0) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def get_judge(
-    dataset: str, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0
-) -> tuple[Judge, dict]:
-    """Judge `index` of a dataset, in eval mode: the shipped one (hash-checked) for MNIST and Fashion-MNIST,
+def get_judge(src: DataSource, index: int = 0) -> tuple[Judge, dict]:
+    """Judge `index` of a source, in eval mode: the shipped one (hash-checked) for MNIST and Fashion-MNIST,
     else the cached one (trained on first use)."""
-    check_labeled(dataset)
-    n_classes = len(data.classes(dataset))
+    check_labeled(src)
+    if src.channel_source is not None:
+        base, base_info = get_judge(src.channel_source, index)
+        judge = ChannelJudge(base, src.shape[0])
+        return judge, {**base_info, "dataset": src.name, "channels": src.shape[0], "feature_space": judge.describe()}
+    dataset = src.name
+    n_classes = len(src.classes)
     if shipped_judges.is_shipped(dataset):
         blob, info = shipped_judges.read_verified(dataset, index)
         model = Judge(n_classes)
         model.load_state_dict(safetensors_load(blob))
         model.eval()
         return model, info
-    key = judge_key(dataset, test_fraction, index)
+    key = judge_key(src, index)
     cached = load_cached_judge(key, n_classes)
     if cached is not None:
         return cached
-    model, info = train_judge(dataset, data_dir, test_fraction, seed=judge_seed(index))
+    model, info = train_judge(src, seed=judge_seed(index))
     if dataset not in ACCURACY_FLOOR and info["test_accuracy"] < FOLDER_ACCURACY_WARN:
         warnings.warn(
             f"the judge of {dataset} classifies only {info['test_accuracy']:.1%} of its test images "
@@ -292,10 +332,10 @@ def get_judge(
 
 @functools.lru_cache(maxsize=16)
 def real_features(
-    dataset: str, split: str, n: int, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION, index: int = 0
+    src: DataSource, split: str, n: int, index: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(features, probs, labels) of the first n images of a split under judge `index` (cached per process)."""
-    judge, _ = get_judge(dataset, data_dir, test_fraction, index)
-    images, labels = data.load(dataset, split, data_dir, test_fraction)
+    judge, _ = get_judge(src, index)
+    images, labels = src.load(split)
     feats, probs = judge.features_and_probs(data.to_unit(images[:n]))
     return feats, probs, labels[:n]

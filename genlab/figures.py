@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from genlab import data, samplers, viz
+from genlab.datasource import DataSource
 from genlab.runs import read_jsonl
 from genlab.train import load_run, sample_noise_generator
 
@@ -37,12 +38,12 @@ def interpolation_inputs(test_images: torch.Tensor) -> tuple[torch.Tensor, torch
 
 @torch.no_grad()
 def interpolate(model, start: torch.Tensor, end: torch.Tensor, steps: int = INTERP_STEPS) -> torch.Tensor:
-    """Decoded images along the straight line between the encoder means; (steps, pairs, 1, 28, 28)."""
+    """Decoded images along the straight line between the encoder means; (steps, pairs, C, H, W)."""
     mu_a, _ = model.encode(start)
     mu_b, _ = model.encode(end)
     t = torch.linspace(0, 1, steps, device=mu_a.device).view(steps, 1, 1)
     z = (1 - t) * mu_a.unsqueeze(0) + t * mu_b.unsqueeze(0)  # (steps, pairs, z_dim)
-    return model.decode(z.flatten(0, 1)).view(steps, start.shape[0], 1, 28, 28)
+    return model.decode(z.flatten(0, 1)).view(steps, *start.shape)
 
 
 @torch.no_grad()
@@ -67,7 +68,8 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
     if path:
         paths["trajectories"] = path
     if model.is_autoencoder:
-        test_images, _ = data.load(cfg.data.dataset, "test", data_dir, cfg.data.test_fraction)
+        src = data.source_of(cfg.data, data_dir)
+        test_images, _ = src.load("test")
         x = data.to_unit(test_images[:N_GRID]).to(device)
         pair = viz.side_by_side(
             [viz.grid(x), viz.grid(reconstruct(model, x))], ["inputs: first 64 test images", "reconstructions"]
@@ -78,7 +80,7 @@ def run_figures(run_dir: Path, data_dir=None, which: str = "best", device="cpu")
         for spec in samplers.code_samplers(model, cfg):
             if not spec.generative:
                 continue
-            fitted = spec.prepare(model, cfg, data_dir, run_dir)
+            fitted = spec.prepare(model, cfg, src, run_dir)
             grid = samplers.sample(model, spec, fitted, N_GRID, sample_noise_generator(cfg.train.seed), cfg)
             paths[f"samples_{spec.name}"] = viz.save_png(
                 viz.titled(viz.grid(grid), f"{label(cfg, epoch)} · random samples {spec.caption}"), out / spec.figure
@@ -156,9 +158,9 @@ def training_curves(run_dir: Path, cfg, model, path: Path) -> Path:
     )
 
 
-def real_samples(dataset: str, path: Path, data_dir=None, test_fraction: float = data.DEFAULT_TEST_FRACTION) -> Path:
+def real_samples(src: DataSource, path: Path) -> Path:
     """The first 64 training images: what the models try to imitate."""
-    images, _ = data.load(dataset, "train", data_dir, test_fraction)
+    images, _ = src.load("train")
     return viz.save_png(
-        viz.titled(viz.grid(data.to_unit(images[:N_GRID])), f"{data.slug(dataset)} · real training samples"), path
+        viz.titled(viz.grid(data.to_unit(images[:N_GRID])), f"{src.slug} · real training samples"), path
     )

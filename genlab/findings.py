@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from genlab import collapse, sensitivity
 from genlab import metrics as M
-from genlab import sensitivity
 from genlab.compare import label as arm_label
 from genlab.studies import SEED_ROLES
 
@@ -302,9 +302,10 @@ def stab_mean(setting, key: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def answers(study: dict[str, Any], settings: dict, beside=()) -> list[tuple[str, list[str], str]]:
+def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[tuple[str, list[str], str]]:
     """The four questions: (question, lines of measured evidence, one-line caveat). `beside`: sensitivity or recipes
-    studies found next to this one (genlab.sensitivity.beside), whose ranked effects answer Q1."""
+    studies found next to this one (genlab.sensitivity.beside), whose ranked effects answer Q1; `modes`: studies
+    that measured Stacked MNIST's 1,000 modes (genlab.collapse.beside), which Q2 quotes."""
     gan, vae, hybrid, gz, vz, hz = role_arms(study)
     out = []
 
@@ -344,13 +345,21 @@ def answers(study: dict[str, Any], settings: dict, beside=()) -> list[tuple[str,
             f"images {fmt_pct(first(s.stat(M.NEAR_DUPLICATES)))}"
         ),
     )
+    measured_modes = collapse.answer(list(modes))
+    lines = lines + measured_modes
     out.append(
         (
             "2. Was there evidence of mode collapse, and what helped?",
             lines,
             "Class coverage uses the judge's labels on the samples it recognises (a real class at probability "
             f">= {M.RECOGNISABLE_P}; the rest is junk or ambiguous): collapse within a class (one style of '1') "
-            "shows only in recall and coverage.",
+            "shows only in recall and coverage"
+            + (
+                "; on Stacked MNIST each channel is labelled by the MNIST judge, so modes are label triples."
+                if measured_modes
+                else "; ten classes hide most collapse: `genlab study collapse --profile quick --seeds 3` counts "
+                "1,000 Stacked MNIST modes in the same runs folder, and this answer then quotes them."
+            ),
         )
     )
 

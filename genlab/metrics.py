@@ -31,6 +31,7 @@ RECON_MSE, RECON_SSIM, ELBO, IWAE, ACTIVE_UNITS = "recon_mse", "recon_ssim", "el
 INTERP_STEP, INTERP_MAX_SHARE = "interp_step_distance", "interp_max_step_share"
 SHARPNESS = "sharpness"  # Laplacian energy of the images relative to the test images' (1 = as sharp as real)
 RECON_SHARPNESS = "recon_sharpness"  # the same for reconstructions of the test images
+MODES, MODES_RECOGNISED, MODE_KL = "modes", "modes_recognisable", "mode_kl"  # Stacked MNIST's collapse figures
 
 
 # ---------------------------------------------------------------- Frechet distance
@@ -272,6 +273,31 @@ def class_kl(hist: torch.Tensor, train_hist: torch.Tensor) -> float | None:
     return None if real is None else kl_divergence(real, train_hist)
 
 
+def mode_counts(channel_probs: torch.Tensor, threshold: float = RECOGNISABLE_P) -> dict[str, float]:
+    """Stacked MNIST's collapse figures from per-channel judge probabilities (N, C, K + 1; last: junk):
+    modes = distinct class tuples among the channels' most probable real classes (the published count: every
+    sample labelled, VEEGAN / PacGAN); modes_recognisable = the same over samples whose every channel is
+    recognisable (p >= threshold), so noise filed under a digit does not count; mode_kl = KL(tuple histogram ||
+    uniform over K^C tuples), nats, as published (over all samples)."""
+    n, c, k1 = channel_probs.shape
+    k = k1 - 1
+    real = channel_probs[:, :, :-1]
+    labels = real.argmax(2)
+    code = torch.zeros(n, dtype=torch.long)
+    for i in range(c):
+        code = code * k + labels[:, i]
+    hist = torch.bincount(code, minlength=k**c).double() / max(n, 1)
+    seen = hist > 0
+    kl = float((hist[seen] * (hist[seen] * k**c).log()).sum())
+    ok = (real.max(2).values >= threshold).all(1)
+    return {
+        MODES: int(seen.sum()),
+        MODES_RECOGNISED: int(torch.unique(code[ok]).numel()),
+        MODE_KL: kl,
+        "all_channels_recognisable": float(ok.double().mean()),
+    }
+
+
 def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> float:
     """KL(p || q) in nats for two histograms."""
     p, q = p.double(), q.double()
@@ -292,7 +318,12 @@ def _gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch
     t = torch.arange(size, dtype=x.dtype, device=x.device) - size // 2
     g = torch.exp(-(t**2) / (2 * sigma**2))
     g = g / g.sum()
-    return F.conv2d(F.conv2d(x, g.view(1, 1, 1, size)), g.view(1, 1, size, 1))
+    c = x.shape[1]  # each channel filtered on its own (SSIM of a colour image: the mean over its channels)
+    return F.conv2d(
+        F.conv2d(x, g.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c),
+        g.view(1, 1, size, 1).expand(c, 1, size, 1),
+        groups=c,
+    )
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:

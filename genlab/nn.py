@@ -1,6 +1,7 @@
-"""The few layers every model shares: MLP stacks and 28x28 conv encoders/decoders, plus init.
+"""The few layers every model shares: MLP stacks and conv encoders/decoders, plus init.
 
-Shapes: images are (B, 1, 28, 28) in [-1, 1]; the conv stacks go 28 -> 14 -> 7 and back.
+Shapes: images are (B, C, H, W) in [-1, 1], the data source's shape (MNIST: 1 x 28 x 28); the conv stacks
+halve the side twice (28 -> 14 -> 7) and double it back, so H = W must be a multiple of 4.
 """
 
 from __future__ import annotations
@@ -8,7 +9,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-PIXELS = 28 * 28
+MNIST_SHAPE = (1, 28, 28)  # what a model is built for when nobody names a data source (tests, benchmarks)
+PIXELS = 28 * 28  # MNIST's pixels (the flow family's default noise size)
+
+
+def numel(shape: tuple[int, ...]) -> int:
+    """Values per image: C x H x W."""
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def bottom(shape: tuple[int, int, int]) -> int:
+    """The side of a conv stack's smallest feature map (two stride-2 layers)."""
+    if shape[1] != shape[2] or shape[1] % 4:
+        raise ValueError(f"conv stacks need square images with a side divisible by 4, not {shape[1]}x{shape[2]}")
+    return shape[1] // 4
 
 
 def mlp(
@@ -26,18 +43,19 @@ def mlp(
 
 
 class ConvEncoder(nn.Module):
-    """(B,1,28,28) -> (B, out_dim): two stride-2 convs (28->14->7) and a linear head."""
+    """(B,C,H,W) -> (B, out_dim): two stride-2 convs (28->14->7) and a linear head."""
 
-    def __init__(self, out_dim: int, width: int = 32):
+    def __init__(self, out_dim: int, width: int = 32, shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__()
+        s = bottom(shape)
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 4, 2, 1),
+            nn.Conv2d(shape[0], width, 4, 2, 1),
             nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 4, 2, 1),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
         )
-        self.head = nn.Linear(2 * width * 7 * 7, out_dim)
+        self.head = nn.Linear(2 * width * s * s, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -48,53 +66,64 @@ CHANNELS_LAST = True  # the transposed convs on NHWC activations: oneDNN's fast 
 
 
 class ConvDecoder(nn.Module):
-    """(B, z_dim) -> (B,1,28,28) pre-activation: an optional hidden FC layer (`fc` units; InfoGAN/Lucic et al.'s
-    G has 1024), a linear stem to 7x7 x 2w, and two stride-2 transposed convs (7 -> 14 -> 28)."""
+    """(B, z_dim) -> (B,C,H,W) pre-activation: an optional hidden FC layer (`fc` units; InfoGAN/Lucic et al.'s
+    G has 1024), a linear stem to 7x7 x 2w (H/4), and two stride-2 transposed convs (7 -> 14 -> 28)."""
 
-    def __init__(self, z_dim: int, width: int = 32, norm: bool = False, fc: int = 0):
+    def __init__(
+        self, z_dim: int, width: int = 32, norm: bool = False, fc: int = 0, shape: tuple[int, int, int] = MNIST_SHAPE
+    ):
         super().__init__()
         c = 2 * width
+        s = self.side = bottom(shape)
         norm_layer = (lambda n: nn.BatchNorm2d(n)) if norm else (lambda n: nn.Identity())
         if fc:
             self.stem = nn.Sequential(
-                nn.Linear(z_dim, fc), nn.BatchNorm1d(fc) if norm else nn.Identity(), nn.ReLU(), nn.Linear(fc, c * 7 * 7)
+                nn.Linear(z_dim, fc), nn.BatchNorm1d(fc) if norm else nn.Identity(), nn.ReLU(), nn.Linear(fc, c * s * s)
             )
         else:  # a plain Linear keeps the state-dict keys of runs saved before `fc` existed
-            self.stem = nn.Linear(z_dim, c * 7 * 7)
+            self.stem = nn.Linear(z_dim, c * s * s)
         self.body = nn.Sequential(
             norm_layer(c),
             nn.ReLU(),
             nn.ConvTranspose2d(c, width, 4, 2, 1),
             norm_layer(width),
             nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, 2, 1),
+            nn.ConvTranspose2d(width, shape[0], 4, 2, 1),
         )
         self.c = c
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.stem(z).view(-1, self.c, 7, 7)
+        h = self.stem(z).view(-1, self.c, self.side, self.side)
         if CHANNELS_LAST:
             h = h.contiguous(memory_format=torch.channels_last)
         return self.body(h).contiguous()
 
 
 class MLPDecoder(nn.Module):
-    """(B, z_dim) -> (B,1,28,28) pre-activation."""
+    """(B, z_dim) -> (B,C,H,W) pre-activation."""
 
-    def __init__(self, z_dim: int, hidden: list[int], act: type[nn.Module] = nn.LeakyReLU, norm: bool = False):
+    def __init__(
+        self,
+        z_dim: int,
+        hidden: list[int],
+        act: type[nn.Module] = nn.LeakyReLU,
+        norm: bool = False,
+        shape: tuple[int, int, int] = MNIST_SHAPE,
+    ):
         super().__init__()
-        self.net = mlp([z_dim, *hidden, PIXELS], act, norm=norm)
+        self.shape = tuple(shape)
+        self.net = mlp([z_dim, *hidden, numel(shape)], act, norm=norm)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, 1, 28, 28)
+        return self.net(z).view(-1, *self.shape)
 
 
 class MLPEncoder(nn.Module):
-    """(B,1,28,28) -> (B, out_dim)."""
+    """(B,C,H,W) -> (B, out_dim)."""
 
-    def __init__(self, out_dim: int, hidden: list[int]):
+    def __init__(self, out_dim: int, hidden: list[int], shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__()
-        self.net = mlp([PIXELS, *hidden, out_dim])
+        self.net = mlp([numel(shape), *hidden, out_dim])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(1))

@@ -24,7 +24,9 @@ def run_one(
     `tensorboard` also logs it to RUN_DIR/tb (genlab.tb_logger)."""
     training_images(cfg, data_dir)  # a batch too large for the data is one line before any judge is trained
     hook = None
-    if evaluate_runs and cfg.eval.epoch_fid_samples and data.classes(cfg.data.dataset):  # unlabeled: no judge
+    if (
+        evaluate_runs and cfg.eval.epoch_fid_samples and data.source_of(cfg.data, data_dir).classes
+    ):  # unlabeled: no judge
         from genlab.evaluate import epoch_fid_hook
 
         hook = epoch_fid_hook(cfg, data_dir, device)

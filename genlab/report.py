@@ -515,10 +515,45 @@ def comparison_section(page: Page, study_dir: Path, study: dict, settings: dict)
         page.add("</div>")
         page.add(f"<h3>{e(ds)}: all metrics (mean [95% CI])</h3>")
         metrics_table(page, study, settings, ds)
-        collapse_table(page, settings, ds)
+        collapse_table(page, settings, ds, study)
 
 
-def collapse_table(page: Page, settings: dict, ds: str) -> None:
+MAX_HISTOGRAM_CLASSES = 20  # more classes than this get the mode counts instead of a per-class table
+
+
+def modes_table(page: Page, study: dict, settings: dict, ds: str) -> None:
+    """Stacked MNIST's collapse figures per model and sampler (mean [95% CI] over seeds), real images first."""
+    from genlab import collapse
+
+    found = [r for r in collapse.rows(study, settings) if r[3].dataset == ds]
+    if not found:
+        return
+    keys = (M.MODES, M.MODES_RECOGNISED, M.MODE_KL)
+    page.add(
+        f"<h4>{e(ds)}: modes covered of 1,000 (mode-collapse table)</h4><p class='note'>"
+        f"{e(found[0][3].evals[0]['protocol'].get('modes', ''))}. Published (PacGAN, Table 3; other networks and "
+        "classifier): "
+        + e(", ".join(f"{n} {m:g} modes / KL {k:.2f}" for n, m, k in collapse.PUBLISHED))
+        + "</p><table><tr><th>model</th><th>z</th><th>runs</th>"
+        + "".join(f"<th>{e(k)}</th>" for k in keys)
+        + "</tr>"
+    )
+    floor = found[0][3].evals[0].get("floor", {})
+    page.add(
+        "<tr><td>real training images</td><td>–</td><td>–</td>"
+        + "".join(f"<td>{fmt(floor.get(k))}</td>" for k in keys)
+        + "</tr>"
+    )
+    for label, z, prefix, s in found:
+        page.add(
+            f"<tr><td>{e(label)}</td><td>{e(str(z))}</td><td>{len(s.evals)}/{len(s.runs)}</td>"
+            + "".join(f"<td>{fmt_stat(s.stat(prefix + k))}</td>" for k in keys)
+            + "</tr>"
+        )
+    page.add("</table>")
+
+
+def collapse_table(page: Page, settings: dict, ds: str, study: dict | None = None) -> None:
     """Class histograms of the samples under the judge, with the share it cannot recognise (junk) last:
     mode collapse and garbage told apart at a glance."""
     rows = [s for s in settings.values() if s.dataset == ds and s.evals]
@@ -529,6 +564,9 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
         return
     names = ev0.get("class_names") or [str(i) for i in range(len(ev0["class_histogram"]))]
     n_bins = len(names)
+    if n_bins - 1 > MAX_HISTOGRAM_CLASSES:  # 1,000 Stacked MNIST triples: counts, not a thousand columns
+        modes_table(page, study, settings, ds)
+        return
     page.add(
         f"<h4>{e(ds)}: share of samples per judged class (mode-collapse table)</h4><p class='note'>A sample "
         f"counts for a class when the judge gives it that class with probability &ge; {M.RECOGNISABLE_P}; the last "
@@ -562,11 +600,12 @@ def collapse_table(page: Page, settings: dict, ds: str) -> None:
 
 
 def findings_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
-    from genlab import findings, sensitivity
+    from genlab import collapse, findings, sensitivity
 
     page.add("<h2 id='verdict'>Answers to the study's questions</h2>")
     own = [(Path(study_dir), study, settings)] if study.get("study") in sensitivity.STUDIES else []
-    for question, lines, caveat in findings.answers(study, settings, own or sensitivity.beside(study_dir)):
+    modes = collapse.beside(study_dir, study, settings)
+    for question, lines, caveat in findings.answers(study, settings, own or sensitivity.beside(study_dir), modes):
         page.add(
             f"<h3>{e(question)}</h3><ul>"
             + "".join(f"<li>{e(line)}</li>" for line in lines)

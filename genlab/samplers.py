@@ -30,6 +30,7 @@ from safetensors.torch import save as st_save
 
 from genlab import data, gmm, latent_flow
 from genlab import metrics as M
+from genlab.datasource import DataSource
 from genlab.runs import atomic_write
 from genlab.safeio import MAX_CACHE_BYTES, MAX_JSON_BYTES, read_capped
 
@@ -51,15 +52,15 @@ class CodeSampler:
     figure: str  # its grid in RUN/figures/
     caption: str  # the grid's title: how the codes were drawn
     protocol: Callable[[Any], str]  # cfg -> the protocol line in eval.json
-    prepare: Callable[[Any, Any, Any, Path | None], Any]  # (model, cfg, data_dir, run_dir) -> its fit
+    prepare: Callable[[Any, Any, Any, Path | None], Any]  # (model, cfg, data source, run_dir) -> its fit
     draw: Callable[[Any, int, torch.Generator, Any], torch.Tensor]  # (fit, n, generator, cfg) -> codes
     generative: bool = True  # False: a reference row (tables), not a model's samples (charts, claims, verdicts)
 
 
 @torch.no_grad()
-def training_codes(model, cfg, data_dir=None) -> torch.Tensor:
+def training_codes(model, cfg, src: DataSource) -> torch.Tensor:
     """Encoder means of the run's training images (of a seeded random `eval.gmm_codes` of them when that is set)."""
-    images, _ = data.load(cfg.data.dataset, "train", data_dir, cfg.data.test_fraction)
+    images, _ = src.load("train")
     if cfg.data.n_train:
         images = images[: cfg.data.n_train]
     if 0 < cfg.eval.gmm_codes < images.shape[0]:  # random, not the first: a folder's images come sorted by class
@@ -84,9 +85,9 @@ def memo(key: str, make: Callable[[], Any]) -> Any:
     return _FITTED[key]
 
 
-def fit_code_mixture(model, cfg, data_dir=None, run_dir: Path | None = None) -> gmm.GaussianMixture:
+def fit_code_mixture(model, cfg, src: DataSource, run_dir: Path | None = None) -> gmm.GaussianMixture:
     """The 10-component full-covariance Gaussian mixture on the run's training codes."""
-    codes = training_codes(model, cfg, data_dir)
+    codes = training_codes(model, cfg, src)
     return memo(f"gmm:{digest(codes)}", lambda: gmm.fit(codes, GMM_COMPONENTS, seed=GMM_SEED))
 
 
@@ -94,10 +95,10 @@ def flow_recipe(cfg) -> latent_flow.FlowRecipe:
     return latent_flow.FlowRecipe(steps=cfg.eval.flow_steps, width=cfg.eval.flow_width)
 
 
-def fit_code_flow(model, cfg, data_dir=None, run_dir: Path | None = None) -> latent_flow.VelocityMLP:
+def fit_code_flow(model, cfg, src: DataSource, run_dir: Path | None = None) -> latent_flow.VelocityMLP:
     """The flow-matching density of the run's training codes: loaded from RUN/latent-flow/ when it was fitted to
     these codes with this recipe, else fitted (and saved there when a run folder is given)."""
-    codes = training_codes(model, cfg, data_dir)
+    codes = training_codes(model, cfg, src)
     recipe = flow_recipe(cfg)
     key = f"flow:{digest(codes)}:{json.dumps(recipe.to_dict(), sort_keys=True)}"
 
@@ -221,7 +222,7 @@ SAMPLERS: dict[str, CodeSampler] = {
             f"{M.CODES_PREFIX}* metrics: decoded encoder means of random training images, the best any "
             "code density can do with this decoder (a sampler's FID minus this one's is its prior gap)"
         ),
-        lambda model, cfg, data_dir, run_dir: training_codes(model, cfg, data_dir),
+        lambda model, cfg, src, run_dir: training_codes(model, cfg, src),
         draw_training_codes,
         generative=False,
     ),

@@ -176,6 +176,17 @@ STUDIES: dict[str, Study] = {
         "sampler: prior, GMM, latent flow), and pixel-space flow matching, MNIST and Fashion-MNIST, 10 epochs, "
         "with each run's training compute",
     ),
+    "collapse": Study(
+        name="collapse",
+        datasets=("stacked-mnist",),
+        arms={"gan": (64,), "vae": (16,), "vaegan": (16,), "flow": (2352,)},
+        capacity_names=("mid",),
+        overrides=("train.epochs=10",),
+        variants={"gan": ("gan", GAN_BATCH)},
+        description="the 1,000-mode collapse benchmark: Stacked MNIST (three MNIST digits as the channels of one "
+        "image; VEEGAN, PacGAN), GAN z 64, VAE and VAE-GAN z 16 with every sampler, and pixel-space flow "
+        "matching, 10 epochs; modes covered of 1,000 and KL to uniform over 26,000 samples: what answers Q2",
+    ),
     "hybrid": Study(
         name="hybrid",
         datasets=("mnist", "fashion-mnist"),
@@ -289,7 +300,7 @@ def expand(study: Study, profile: Profile, seeds: int, overrides: list[str] | No
                         *own,
                     ]
                     tail = [*mine, f"model.z_dim={z}", f"train.seed={seed}"]  # the user's word and the run's own
-                    if data.folders.is_folder(dataset) and not any(
+                    if data.is_folder(dataset) and not any(
                         o.lstrip("-").startswith("train.epochs=") for o in (*study.fixed, *own, *mine)
                     ):
                         head.append(folder_epochs(make_config(model_name, dataset, head + tail)))
@@ -306,7 +317,7 @@ def folder_epochs(cfg: RunConfig) -> str:
     """The profile's epochs are MNIST epochs (60,000 images): on an image folder the run takes as many optimizer
     steps as it would on MNIST, so a small folder is not trained for a few dozen steps (capped at 10,000 epochs).
     An explicit --train.epochs (or a study that fixes its epochs, like smoke) wins."""
-    n = cfg.data.n_train or data.load(cfg.data.dataset, "train", None, cfg.data.test_fraction)[0].shape[0]
+    n = cfg.data.n_train or data.source_of(cfg.data).load("train")[0].shape[0]
     return f"train.epochs={max(1, min(10_000, round(cfg.train.epochs * MNIST_TRAIN / max(1, n))))}"
 
 

@@ -83,11 +83,11 @@ def run_study(req: StudyRequest, log=print) -> Path:
     if req.dataset:
         study = on_dataset(study, data.check_name(req.dataset))
     configs = expand(study, profile, req.seeds, list(req.overrides))
-    tf = {c.cfg.data.dataset: c.cfg.data.test_fraction for c in configs}
+    sources = {c.cfg.data.dataset: data.source_of(c.cfg.data, data_dir) for c in configs}
     if req.workers not in (None, 1):
         plan_workers(req.workers, 1)  # its one-line check
-    for ds in study.datasets:  # every input is checked before anything is written
-        data.load(ds, "train", data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
+    for src in sources.values():  # every input is checked before anything is written
+        src.load("train")
     for c in configs:  # and every run's batch against its data, so a worker never meets the mistake first
         training_images(c.cfg, data_dir)
     if req.executor == "ray":  # the cluster too: reachable, and with a node big enough for one run
@@ -118,10 +118,10 @@ def run_study(req: StudyRequest, log=print) -> Path:
             "factors": {arm: list(fl) for arm, fl in study.factors.items() if arm in study.arms},
         },
     )
-    for ds in study.datasets:
-        path = study_dir / "figures" / f"{data.slug(ds)}-real.png"
+    for src in sources.values():
+        path = study_dir / "figures" / f"{src.slug}-real.png"
         if not path.exists():
-            figures.real_samples(ds, path, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION))
+            figures.real_samples(src, path)
     if req.threads:
         import torch
 
@@ -132,11 +132,11 @@ def run_study(req: StudyRequest, log=print) -> Path:
     if evaluate_runs and pending and (req.executor == "ray" or n_workers > 1):
         from genlab import features  # train the judges once here, not once per worker at the same time
 
-        for ds in study.datasets:
-            if data.classes(ds):  # an unlabeled folder has no judge
+        for ds, src in sources.items():
+            if src.classes:  # an unlabeled folder has no judge
                 asked = max((c.cfg.eval.judges for c in configs if c.cfg.data.dataset == ds), default=0)
-                for index in range(features.ensemble_size(ds, asked)):
-                    features.get_judge(ds, data_dir, tf.get(ds, data.DEFAULT_TEST_FRACTION), index)
+                for index in range(features.ensemble_size(src, asked)):
+                    features.get_judge(src, index)
     if req.executor == "ray":
         from genlab.executor_ray import run_on_ray
 

@@ -77,7 +77,7 @@ def load_run(
             state = checkpoint.read_checkpoint(checkpoint.checkpoint_path(run_dir, best), schema.CHECKPOINT_STATE)
         except checkpoint.CorruptCheckpoint:
             pass  # the newest intact checkpoint is the honest fallback
-    model = build_model(cfg.model_name, cfg.model)
+    model = build_model(cfg.model_name, cfg.model, data.source_of(cfg.data).shape)
     checkpoint.load_weights(model, state["model"], run_dir)
     model.to(device).eval()
     return cfg, model, state
@@ -122,9 +122,9 @@ class StopFlag:
 
 
 def training_images(cfg: RunConfig, data_dir=None) -> torch.Tensor:
-    """The run's training images (uint8, on the CPU), after checking that one batch fits in them: called before
-    anything is trained, written or judged, so a batch size too large is one line within a second."""
-    images, _ = data.load(cfg.data.dataset, "train", data_dir, cfg.data.test_fraction)
+    """The run's training images (uint8 [N, C, H, W], on the CPU), after checking that one batch fits in them:
+    called before anything is trained, written or judged, so a batch size too large is one line within a second."""
+    images, _ = data.source_of(cfg.data, data_dir).load("train")
     if cfg.data.n_train:
         images = images[: cfg.data.n_train]
     if images.shape[0] < cfg.train.batch_size:
@@ -155,7 +155,8 @@ def train(
     if meta.get("status") == "done":
         return meta
     images = training_images(cfg, data_dir)  # the data is checked before anything is written
-    data_sha256 = data.check_unchanged(meta.get("data_sha256"), cfg.data.dataset, run_dir, "resuming it")
+    src = data.source_of(cfg.data, data_dir)
+    data_sha256 = data.check_unchanged(meta.get("data_sha256"), src, run_dir, "resuming it")
     n, bs = images.shape[0], cfg.train.batch_size
     steps_per_epoch = n // bs
     prepare_run_dir(cfg, run_dir)
@@ -164,7 +165,7 @@ def train(
     images = images.to(device)
 
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model_name, cfg.model).to(device)
+    model = build_model(cfg.model_name, cfg.model, src.shape).to(device)
     opts = model.make_optimizers()
     batch_gen = torch.Generator().manual_seed(cfg.train.seed)
     epoch, pos, step, sums, best = 0, 0, 0, {}, (None, None)

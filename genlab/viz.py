@@ -1,6 +1,6 @@
 """Figures: image grids (no torchvision), titled PNGs, recon pairs, bar charts with CIs, curves.
 
-Images are float tensors in [-1, 1], (N,1,28,28). Grids are upscaled with
+Images are float tensors in [-1, 1], (N,C,H,W) with C = 1 (grey) or 3 (RGB). Grids are upscaled with
 nearest neighbour so a 28x28 digit stays crisp and readable. Charts use
 matplotlib's Agg backend (no display needed).
 """
@@ -26,18 +26,21 @@ BG = 255  # white page around grids and titles
 
 
 def grid(x: torch.Tensor, nrow: int = 8, scale: int = SCALE, pad: int = PAD) -> Image.Image:
-    """(N,1,H,W) in [-1,1] -> a grayscale grid image, nrow images per row, with dark gutters."""
-    imgs = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()[:, 0]
-    n, h, w = imgs.shape
+    """(N,C,H,W) in [-1,1] -> a grid image (grey for one channel, RGB for three), nrow images per row, with dark
+    gutters."""
+    imgs = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy().transpose(0, 2, 3, 1)
+    n, h, w, channels = imgs.shape
+    if channels == 1:
+        imgs = imgs[..., 0]
     ncol = nrow
     nrows = max(1, math.ceil(n / ncol))
     hs, ws = h * scale, w * scale
-    out = np.full((nrows * (hs + pad) + pad, ncol * (ws + pad) + pad), 40, np.uint8)
+    out = np.full((nrows * (hs + pad) + pad, ncol * (ws + pad) + pad, *imgs.shape[3:]), 40, np.uint8)
     for i in range(n):
         r, c = divmod(i, ncol)
         big = imgs[i].repeat(scale, 0).repeat(scale, 1)
         out[pad + r * (hs + pad) : pad + r * (hs + pad) + hs, pad + c * (ws + pad) : pad + c * (ws + pad) + ws] = big
-    return Image.fromarray(out, mode="L")
+    return Image.fromarray(out, mode="L" if channels == 1 else "RGB")
 
 
 def font(size: int = 15) -> ImageFont.ImageFont:
@@ -58,11 +61,12 @@ def titled(img: Image.Image, title: str, size: int = 15) -> Image.Image:
             line = trial
     lines.append(line)
     band = (size + 6) * len(lines) + 6
-    out = Image.new("L", (img.width, img.height + band), BG)
+    mode = "RGB" if img.mode == "RGB" else "L"
+    out = Image.new(mode, (img.width, img.height + band), (BG,) * 3 if mode == "RGB" else BG)
     d = ImageDraw.Draw(out)
     for i, text in enumerate(lines):
-        d.text((4, 4 + i * (size + 6)), text, fill=0, font=f)
-    out.paste(img.convert("L"), (0, band))
+        d.text((4, 4 + i * (size + 6)), text, fill=(0,) * 3 if mode == "RGB" else 0, font=f)
+    out.paste(img.convert(mode), (0, band))
     return out
 
 
@@ -71,10 +75,11 @@ def side_by_side(images: Sequence[Image.Image], labels: Sequence[str], gap: int 
     labelled = [titled(im, lab, size=13) for im, lab in zip(images, labels)]
     w = sum(im.width for im in labelled) + gap * (len(labelled) - 1)
     h = max(im.height for im in labelled)
-    out = Image.new("L", (w, h), BG)
+    mode = "RGB" if any(im.mode == "RGB" for im in labelled) else "L"
+    out = Image.new(mode, (w, h), (BG,) * 3 if mode == "RGB" else BG)
     x = 0
     for im in labelled:
-        out.paste(im, (x, 0))
+        out.paste(im.convert(mode), (x, 0))
         x += im.width + gap
     return out
 

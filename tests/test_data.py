@@ -22,8 +22,8 @@ def run_cli(args, capsys) -> tuple[int, str]:
 
 
 def test_real_mnist_matches_known_statistics(real_data):
-    images, labels = data.load("mnist", "train", real_data)
-    assert images.shape == (60000, 28, 28) and images.dtype == torch.uint8
+    images, labels = data.source("mnist", real_data).load("train")
+    assert images.shape == (60000, 1, 28, 28) and images.dtype == torch.uint8
     assert abs(images.double().mean().item() - 33.318421449829934) < 1e-9
     assert abs(images.double().std(unbiased=False).item() - 78.56748998339798) < 1e-6
     assert torch.bincount(labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -98,7 +98,7 @@ def test_wrong_magic_and_dims_via_cli(tiny_data, capsys, monkeypatch):
     monkeypatch.setitem(data.DATASETS, "mnist", data.Dataset("mnist", ds.classes, sha, ()))
     data._load_split.cache_clear()
     with pytest.raises(GenlabError, match=r"wrong dims \[64, 28, 27\]"):
-        data.load("mnist", "test", tiny_data)
+        data.source("mnist", tiny_data).load("test")
     raw = bytearray(data.read_bytes(f))
     raw[0] = 7
     f.write_bytes(gzip.compress(bytes(raw)))

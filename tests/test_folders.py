@@ -137,8 +137,8 @@ def test_split_is_deterministic_by_file_name_and_stable_when_files_are_added(tmp
         png(root / "a" / f"{i:03d}.png")
     names2 = folders.scan(root).files
     assert {n for n in names2 if folders.in_test_split(n, 1 / 6)} & set(names) == test  # old files keep their side
-    train, _ = data.load(f"folder:{root}", "train")
-    held, _ = data.load(f"folder:{root}", "test")
+    train, _ = data.source(f"folder:{root}").load("train")
+    held, _ = data.source(f"folder:{root}").load("test")
     assert train.shape[0] + held.shape[0] == 140
 
 

@@ -30,16 +30,19 @@ LAYERS: dict[str, int] = {
             "junk",
             "metrics",
             "demo_shapes",
+            "datasource",
             "models.base",
         ],
         0,
     ),  # leaves
-    **dict.fromkeys(["schema", "runs", "folders", "data", "shipped_judges", "checkpoint", "viz", "browser"], 1),
+    **dict.fromkeys(
+        ["schema", "runs", "folders", "stacked_mnist", "data", "shipped_judges", "checkpoint", "viz", "browser"], 1
+    ),
     # what a run is
     **dict.fromkeys(["models", "models.gan", "models.vae", "models.vaegan", "models.flow", "config"], 2),
     **dict.fromkeys(["train", "tb_logger", "studies", "samplers", "features"], 3),  # the loop and the judge
     # measuring and drawing runs
-    **dict.fromkeys(["evaluate", "figures", "compare", "sensitivity", "findings", "families"], 4),
+    **dict.fromkeys(["evaluate", "figures", "compare", "sensitivity", "collapse", "findings", "families"], 4),
     **dict.fromkeys(["report", "one_run"], 5),
     **dict.fromkeys(["sweep", "executor_ray"], 6),  # executors
     **dict.fromkeys(["cli", "__main__"], 7),

@@ -35,8 +35,8 @@ def share(judge, x: torch.Tensor) -> float:
 def judged(request, real_data):
     """Every shipped judge of the ensemble (issue 23: the floors and junk tests hold for each)."""
     ds, k = request.param
-    judge, info = features.get_judge(ds, real_data, data.DEFAULT_TEST_FRACTION, k)
-    test, _ = data.load(ds, "test", real_data)
+    judge, info = features.get_judge(data.source(ds, real_data), k)
+    test, _ = data.source(ds, real_data).load("test")
     return ds, judge, info, data.to_unit(test[:N]), data.to_unit(test[N : 2 * N])
 
 

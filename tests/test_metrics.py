@@ -183,8 +183,8 @@ def test_fid_and_kid_grow_with_noise_and_blur(real_data):
     """Corrupting real test images more must move them further from the clean ones in judge space."""
     from genlab import data, features
 
-    judge, _ = features.get_judge("mnist", real_data)
-    test, _ = data.load("mnist", "test", real_data)
+    judge, _ = features.get_judge(data.source("mnist", real_data))
+    test, _ = data.source("mnist", real_data).load("test")
     x = data.to_unit(test)
     ref, _ = judge.features_and_probs(x[:2000])
     g = torch.Generator().manual_seed(0)

@@ -283,18 +283,18 @@ def test_code_mixture_is_fitted_once_per_run_and_on_the_asked_subset(tiny_data, 
     seen: list[int] = []
     real_fit = gmm.fit
     monkeypatch.setattr(gmm, "fit", lambda x, *a, **k: seen.append(x.shape[0]) or real_fit(x, *a, **k))
-    first = samplers.fit_code_mixture(model, cfg, tiny_data)
-    assert samplers.fit_code_mixture(model, cfg, tiny_data) is first
+    first = samplers.fit_code_mixture(model, cfg, data.source_of(cfg.data, tiny_data))
+    assert samplers.fit_code_mixture(model, cfg, data.source_of(cfg.data, tiny_data)) is first
     assert seen == [256]  # all 256 training codes, one fit
     sub = make_config("vae", "mnist", ["model.z_dim=4", "model.width=32", "eval.gmm_codes=100"])
-    samplers.fit_code_mixture(model, sub, tiny_data)
+    samplers.fit_code_mixture(model, sub, data.source_of(sub.data, tiny_data))
     assert seen == [256, 100]
     with torch.no_grad():
-        codes = model.encode(data.to_unit(data.load("mnist", "train", tiny_data)[0]))[0]
+        codes = model.encode(data.to_unit(data.source("mnist", tiny_data).load("train")[0]))[0]
     got: list[torch.Tensor] = []
     monkeypatch.setattr(gmm, "fit", lambda x, *a, **k: got.append(x) or real_fit(x, *a, **k))
     samplers._FITTED.clear()
-    samplers.fit_code_mixture(model, sub, tiny_data)
+    samplers.fit_code_mixture(model, sub, data.source_of(sub.data, tiny_data))
     assert not torch.allclose(got[0], codes[:100], atol=1e-5)  # not the first 100 (a folder's are sorted by class)
     assert all((codes - p).abs().amax(1).min() < 1e-5 for p in got[0])  # but training codes
 

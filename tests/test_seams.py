@@ -33,9 +33,9 @@ class MeanImage(GenerativeModel):
     curve_panels = (("loss_mean",),)
     curve_ylabels = ("squared error",)
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.mean = nn.Parameter(torch.zeros(1, 1, 28, 28))
+    def __init__(self, cfg, shape=(1, 28, 28)):
+        super().__init__(cfg, shape)  # the data source's C x H x W
+        self.mean = nn.Parameter(torch.zeros(1, *self.shape))
 
     def make_optimizers(self):
         return {"mean": torch.optim.SGD(self.parameters(), lr=self.cfg.lr)}
@@ -47,7 +47,7 @@ class MeanImage(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, generator=None):
-        noise = torch.randn(n, 1, 28, 28, generator=generator) * self.cfg.noise
+        noise = torch.randn(n, *self.shape, generator=generator) * self.cfg.noise
         return (self.mean + noise).clamp(-1, 1)
 
 

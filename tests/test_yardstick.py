@@ -59,7 +59,7 @@ def test_a_changed_byte_in_a_shipped_judge_is_one_line_exit_2(which, tmp_path, c
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("genlab: error:"), err
     assert "mnist-j1" in err and "pinned SHA-256" in err
     with pytest.raises(features.GenlabError, match="never retrained"):
-        features.get_judge("mnist", None, data.DEFAULT_TEST_FRACTION, 1)
+        features.get_judge(data.source("mnist", None), 1)
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.safetensors"))
 
 
@@ -70,7 +70,7 @@ def test_mnist_and_fashion_judges_are_loaded_never_trained(monkeypatch, fresh_ju
     monkeypatch.setattr(features, "train_judge", no_training)
     for ds in data.DATASETS:
         for k in range(shipped_judges.ENSEMBLE):
-            judge, info = features.get_judge(ds, None, data.DEFAULT_TEST_FRACTION, k)
+            judge, info = features.get_judge(data.source(ds, None), k)
             assert info["shipped"] and info["sha256"] == shipped_judges.PINNED[(ds, k)][0]
             assert info["seed"] == features.judge_seed(k)
 
@@ -78,16 +78,16 @@ def test_mnist_and_fashion_judges_are_loaded_never_trained(monkeypatch, fresh_ju
 def test_shipped_judges_meet_the_accuracy_floors(fresh_judges):
     for ds in data.DATASETS:
         for k in range(shipped_judges.ENSEMBLE):
-            _, info = features.get_judge(ds, None, data.DEFAULT_TEST_FRACTION, k)
+            _, info = features.get_judge(data.source(ds, None), k)
             assert info["test_accuracy"] >= features.ACCURACY_FLOOR[ds], (ds, k, info["test_accuracy"])
 
 
 def test_fid_is_the_same_with_1_and_2_threads(real_data, fresh_judges):
     """The judge is shipped, so evaluation is the same network everywhere; the thread count must not move it
     either (issue 23: FID equal to 1e-4 relative)."""
-    judge, _ = features.get_judge("mnist", real_data)
-    test, _ = data.load("mnist", "test", real_data)
-    train, _ = data.load("mnist", "train", real_data)
+    judge, _ = features.get_judge(data.source("mnist", real_data))
+    test, _ = data.source("mnist", real_data).load("test")
+    train, _ = data.source("mnist", real_data).load("train")
     real, fake = data.to_unit(test[:2000]), data.to_unit(train[:2000])
     fake = (fake + 0.3 * torch.randn(fake.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
     old = torch.get_num_threads()

@@ -1,8 +1,8 @@
 """The model contract: each model owns its update rule, so the training loop knows nothing of GANs.
 
     make_optimizers() -> {name: Optimizer}
-    train_step(x, opt) -> {loss name: tensor scalar}   x: (B,1,28,28) in [-1,1]
-    sample(n, generator) -> (n,1,28,28) in [-1,1]
+    train_step(x, opt) -> {loss name: tensor scalar}   x: (B, C, H, W) in [-1,1], the data source's shape
+    sample(n, generator) -> (n, C, H, W) in [-1,1]
 Autoencoders also implement encode(x) -> (mu, logvar), decode(z) -> x_hat in [-1,1], and, for the likelihood
 metrics (ELBO, IWAE in genlab.evaluate), decode_logits(z) -> the pixel model's parameters and
 nll(logits, x) -> (B,) negative log-likelihood of x in nats.
@@ -26,9 +26,16 @@ class GenerativeModel(nn.Module):
     generator_loss: str | None = None  # the loss whose late-training std is the stability figure (None: none)
     samplers: tuple[str, ...] = ("prior",)  # how samples are drawn: "prior", then names in genlab.samplers.SAMPLERS
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, shape: tuple[int, int, int] = (1, 28, 28)):
+        """`shape`: the images' C x H x W, from the data source (genlab.datasource); every network is built for it."""
         super().__init__()
         self.cfg = cfg
+        self.shape = tuple(shape)
+
+    @classmethod
+    def check_shape(cls, cfg, shape: tuple[int, int, int]) -> None:
+        """A GenlabError when the config cannot draw images of `shape` (called by the config validator, before
+        anything trains)."""
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError

@@ -31,15 +31,13 @@ from genlab.errors import GenlabError
 from genlab.flow_matching import integrate, straight_path, time_embedding
 from genlab.models.base import GenerativeModel, step
 from genlab.models.gan import ema_beta, ema_update
-from genlab.nn import PIXELS, adam
-
-SHAPE = (1, 28, 28)  # the images this family draws (genlab's one shape until data sources carry theirs)
+from genlab.nn import MNIST_SHAPE, PIXELS, adam, bottom, numel
 
 
 @dataclass(frozen=True)
 class FlowConfig:
-    z_dim: int = bounded(PIXELS, PIXELS, PIXELS)  # the noise a sample starts from: one number per pixel (a flow
-    #   has no smaller latent; the run name shows it as z784)
+    z_dim: int = bounded(PIXELS, 1, 1 << 22)  # the noise a sample starts from: one number per pixel, so it must be
+    #   the data's C x H x W (a flow has no smaller latent; the run name shows it: z784 for MNIST)
     arch: Literal["unet", "mlp"] = "mlp"  # the velocity network
     width: int = bounded(1024, 8, 8192)  # unet: channels at 28x28 (2x at 14x14 and 7x7); mlp: hidden units. On one
     #   CPU thread the MLP 1024 x 3 (3.7 M weights, 21 MFLOP a training image) beat 512 (FID 77.6 vs 51.3 at 8
@@ -89,15 +87,16 @@ class ResBlock(nn.Module):
 
 
 class VelocityUNet(nn.Module):
-    """v(x, t) for (B,1,28,28) images: 28x28 (w) -> 14x14 (2w) -> 7x7 (2w), a middle block, and back up with skip
+    """v(x, t) for (B,C,H,W) images: 28x28 (w) -> 14x14 (2w) -> 7x7 (2w), a middle block, and back up with skip
     connections; stride-2 convs down, nearest-neighbour upsampling and a conv up."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__()
+        bottom(shape)  # square, a side divisible by 4
         w, t_dim = width, 4 * width
         self.t_in = width
         self.time = nn.Sequential(nn.Linear(width, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
-        self.stem = nn.Conv2d(1, w, 3, padding=1)
+        self.stem = nn.Conv2d(shape[0], w, 3, padding=1)
         self.down0 = ResBlock(w, w, t_dim)  # 28x28
         self.pool0 = nn.Conv2d(w, w, 3, stride=2, padding=1)  # -> 14x14
         self.down1 = ResBlock(w, 2 * w, t_dim)
@@ -108,7 +107,7 @@ class VelocityUNet(nn.Module):
         self.up0 = ResBlock(4 * w, w, t_dim)  # 14x14 with down1's output
         self.unpool0 = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w, w, 3, padding=1))
         self.out = ResBlock(2 * w, w, t_dim)  # 28x28 with down0's output
-        self.head = nn.Sequential(nn.GroupNorm(min(8, w), w), nn.SiLU(), nn.Conv2d(w, 1, 3, padding=1))
+        self.head = nn.Sequential(nn.GroupNorm(min(8, w), w), nn.SiLU(), nn.Conv2d(w, shape[0], 3, padding=1))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         emb = self.time(time_embedding(t, self.t_in))
@@ -126,13 +125,13 @@ class VelocityMLP(nn.Module):
     """v(x, t) as an MLP on the flattened image, SiLU between layers, the time embedding projected into every
     hidden layer (as the U-Net's blocks get it), so late layers still know how far along the path x is."""
 
-    def __init__(self, width: int, depth: int, t_dim: int = 64):
+    def __init__(self, width: int, depth: int, t_dim: int = 64, shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__()
-        self.t_dim = t_dim
-        sizes = [PIXELS, *([width] * depth)]
+        self.t_dim, self.shape = t_dim, tuple(shape)
+        sizes = [numel(shape), *([width] * depth)]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.time = nn.ModuleList(nn.Linear(t_dim, b) for b in sizes[1:])
-        self.head = nn.Linear(width, PIXELS)
+        self.head = nn.Linear(width, numel(shape))
         self.act = nn.SiLU()
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -140,11 +139,11 @@ class VelocityMLP(nn.Module):
         h = x.flatten(1)
         for layer, time in zip(self.layers, self.time):
             h = self.act(layer(h) + time(emb))
-        return self.head(h).view(-1, *SHAPE)
+        return self.head(h).view(-1, *self.shape)
 
 
-def build_velocity(cfg: FlowConfig) -> nn.Module:
-    return VelocityUNet(cfg.width) if cfg.arch == "unet" else VelocityMLP(cfg.width, cfg.depth)
+def build_velocity(cfg: FlowConfig, shape: tuple[int, int, int] = MNIST_SHAPE) -> nn.Module:
+    return VelocityUNet(cfg.width, shape) if cfg.arch == "unet" else VelocityMLP(cfg.width, cfg.depth, shape=shape)
 
 
 def training_times(n: int, how: str, device: torch.device) -> torch.Tensor:
@@ -183,12 +182,21 @@ class Flow(GenerativeModel):
     curve_panels = (("loss",),)
     curve_ylabels = ("flow-matching loss (squared velocity error per image)",)
 
-    def __init__(self, cfg: FlowConfig):
-        super().__init__(cfg)
-        self.velocity = build_velocity(cfg)
+    def __init__(self, cfg: FlowConfig, shape: tuple[int, int, int] = MNIST_SHAPE):
+        super().__init__(cfg, shape)
+        self.check_shape(cfg, self.shape)
+        self.velocity = build_velocity(cfg, self.shape)
         if cfg.ema_nimg:
             self.velocity_ema = copy.deepcopy(self.velocity).requires_grad_(False)
             self.register_buffer("images_seen", torch.zeros((), dtype=torch.float64))  # drives the average's ramp
+
+    @classmethod
+    def check_shape(cls, cfg: FlowConfig, shape: tuple[int, int, int]) -> None:
+        if cfg.z_dim != numel(shape):
+            raise GenlabError(
+                f"model.z_dim={cfg.z_dim}: a flow's noise has one number per pixel, so for "
+                f"{'x'.join(map(str, shape))} images it must be {numel(shape)}"
+            )
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"v": adam(self.velocity.parameters(), self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))}
@@ -212,7 +220,7 @@ class Flow(GenerativeModel):
         return lambda x, t: as_velocity(net(x, t), x, t, self.cfg.prediction)
 
     def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        z = torch.randn(n, *SHAPE, generator=generator)  # drawn on the CPU: the same noise on any device
+        z = torch.randn(n, *self.shape, generator=generator)  # drawn on the CPU: the same noise on any device
         return z.to(next(self.parameters()).device)
 
     def sampling_protocol(self) -> str:
@@ -231,7 +239,7 @@ class Flow(GenerativeModel):
 
     @torch.no_grad()
     def trajectory(self, n: int, generator: torch.Generator | None = None, frames: int = 9) -> torch.Tensor:
-        """(frames, n, 1, 28, 28): n samples seen at `frames` evenly spaced times from t = 0 (noise) to 1."""
+        """(frames, n, C, H, W): n samples seen at `frames` evenly spaced times from t = 0 (noise) to 1."""
         seen: list[torch.Tensor] = []
         integrate(self.sampling_velocity(), self._noise(n, generator), self.cfg.nfe, self.cfg.solver, seen)
         pick = torch.linspace(0, len(seen) - 1, frames).round().long()

@@ -33,7 +33,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from genlab.bounds import bounded
 from genlab.errors import GenlabError
 from genlab.models.base import GenerativeModel
-from genlab.nn import ConvDecoder, MLPDecoder, adam, dcgan_init
+from genlab.nn import MNIST_SHAPE, ConvDecoder, MLPDecoder, adam, bottom, dcgan_init, numel
 
 BN_RECALIBRATION = (8, 256)  # batches x samples of noise that re-estimate the EMA generator's batch-norm statistics
 BN_RECALIBRATION_SEED = 97  # fixed noise: the statistics are a pure function of the averaged weights
@@ -212,14 +212,14 @@ class GANConfig:
 
 
 class MLPDiscriminator(nn.Module):
-    """(B,1,28,28) -> (B,1): 784 -> 2w -> w -> 1 with LeakyReLU(0.2), optional dropout."""
+    """(B,C,H,W) -> (B,1): C*H*W (784) -> 2w -> w -> 1 with LeakyReLU(0.2), optional dropout."""
 
-    def __init__(self, width: int, dropout: float):
+    def __init__(self, width: int, dropout: float, shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__()
         drop = [nn.Dropout(dropout)] if dropout else []
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(784, 2 * width),
+            nn.Linear(numel(shape), 2 * width),
             nn.LeakyReLU(0.2),
             *drop,
             nn.Linear(2 * width, width),
@@ -233,19 +233,16 @@ class MLPDiscriminator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """(B,1,28,28) -> (B,1): two stride-2 4x4 convs (28 -> 14 -> 7, c and 2c channels), LeakyReLU(0.2), a linear
+    """(B,C,H,W) -> (B,1): two stride-2 4x4 convs (28 -> 14 -> 7, c and 2c channels), LeakyReLU(0.2), a linear
     head (DCGAN's D for 28x28, as in Lucic et al.'s InfoGAN-style net without its FC layer)."""
 
-    def __init__(self, c: int, dropout: float, fc: int = 0):
+    def __init__(self, c: int, dropout: float, fc: int = 0, shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__()
         drop = [nn.Dropout(dropout)] if dropout else []
-        head = (
-            [nn.Linear(2 * c * 49, fc), nn.LeakyReLU(0.2), *drop, nn.Linear(fc, 1)]
-            if fc
-            else [nn.Linear(2 * c * 49, 1)]
-        )
+        flat = 2 * c * bottom(shape) ** 2
+        head = [nn.Linear(flat, fc), nn.LeakyReLU(0.2), *drop, nn.Linear(fc, 1)] if fc else [nn.Linear(flat, 1)]
         self.net = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1),
+            nn.Conv2d(shape[0], c, 4, 2, 1),
             nn.LeakyReLU(0.2),
             *drop,
             nn.Conv2d(c, 2 * c, 4, 2, 1),
@@ -259,18 +256,18 @@ class ConvDiscriminator(nn.Module):
         return self.net(x)
 
 
-def build_gan_nets(cfg: GANConfig) -> tuple[nn.Module, nn.Module]:
-    """(generator producing pre-tanh images, discriminator producing one logit)."""
+def build_gan_nets(cfg: GANConfig, shape: tuple[int, int, int] = MNIST_SHAPE) -> tuple[nn.Module, nn.Module]:
+    """(generator producing pre-tanh images of `shape`, discriminator producing one logit)."""
     w, dw = cfg.width, cfg.d_width or cfg.width
     if cfg.arch == "mlp":
-        g = MLPDecoder(cfg.z_dim, [w * 2**i for i in range(cfg.g_layers)], norm=cfg.g_norm)
+        g = MLPDecoder(cfg.z_dim, [w * 2**i for i in range(cfg.g_layers)], norm=cfg.g_norm, shape=shape)
     else:
-        g = ConvDecoder(cfg.z_dim, w // 8, norm=cfg.g_norm, fc=cfg.g_fc)
+        g = ConvDecoder(cfg.z_dim, w // 8, norm=cfg.g_norm, fc=cfg.g_fc, shape=shape)
         dcgan_init(g)
     if (cfg.arch if cfg.d_arch == "same" else cfg.d_arch) == "mlp":
-        d = MLPDiscriminator(dw, cfg.d_dropout)
+        d = MLPDiscriminator(dw, cfg.d_dropout, shape)
     else:
-        d = ConvDiscriminator(dw // 8, cfg.d_dropout, cfg.d_fc)
+        d = ConvDiscriminator(dw // 8, cfg.d_dropout, cfg.d_fc, shape)
         dcgan_init(d)
     if cfg.d_sn:
         for m in d.modules():
@@ -287,9 +284,9 @@ class GAN(GenerativeModel):
     curve_ylabels = ("loss", "mean D output")
     generator_loss = "loss_g"
 
-    def __init__(self, cfg: GANConfig):
-        super().__init__(cfg)
-        self.generator, self.discriminator = build_gan_nets(cfg)
+    def __init__(self, cfg: GANConfig, shape: tuple[int, int, int] = MNIST_SHAPE):
+        super().__init__(cfg, shape)
+        self.generator, self.discriminator = build_gan_nets(cfg, self.shape)
         if cfg.ema_nimg:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
             self.register_buffer("images_seen", torch.zeros((), dtype=torch.float64))  # drives the EMA ramp

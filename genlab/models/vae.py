@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from genlab.bounds import bounded
 from genlab.models.base import GenerativeModel, step
-from genlab.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam
+from genlab.nn import MNIST_SHAPE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
@@ -63,12 +63,13 @@ class VAEConfig:
     beta2: float = bounded(0.999, 0.0, 0.99999)  # Adam beta2
 
 
-def build_autoencoder(cfg) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(encoder to 2*z_dim numbers = mu and logvar, decoder to pixel logits); shared with VAE-GAN."""
+def build_autoencoder(cfg, shape: tuple[int, int, int] = MNIST_SHAPE) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(encoder to 2*z_dim numbers = mu and logvar, decoder to pixel logits) for images of `shape`; shared with
+    VAE-GAN."""
     if cfg.arch == "mlp":
         w = cfg.width
-        return MLPEncoder(2 * cfg.z_dim, [w, w // 2]), MLPDecoder(cfg.z_dim, [w // 2, w])
-    return ConvEncoder(2 * cfg.z_dim, cfg.width // 8), ConvDecoder(cfg.z_dim, cfg.width // 8)
+        return MLPEncoder(2 * cfg.z_dim, [w, w // 2], shape), MLPDecoder(cfg.z_dim, [w // 2, w], shape=shape)
+    return ConvEncoder(2 * cfg.z_dim, cfg.width // 8, shape), ConvDecoder(cfg.z_dim, cfg.width // 8, shape=shape)
 
 
 class VAE(GenerativeModel):
@@ -81,9 +82,9 @@ class VAE(GenerativeModel):
     samplers = ("prior", "gmm", "flow", "codes")  # the prior N(0, I), the GMM and the latent flow fitted to the
     #   training codes, and decoded training codes as their ceiling (genlab.samplers)
 
-    def __init__(self, cfg: VAEConfig):
-        super().__init__(cfg)
-        self.encoder, self.decoder = build_autoencoder(cfg)
+    def __init__(self, cfg: VAEConfig, shape: tuple[int, int, int] = MNIST_SHAPE):
+        super().__init__(cfg, shape)
+        self.encoder, self.decoder = build_autoencoder(cfg, self.shape)
 
     def make_optimizers(self):
         return {"vae": adam(self.parameters(), self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))}

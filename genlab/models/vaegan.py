@@ -31,7 +31,7 @@ from torch import nn
 from genlab.bounds import bounded
 from genlab.models.gan import ema_beta, ema_update, lazy_r1_weight, r1_penalty
 from genlab.models.vae import VAE, kl_to_standard_normal, reparameterize
-from genlab.nn import PIXELS, adam
+from genlab.nn import MNIST_SHAPE, adam, bottom, numel
 
 
 def llike_feature_error(feat_real: torch.Tensor, feat_recon: torch.Tensor) -> torch.Tensor:
@@ -55,19 +55,20 @@ def dec_gan_loss(recon_logits, prior_logits) -> torch.Tensor:
 
 
 class Discriminator(nn.Module):
-    """x -> (logit, features of layer l): MLP 784-2w-w-1 or a small conv net; l = 1 or 2 (hidden layer)."""
+    """x -> (logit, features of layer l): MLP 784-2w-w-1 (C x H x W inputs) or a small conv net; l = 1 or 2."""
 
-    def __init__(self, arch: str, width: int, layer: int):
+    def __init__(self, arch: str, width: int, layer: int, shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__()
         if arch == "mlp":
-            self.lower = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, 2 * width), nn.LeakyReLU(0.2))
+            self.lower = nn.Sequential(nn.Flatten(), nn.Linear(numel(shape), 2 * width), nn.LeakyReLU(0.2))
             self.upper = nn.Sequential(nn.Linear(2 * width, width), nn.LeakyReLU(0.2))
             self.head = nn.Linear(width, 1)
         else:
             c = max(width // 8, 4)
-            self.lower = nn.Sequential(nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.2))
+            s = bottom(shape)
+            self.lower = nn.Sequential(nn.Conv2d(shape[0], c, 4, 2, 1), nn.LeakyReLU(0.2))
             self.upper = nn.Sequential(nn.Conv2d(c, 2 * c, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten())
-            self.head = nn.Linear(2 * c * 49, 1)
+            self.head = nn.Linear(2 * c * s * s, 1)
         self.layer = layer
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,9 +122,9 @@ class VAEGAN(VAE):
     curve_ylabels = ("loss", "nats/image")
     generator_loss = "loss_dec"
 
-    def __init__(self, cfg: VAEGANConfig):
-        super().__init__(cfg)
-        self.discriminator = Discriminator(cfg.arch, cfg.width // 2, cfg.feature_layer)
+    def __init__(self, cfg: VAEGANConfig, shape: tuple[int, int, int] = MNIST_SHAPE):
+        super().__init__(cfg, shape)
+        self.discriminator = Discriminator(cfg.arch, cfg.width // 2, cfg.feature_layer, self.shape)
         if cfg.ema_nimg:
             self.encoder_ema = copy.deepcopy(self.encoder).requires_grad_(False)
             self.decoder_ema = copy.deepcopy(self.decoder).requires_grad_(False)
