@@ -114,3 +114,14 @@ def test_junk_batches_are_deterministic_in_range_and_hold_every_kind():
         assert not torch.equal(out, x[:8]), kind
     shuffled = junk.shuffled(x[:4], torch.Generator().manual_seed(2))
     assert torch.equal(shuffled.flatten(1).sort(1).values, x[:4].flatten(1).sort(1).values)  # same grey levels
+
+
+def test_the_judges_fast_pooling_measures_exactly_what_max_pool2d_does_and_trains_as_it():
+    x = torch.relu(torch.randn(8, 4, 28, 28, generator=torch.Generator().manual_seed(0)))  # ReLU: many ties at 0
+    pool = features.MaxPool2()
+    with torch.inference_mode():
+        assert torch.equal(pool(x), torch.nn.functional.max_pool2d(x, 2))
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    pool(a).sum().backward()
+    torch.nn.functional.max_pool2d(b, 2).sum().backward()
+    assert torch.equal(a.grad, b.grad)  # with gradients it is max_pool2d itself: the judges' recipe is unchanged
