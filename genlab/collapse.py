@@ -58,11 +58,19 @@ def rows(study: dict[str, Any], settings: dict) -> list[tuple[str, int, str, com
     return out
 
 
-def interval(stat: tuple[float, float, float] | None, digits: str = ".0f") -> str:
+def interval(stat: tuple[float, float, float] | None, digits: str = ".0f", top: float | None = None) -> str:
+    """mean [lo, hi], the interval clipped to what the quantity can be (0 to `top`: a t-interval over three
+    seeds near 1,000 modes would otherwise promise more modes than exist)."""
     if stat is None:
         return "not measured"
     m, lo, hi = stat
+    lo, hi = max(lo, 0.0), hi if top is None else min(hi, top)
     return f"{m:{digits}} [{lo:{digits}}, {hi:{digits}}]" if hi > lo else f"{m:{digits}}"
+
+
+def cell(stat: tuple[float, float, float] | None, key: str) -> str:
+    """A modes-table cell: whole modes (clipped to 1,000), KL in nats to 3 decimals."""
+    return interval(stat, ".3f") if key == M.MODE_KL else interval(stat, ".0f", top=1000.0)
 
 
 def answer(found: list[tuple[dict[str, Any], dict]]) -> list[str]:
@@ -75,8 +83,9 @@ def answer(found: list[tuple[dict[str, Any], dict]]) -> list[str]:
     for label, z, prefix, s in rows(study, settings):
         lines.append(
             f"Stacked MNIST ({study.get('study')} study, {study.get('profile')} profile), {label} z{z}: "
-            f"{interval(s.stat(prefix + M.MODES))} of 1,000 modes ({interval(s.stat(prefix + M.MODES_RECOGNISED))} "
-            f"with every channel recognisable), KL to uniform {interval(s.stat(prefix + M.MODE_KL), '.2f')} nats, "
+            f"{cell(s.stat(prefix + M.MODES), M.MODES)} of 1,000 modes "
+            f"({cell(s.stat(prefix + M.MODES_RECOGNISED), M.MODES)} with every channel recognisable), KL to uniform "
+            f"{interval(s.stat(prefix + M.MODE_KL), '.2f')} nats, "
             f"{len(s.evals)} seed{'s' if len(s.evals) != 1 else ''}"
         )
     if floor.get(M.MODES) is not None:

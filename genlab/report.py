@@ -547,7 +547,7 @@ def modes_table(page: Page, study: dict, settings: dict, ds: str) -> None:
     for label, z, prefix, s in found:
         page.add(
             f"<tr><td>{e(label)}</td><td>{e(str(z))}</td><td>{len(s.evals)}/{len(s.runs)}</td>"
-            + "".join(f"<td>{fmt_stat(s.stat(prefix + k))}</td>" for k in keys)
+            + "".join(f"<td>{e(collapse.cell(s.stat(prefix + k), k))}</td>" for k in keys)
             + "</tr>"
         )
     page.add("</table>")
