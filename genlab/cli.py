@@ -422,7 +422,7 @@ def cmd_data(a, overrides):
             f"{len(src.classes)} classes (built from verified files)"
         )
         return
-    names = list(data.DATASETS) if a.dataset == "all" else [data.get_dataset(a.dataset).name]
+    names = list(data.DATASETS) if a.dataset == "all" else [data.get_dataset(data.check_name(a.dataset)).name]
     for name in names:
         hashes = data.verify(name, a.data_dir, fetch=a.action == "fetch")
         print(f"{name}: {len(hashes)} files OK (SHA-256 of decompressed bytes matches)")
