@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from genlab import folders, stacked_mnist
-from genlab.datasource import DataSource, Shape
+from genlab.datasource import DataSource, Shape, content_digest
 from genlab.errors import GenlabError, lookup
 from genlab.progress import bar
 
@@ -168,7 +168,7 @@ def short_identity(hashes: dict[str, str]) -> str:
     """16 hex digits that name a dataset's content (a folder's content hash, or a digest of the IDX hashes)."""
     if "folder" in hashes:
         return str(hashes["folder"])[:16]
-    return hashlib.sha256("".join(f"{k}={v};" for k, v in sorted(hashes.items())).encode()).hexdigest()[:16]
+    return content_digest(hashes)[:16]
 
 
 def check_unchanged(recorded: dict[str, str] | None, src: DataSource, run_dir: Path, doing: str) -> dict[str, str]:

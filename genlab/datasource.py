@@ -18,6 +18,11 @@ import torch
 Shape = tuple[int, int, int]  # channels, height, width
 
 
+def content_digest(hashes: dict[str, str]) -> str:
+    """One SHA-256 hex digest naming a set of content hashes (meta.json's data_sha256), order-free."""
+    return hashlib.sha256("".join(f"{k}={v};" for k, v in sorted(hashes.items())).encode()).hexdigest()
+
+
 class DataSource:
     """Subclasses are frozen dataclasses (hashable: per-process caches key on them) that set `name` and
     implement the methods below."""
@@ -55,5 +60,4 @@ class DataSource:
     def judge_key(self) -> str:
         """The part of a trained judge's cache key that names its training images (by content: a moved folder
         keeps its judge)."""
-        digest = hashlib.sha256("".join(f"{k}={v};" for k, v in sorted(self.content_hashes().items())).encode())
-        return f"{self.slug}-{digest.hexdigest()[:12]}"
+        return f"{self.slug}-{content_digest(self.content_hashes())[:12]}"

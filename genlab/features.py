@@ -142,18 +142,20 @@ class ChannelJudge(nn.Module):
             "class tuple probability = product of the channels' class probabilities"
         )
 
-    @torch.inference_mode()
-    def channel_probs(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
-        """(N, C, classes + 1): the base judge's probabilities for every channel (last: junk)."""
-        n, c = x.shape[:2]
-        _, p = self.base.features_and_probs(x.reshape(n * c, 1, *x.shape[2:]), batch)
-        return p.view(n, c, -1)
-
-    @torch.inference_mode()
-    def features_and_probs(self, x: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    def per_channel(self, x: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, 128) features and (N, C, classes + 1) probabilities of the base judge on every channel."""
         n, c = x.shape[:2]
         f, p = self.base.features_and_probs(x.reshape(n * c, 1, *x.shape[2:]), batch)
-        digits = p[:, :-1].reshape(n, c, -1)
+        return f.view(n, c, -1), p.view(n, c, -1)
+
+    def channel_probs(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """(N, C, classes + 1): the base judge's probabilities for every channel (last: junk)."""
+        return self.per_channel(x, batch)[1]
+
+    def features_and_probs(self, x: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        f, p = self.per_channel(x, batch)
+        n, c = x.shape[:2]
+        digits = p[..., :-1]
         joint = digits[:, 0]
         for i in range(1, c):  # class index a * K^(c-1) + ... : the first channel's class is the leading digit
             joint = (joint.unsqueeze(2) * digits[:, i].unsqueeze(1)).flatten(1)
