@@ -372,19 +372,23 @@ def cmd_runs(a, overrides):
     if a.json:
         print(json.dumps(rows, indent=1))
         return
-    head = ["run", "status", "epochs", "best", "FID [95% CI]", "recognisable", "wall s"]
+    from genlab import metric_specs
+
+    specs = metric_specs.shown_in(metric_specs.RUNS)
+    head = ["run", "status", "epochs", "best", *(f"{s.label} [95% CI]" for s in specs)]
+    head.append("wall s")
+
+    def cell(spec, r) -> str:
+        v, iv = r["metrics"][spec.key], r["intervals"][spec.key]
+        return f"{spec.format(v)} [{spec.format(iv[0])}, {spec.format(iv[1])}]" if iv else spec.format(v)
+
     cells = [
         [
             r["run"],
             r["status"],
             f"{r['epochs_done']}/{r['epochs'] or '–'}",
             str(r["best_epoch"] or "–"),
-            "–"
-            if r["fid"] is None
-            else f"{r['fid']:.3g} [{r['fid_ci'][0]:.3g}, {r['fid_ci'][1]:.3g}]"
-            if r["fid_ci"]
-            else f"{r['fid']:.3g}",
-            "–" if r["recognisable"] is None else f"{r['recognisable']:.3f}",
+            *(cell(spec, r) for spec in specs),
             "–" if r["wall_s"] is None else f"{r['wall_s']:.0f}",
         ]
         for r in rows

@@ -12,18 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genlab import data, samplers, schema, viz
+from genlab import data, metric_specs, samplers, schema, viz
 from genlab import metrics as M
 from genlab.models import MODELS
 from genlab.runs import read_json, read_meta, read_text
-
-CHART_METRICS = {
-    M.FID: "FID in judge space (lower is better)",
-    M.KID: "KID in judge space (lower is better)",
-    M.PRECISION: "precision (higher is better)",
-    M.RECALL: "recall (higher is better)",
-    M.RECOGNISABLE: "recognisable share (higher is better)",
-}
 
 
 def label(arm: str) -> str:
@@ -177,20 +169,20 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
     groups = capacity_labels(study)
     order = " · ".join(label(m) for m in study["arms"])
     for ds in study["datasets"]:
-        for key, ylabel in CHART_METRICS.items():
+        for spec in metric_specs.shown_in(metric_specs.CHART):
+            key = spec.key
             bars = chart_bars(study, settings, ds, key)
             if not any(v for vs in bars.values() for v in vs):
                 continue
             seeds = study.get("seeds", 1)
             kind = f"mean and 95% CI over {seeds} seeds" if seeds >= 2 else "1 seed, 95% bootstrap CI over samples"
-            name = key.upper() if key in (M.FID, M.KID) else key.replace("_", " ")
-            title = f"{data.slug(ds)} · {name} at matched capacity\n{kind}; z: {order}"
+            title = f"{data.slug(ds)} · {spec.name} at matched capacity\n{kind}; z: {order}"
             spreads = chart_spreads(study, settings, ds, key)
             if any(v for vs in spreads.values() for v in vs):
                 title += f"; ◆ min and max over {n_judges(settings)} judges"
             path = Path(study_dir) / "figures" / f"{data.slug(ds)}-compare-{key}.png"
             out[f"{ds}-{key}"] = viz.grouped_bars(
-                groups, bars, title, ylabel, path, floor(settings, ds, key), spreads=spreads
+                groups, bars, title, spec.ylabel(), path, floor(settings, ds, key), spreads=spreads
             )
     return out
 
@@ -198,19 +190,21 @@ def comparison_charts(study_dir: Path) -> dict[str, Path]:
 SORT_KEYS = {
     "name": lambda r: r["run"],
     "status": lambda r: (r["status"], r["run"]),
-    "fid": lambda r: (r["fid"] is None, r["fid"] or 0.0, r["run"]),
+    "fid": lambda r: (r["metrics"][M.FID] is None, r["metrics"][M.FID] or 0.0, r["run"]),
     "wall": lambda r: (r["wall_s"] is None, -(r["wall_s"] or 0.0), r["run"]),
 }
 
 
 def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
-    """One row per run of a study for `genlab runs`: status, epochs done of planned, best epoch, FID with its
-    interval, recognisable share, training wall time (None where not measured yet)."""
+    """One row per run of a study for `genlab runs`: status, epochs done of planned, best epoch, the metrics shown
+    there (metric_specs.RUNS: FID, recognisable share) with their intervals, training wall time (None where not
+    measured yet)."""
     from genlab.errors import GenlabError, lookup
 
     if not (Path(study_dir) / "study.json").is_file():
         raise GenlabError(f"{study_dir} is not a study folder (no study.json); run 'genlab study' first")
     key = lookup(SORT_KEYS, sort, "sort key")
+    keys = [spec.key for spec in metric_specs.shown_in(metric_specs.RUNS)]
     _, settings = load_study(study_dir)
     rows = []
     for s in settings.values():
@@ -236,9 +230,8 @@ def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
                     "epochs_done": (steps // per) if isinstance(steps, int) and per else 0,
                     "epochs": epochs_cfg,
                     "best_epoch": ev.get("epoch") if ev else None,
-                    "fid": ev["metrics"].get(M.FID) if ev else None,
-                    "fid_ci": ev.get("intervals", {}).get(M.FID) if ev else None,
-                    "recognisable": ev["metrics"].get(M.RECOGNISABLE) if ev else None,
+                    "metrics": {k: ev["metrics"].get(k) if ev else None for k in keys},
+                    "intervals": {k: ev.get("intervals", {}).get(k) if ev else None for k in keys},
                     "wall_s": meta.get("wall_s"),
                 }
             )

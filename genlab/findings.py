@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from genlab import collapse, sensitivity
+from genlab import collapse, metric_specs, sensitivity
 from genlab import metrics as M
 from genlab.compare import label as arm_label
 from genlab.studies import SEED_ROLES
@@ -456,7 +456,7 @@ def fmt_pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-VERDICT_METRICS = ((M.FID, "FID", True), (M.RECALL, "recall", False), (M.RECOGNISABLE, "recognisable share", False))
+VERDICT_METRICS = tuple((sp.key, sp.name, sp.lower_is_better) for sp in metric_specs.shown_in(metric_specs.VERDICT))
 
 
 def verdict_sentence(dataset: str, rows: list[tuple]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image
 
-from genlab import compare, data, samplers, schema
+from genlab import compare, data, metric_specs, samplers, schema
 from genlab import metrics as M
 from genlab.errors import GenlabError
 from genlab.runs import atomic_write, read_json, read_meta, read_text
@@ -173,28 +173,16 @@ def run_section(page: Page, study_dir: Path, setting: compare.Setting) -> None:
 
 
 def metrics_table(page: Page, study: dict, settings: dict, dataset: str) -> None:
-    keys = [
-        M.FID,
-        M.KID,
-        M.PRECISION,
-        M.RECALL,
-        M.RECOGNISABLE,
-        M.DENSITY,
-        M.COVERAGE,
-        M.CLASSIFIER_SCORE,
-        M.CLASSES_COVERED,
-        M.CLASS_KL,
-        M.NEAR_DUPLICATES,
-        M.SHARPNESS,
-        M.RECON_MSE,
-        M.RECON_SSIM,
-        M.RECON_SHARPNESS,
-        M.ELBO,
-        M.IWAE,
-        M.ACTIVE_UNITS,
-    ]
+    """Every tabled metric (metric_specs.TABLE) per setting and sampler; without a judge only what needs none."""
+    no_judge = judge_skipped(settings, dataset) is not None
+    specs = [sp for sp in metric_specs.shown_in(metric_specs.TABLE) if not (no_judge and sp.needs_judge)]
+    keys = [sp.key for sp in specs]
     rows = [s for s in settings.values() if s.dataset == dataset]
-    page.add("<table><tr><th>model</th><th>z</th><th>runs</th>" + "".join(f"<th>{e(k)}</th>" for k in keys) + "</tr>")
+    page.add(
+        "<table><tr><th>model</th><th>z</th><th>runs</th>"
+        + "".join(f"<th title='{e(sp.key)}'>{e(sp.label)}</th>" for sp in specs)
+        + "</tr>"
+    )
     fl = next((s.evals[0]["floor"] for s in rows if s.evals), None)
     if fl:
         page.add(
@@ -288,7 +276,7 @@ def setup_section(page: Page, study_dir: Path, study: dict, settings: dict) -> N
         page.add("<p class='note'>Hardware and versions: " + e(", ".join(f"{k} {v}" for k, v in env.items())) + "</p>")
 
 
-SUMMARY_KEYS = [(M.FID, "FID"), (M.PRECISION, "precision"), (M.RECALL, "recall"), (M.RECOGNISABLE, "recognisable")]
+SUMMARY_KEYS = [(sp.key, sp.label) for sp in metric_specs.shown_in(metric_specs.SUMMARY)]
 
 
 def summary_rows(study: dict, settings: dict, ds: str) -> list[tuple[str, str, compare.Setting | None, str]]:

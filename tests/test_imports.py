@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
             "metrics",
             "demo_shapes",
             "datasource",
+            "metric_specs",
             "models.base",
         ],
         0,

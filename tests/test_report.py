@@ -225,5 +225,5 @@ def test_runs_command_lists_every_run_sorted_with_json(tmp_path, capsys):
     assert {r["run"] for r in rows} == {
         f"{ds}-{m}-z{z}-s0" for ds in ("mnist", "fashion-mnist") for m, zs in ARMS.items() for z in zs
     }
-    assert next(r for r in rows if r["run"] == "mnist-gan-z32-s0")["fid"] == 10.0
+    assert next(r for r in rows if r["run"] == "mnist-gan-z32-s0")["metrics"]["fid"] == 10.0
     assert main(["runs", str(tmp_path / "nope")]) == 2

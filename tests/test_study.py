@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from genlab import features, viz
+from genlab import features, metric_specs, samplers, viz
 from genlab.cli import main
 
 pytestmark = pytest.mark.slow
@@ -95,6 +95,9 @@ def test_eval_json_has_every_metric_with_its_protocol(quick_study):
         assert ev["floor"]["fid"] < ev["metrics"]["fid"]
         assert ev["judge"]["test_accuracy"] >= features.ACCURACY_FLOOR[ev["dataset"]]
         assert ev["stability"] and ev["fid_by_epoch"]
+        prefixes = tuple(sp.prefix for sp in samplers.SAMPLERS.values())
+        unknown = [k for k in ev["metrics"] if metric_specs.spec_of(k, prefixes) is None]
+        assert not unknown, f"{path}: metrics without a spec in genlab/metric_specs.py: {unknown}"
 
 
 def test_vae_reconstruction_improves_with_larger_latent(quick_study):
