@@ -32,26 +32,7 @@ from typing import Any
 from genlab.errors import GenlabError, shown
 from genlab.progress import bar
 
-TEST_DIE_AT_STEP = "GENLAB_TEST_DIE_AT_STEP"  # tests: the first attempt of each task dies (os._exit) at this step
-
-
-def _die_once_at(step: int, marker: Path) -> None:
-    """Test hook: make the first attempt of this task's worker die mid-run, as a killed node would."""
-    if marker.exists():
-        return
-    from genlab.models import MODELS
-
-    for cls in MODELS.values():
-        real = cls.train_step
-
-        def dying(self, x, opt, _real=real, _n=[0]):  # noqa: B006 - the list is the closure's step counter
-            _n[0] += 1
-            if _n[0] == step:
-                marker.write_text("died once\n")
-                os._exit(1)
-            return _real(self, x, opt)
-
-        cls.train_step = dying
+FORWARDED_PREFIX = "GENLAB_"  # the driver's GENLAB_* settings (cache, data, quiet, ...) reach every task
 
 
 def run_task(
@@ -79,9 +60,6 @@ def run_task(
             "storage every node mounts at the same path (docs/scale-out.md)",
         }
     torch.set_num_threads(threads)
-    die_at = int(os.environ.get(TEST_DIE_AT_STEP, "0") or 0)
-    if die_at:
-        _die_once_at(die_at, Path(run_dir).with_name(Path(run_dir).name + ".died-once"))
     cfg = from_dict(cfg_dict)
     try:
         meta = run_one(cfg, Path(run_dir), data_dir, evaluate_runs, device=device, tensorboard=tensorboard)
@@ -336,9 +314,7 @@ def run_on_ray(
 ) -> None:
     """Run every pending run (studies.PlannedRun) as a Ray task; the run folders end as with the local executor."""
     ray = start(address, cpus_per_run, gpus_per_run, local_cpus)  # before any task is submitted
-    env = {
-        k: os.environ[k] for k in (TEST_DIE_AT_STEP, "GENLAB_CACHE", "GENLAB_DATA", "GENLAB_QUIET") if k in os.environ
-    }
+    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
     task = ray.remote(run_task).options(
         num_cpus=cpus_per_run,
         num_gpus=gpus_per_run,

@@ -52,7 +52,10 @@ def local_ray():
         log_to_driver=False,
         logging_level="ERROR",
         configure_logging=False,
-        runtime_env={"env_vars": {"GENLAB_CACHE": os.environ["GENLAB_CACHE"]}},
+        runtime_env={
+            "env_vars": {"GENLAB_CACHE": os.environ["GENLAB_CACHE"], "PYTHONPATH": str(Path(__file__).parent)},
+            "worker_process_setup_hook": "ray_hooks.die_once_setup",  # dies on cue: GENLAB_TEST_DIE_AT_STEP
+        },
     )
     yield
     ray.shutdown()
@@ -92,9 +95,9 @@ def test_ray_study_writes_the_same_runs_as_the_local_executor(local_ray, local_s
 def test_a_worker_killed_mid_run_is_retried_and_the_run_ends_bit_identical(
     local_ray, local_study, real_data, tmp_path, monkeypatch
 ):
-    from genlab.executor_ray import TEST_DIE_AT_STEP
+    from ray_hooks import DIE_AT_STEP
 
-    monkeypatch.setenv(TEST_DIE_AT_STEP, "10")  # every task's first worker dies (os._exit) at step 10 of 16
+    monkeypatch.setenv(DIE_AT_STEP, "10")  # every task's first worker dies (os._exit) at step 10 of 16
     ray_study = study(tmp_path, real_data, "--executor", "ray", "--max-retries", "2", "--no-eval")
     for name in SMOKE_RUNS:
         assert (ray_study / f"{name}.died-once").exists(), f"{name}'s first attempt did not die"
