@@ -15,6 +15,7 @@ import math
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,19 +84,51 @@ def load_run(
     return cfg, model, state
 
 
-def _payload(model, opts, batch_gen_epoch_state, pos, epoch, step, sums, best) -> dict[str, Any]:
+@dataclass
+class Progress:
+    """Where a run stands: what a checkpoint stores beside the weights, optimizer states and RNG states."""
+
+    epoch: int = 0
+    pos: int = 0  # batches done in the current epoch
+    step: int = 0
+    sums: dict[str, float] = field(default_factory=dict)  # running loss sums of the current epoch
+    best: tuple[int | None, float | None] = (None, None)  # (step, fid_epoch) of the best epoch so far
+
+
+def _payload(model, opts, batch_gen_epoch_state, p: Progress) -> dict[str, Any]:
     return {
         "model": model.state_dict(),
         "opt": {k: o.state_dict() for k, o in opts.items()},
         "rng_torch": torch.get_rng_state(),
         "rng_batches_epoch_start": batch_gen_epoch_state,
-        "epoch": epoch,
-        "pos": pos,
-        "step": step,
-        "sums": sums,
-        "best_step": best[0],
-        "best_value": best[1],
+        "epoch": p.epoch,
+        "pos": p.pos,
+        "step": p.step,
+        "sums": p.sums,
+        "best_step": p.best[0],
+        "best_value": p.best[1],
     }
+
+
+def restore(run_dir: Path, model, opts, batch_gen: torch.Generator) -> tuple[Progress, dict[str, Any] | None]:
+    """Load the newest intact checkpoint into the model, optimizers and RNGs; (its progress, its state) or a fresh
+    start when there is none."""
+    state = checkpoint.load_latest(run_dir, spec=schema.CHECKPOINT_STATE)
+    if state is None:
+        return Progress(), None
+    checkpoint.load_weights(model, state["model"], run_dir)
+    for k, o in opts.items():
+        try:
+            o.load_state_dict(state["opt"][k])
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            raise GenlabError(
+                f"{run_dir}: the checkpoint's optimizer state '{k}' does not fit this model "
+                f"({type(e).__name__}: {e}); delete the run folder to train it again"
+            ) from None
+    torch.set_rng_state(state["rng_torch"])
+    batch_gen.set_state(state["rng_batches_epoch_start"])
+    best = (state["best_step"], state["best_value"])
+    return Progress(state["epoch"], state["pos"], state["step"], state["sums"], best), state
 
 
 class StopFlag:
@@ -168,29 +201,105 @@ def train(
     model = build_model(cfg.model_name, cfg.model, src.shape).to(device)
     opts = model.make_optimizers()
     batch_gen = torch.Generator().manual_seed(cfg.train.seed)
-    epoch, pos, step, sums, best = 0, 0, 0, {}, (None, None)
-    state = checkpoint.load_latest(run_dir, spec=schema.CHECKPOINT_STATE)
+    p, state = restore(run_dir, model, opts, batch_gen)
     metrics_path = run_dir / "metrics.jsonl"
-    if state is not None:
-        checkpoint.load_weights(model, state["model"], run_dir)
-        for k, o in opts.items():
-            try:
-                o.load_state_dict(state["opt"][k])
-            except (KeyError, ValueError, TypeError, IndexError) as e:
-                raise GenlabError(
-                    f"{run_dir}: the checkpoint's optimizer state '{k}' does not fit this model "
-                    f"({type(e).__name__}: {e}); delete the run folder to train it again"
-                ) from None
-        torch.set_rng_state(state["rng_torch"])
-        batch_gen.set_state(state["rng_batches_epoch_start"])
-        epoch, pos, step, sums = state["epoch"], state["pos"], state["step"], state["sums"]
-        best = (state["best_step"], state["best_value"])
-    truncate_metrics(metrics_path, step)  # lines after the checkpoint are re-made identically
+    truncate_metrics(metrics_path, p.step)  # lines after the checkpoint are re-made identically
+    flops = mark_running(run_dir, cfg, meta, model, images, device, p, state is not None, data_sha256)
+    wall = float(meta.get("wall_s", 0.0))
+    fixed = sample_noise_generator(cfg.train.seed)
+    fixed_noise_state = fixed.get_state()
+
+    def save(epoch_start_state):
+        try:
+            checkpoint.save(run_dir, p.step, _payload(model, opts, epoch_start_state, p))
+        except GenlabError as e:  # disk full, read-only folder: the previous checkpoint is intact
+            update_meta(run_dir, status="interrupted", error=str(e), wall_s=wall + time.perf_counter() - t_start)
+            raise
+        protect = {p.best[0]} if p.best[0] is not None else set()
+        checkpoint.prune(run_dir, cfg.train.keep_checkpoints, protect)
+        # the training time up to this checkpoint: what a resume after a crash (not only a Ctrl-C) starts from
+        update_meta(run_dir, wall_s=wall + time.perf_counter() - t_start)
+
+    def grid_and_hook() -> tuple[torch.Tensor, dict[str, float]]:
+        """The fixed-noise grid and the epoch hook's metrics, outside the training RNG stream."""
+        with torch.random.fork_rng(devices=[]):
+            model.eval()
+            fixed.set_state(fixed_noise_state)
+            grid = model.sample(64, fixed)
+            extra = epoch_hook(model, p.epoch) if epoch_hook else {}
+            model.train()
+        return grid, extra
+
+    model.train()
+    total_steps = cfg.train.epochs * steps_per_epoch
+    t_start = time.perf_counter()
+    with StopFlag() as stop, bar(total=total_steps, initial=p.step, desc=run_dir.name, unit="step") as pb:
+        while p.epoch < cfg.train.epochs:
+            epoch_start_state = batch_gen.get_state()
+            perm = torch.randperm(n, generator=batch_gen)
+            t_log, n_log = time.perf_counter(), 0
+            while p.pos < steps_per_epoch:
+                if cfg.train.lr_rampdown:
+                    schedules.set_lr_factor(opts, schedules.rampdown_factor(p.step, total_steps, cfg.train.lr_rampdown))
+                x = data.to_unit(images[perm[p.pos * bs : (p.pos + 1) * bs].to(device)])
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
+                    losses = {k: float(v) for k, v in model.train_step(x, opts).items()}
+                p.pos, p.step, n_log = p.pos + 1, p.step + 1, n_log + bs
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    wall += time.perf_counter() - t_start
+                    append_jsonl(metrics_path, {"step": p.step, "epoch": p.epoch, "event": "diverged", **losses})
+                    return update_meta(
+                        run_dir,
+                        status="diverged",
+                        diverged_step=p.step,
+                        diverged_losses=bad,
+                        wall_s=wall,
+                        finished=now(),
+                    )
+                for k, v in losses.items():
+                    p.sums[k] = p.sums.get(k, 0.0) + v
+                if p.step % cfg.train.log_every == 0:
+                    rate = n_log / max(time.perf_counter() - t_log, 1e-9)
+                    log_step(metrics_path, loggers, pb, p, steps_per_epoch, losses, rate)
+                    t_log, n_log = time.perf_counter(), 0
+                pb.update(1)
+                every = cfg.train.checkpoint_every
+                if stop.raised or (every and p.step % every == 0 and p.pos < steps_per_epoch):
+                    save(epoch_start_state)
+                    if stop.raised:
+                        wall += time.perf_counter() - t_start
+                        update_meta(run_dir, status="interrupted", wall_s=wall, step=p.step)
+                        raise Interrupted(f"stopped at step {p.step}; the same command resumes from there")
+            # end of epoch: mean losses, fixed-noise samples, optional hook (e.g. cheap FID), checkpoint
+            p.epoch += 1
+            grid, extra = grid_and_hook()
+            end_epoch(run_dir, cfg, metrics_path, loggers, p, steps_per_epoch, grid, extra)
+            save(batch_gen.get_state())
+    wall += time.perf_counter() - t_start
+    return update_meta(
+        run_dir,
+        status="done",
+        wall_s=wall,
+        finished=now(),
+        step=p.step,
+        train_flops=flops * p.step,
+        best_step=p.best[0],
+        best_fid_epoch=p.best[1],
+        images_per_s=round(p.step * bs / max(time.perf_counter() - t_start, 1e-9), 1) if state is None else None,
+    )
+
+
+def mark_running(
+    run_dir: Path, cfg: RunConfig, meta: dict, model, images, device, p: Progress, resumed: bool, data_sha256
+):
+    """meta.json of a run that is (again) training: what, where, on which data, from which step, and the FLOPs of
+    one training step (counted once on copies, genlab.compute; the run itself is untouched), which it returns."""
+    n, bs = images.shape[0], cfg.train.batch_size
     flops = meta.get("train_flops_per_step")
-    if flops is None:  # counted once, on copies: the run itself is untouched (genlab.compute)
+    if flops is None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
             flops = compute.train_step_flops(model, data.to_unit(images[:bs]))
-    env = environment()
     update_meta(
         run_dir,
         status="running",
@@ -201,111 +310,47 @@ def train(
         z_dim=cfg.z_dim,
         seed=cfg.train.seed,
         started=meta.get("started", now()),
-        environment=env,
+        environment=environment(),
         data_sha256=data_sha256,
         n_train=n,
-        steps_per_epoch=steps_per_epoch,
-        resumed_from_step=step if state else None,
+        steps_per_epoch=n // bs,
+        resumed_from_step=p.step if resumed else None,
         device=str(device),
         train_flops_per_step=flops,
     )
-    wall = float(meta.get("wall_s", 0.0))
-    fixed = sample_noise_generator(cfg.train.seed)
-    fixed_noise_state = fixed.get_state()
+    return flops
 
-    def save(epoch_start_state):
-        try:
-            checkpoint.save(run_dir, step, _payload(model, opts, epoch_start_state, pos, epoch, step, sums, best))
-        except GenlabError as e:  # disk full, read-only folder: the previous checkpoint is intact
-            update_meta(run_dir, status="interrupted", error=str(e), wall_s=wall + time.perf_counter() - t_start)
-            raise
-        protect = {best[0]} if best[0] is not None else set()
-        checkpoint.prune(run_dir, cfg.train.keep_checkpoints, protect)
-        # the training time up to this checkpoint: what a resume after a crash (not only a Ctrl-C) starts from
-        update_meta(run_dir, wall_s=wall + time.perf_counter() - t_start)
 
-    model.train()
-    total_steps = cfg.train.epochs * steps_per_epoch
-    t_start = time.perf_counter()
-    with StopFlag() as stop, bar(total=total_steps, initial=step, desc=run_dir.name, unit="step") as pb:
-        while epoch < cfg.train.epochs:
-            epoch_start_state = batch_gen.get_state()
-            perm = torch.randperm(n, generator=batch_gen)
-            t_log, n_log = time.perf_counter(), 0
-            while pos < steps_per_epoch:
-                if cfg.train.lr_rampdown:
-                    schedules.set_lr_factor(opts, schedules.rampdown_factor(step, total_steps, cfg.train.lr_rampdown))
-                x = data.to_unit(images[perm[pos * bs : (pos + 1) * bs].to(device)])
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
-                    losses = {k: float(v) for k, v in model.train_step(x, opts).items()}
-                pos, step, n_log = pos + 1, step + 1, n_log + bs
-                bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                if bad:
-                    wall += time.perf_counter() - t_start
-                    append_jsonl(metrics_path, {"step": step, "epoch": epoch, "event": "diverged", **losses})
-                    return update_meta(
-                        run_dir, status="diverged", diverged_step=step, diverged_losses=bad, wall_s=wall, finished=now()
-                    )
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                if step % cfg.train.log_every == 0:
-                    rate = n_log / max(time.perf_counter() - t_log, 1e-9)
-                    line = {
-                        "step": step,
-                        "epoch": epoch + pos / steps_per_epoch,
-                        **losses,
-                        "images_per_s": round(rate, 1),
-                    }
-                    append_jsonl(metrics_path, line)
-                    for lg in loggers or []:
-                        lg.on_step(step, line)
-                    pb.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"})
-                    t_log, n_log = time.perf_counter(), 0
-                pb.update(1)
-                every = cfg.train.checkpoint_every
-                if stop.raised or (every and step % every == 0 and pos < steps_per_epoch):
-                    save(epoch_start_state)
-                    if stop.raised:
-                        wall += time.perf_counter() - t_start
-                        update_meta(run_dir, status="interrupted", wall_s=wall, step=step)
-                        raise Interrupted(f"stopped at step {step}; the same command resumes from there")
-            # end of epoch: mean losses, fixed-noise samples, optional hook (e.g. cheap FID), checkpoint
-            epoch += 1
-            record = {
-                "step": step,
-                "epoch": epoch,
-                "event": "epoch",
-                **{f"mean_{k}": v / steps_per_epoch for k, v in sums.items()},
-            }
-            with torch.random.fork_rng(devices=[]):
-                model.eval()
-                fixed.set_state(fixed_noise_state)
-                grid = model.sample(64, fixed)
-                extra = epoch_hook(model, epoch) if epoch_hook else {}
-                model.train()
-            record.update(extra)
-            save_epoch_grid(run_dir, cfg, grid, epoch)
-            if "fid_epoch" in extra and (best[1] is None or extra["fid_epoch"] < best[1]):
-                best = (step, extra["fid_epoch"])
-            if best[0] == step:
-                record["best"] = True
-            append_jsonl(metrics_path, record)
-            for lg in loggers or []:
-                lg.on_epoch(epoch, step, record, grid)
-            pos, sums = 0, {}
-            save(batch_gen.get_state())
-    wall += time.perf_counter() - t_start
-    return update_meta(
-        run_dir,
-        status="done",
-        wall_s=wall,
-        finished=now(),
-        step=step,
-        train_flops=flops * step,
-        best_step=best[0],
-        best_fid_epoch=best[1],
-        images_per_s=round(step * bs / max(time.perf_counter() - t_start, 1e-9), 1) if state is None else None,
-    )
+def log_step(metrics_path: Path, loggers, pb, p: Progress, steps_per_epoch: int, losses: dict, rate: float) -> None:
+    """One step's line in metrics.jsonl, the loggers and the progress bar."""
+    line = {"step": p.step, "epoch": p.epoch + p.pos / steps_per_epoch, **losses, "images_per_s": round(rate, 1)}
+    append_jsonl(metrics_path, line)
+    for lg in loggers or []:
+        lg.on_step(p.step, line)
+    pb.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"})
+
+
+def end_epoch(
+    run_dir: Path, cfg: RunConfig, metrics_path: Path, loggers, p: Progress, steps_per_epoch: int, grid, extra: dict
+) -> None:
+    """An epoch's record (mean losses, the hook's metrics, whether it is the best so far), its grid, the loggers;
+    then the running sums start again."""
+    record = {
+        "step": p.step,
+        "epoch": p.epoch,
+        "event": "epoch",
+        **{f"mean_{k}": v / steps_per_epoch for k, v in p.sums.items()},
+    }
+    record.update(extra)
+    save_epoch_grid(run_dir, cfg, grid, p.epoch)
+    if "fid_epoch" in extra and (p.best[1] is None or extra["fid_epoch"] < p.best[1]):
+        p.best = (p.step, extra["fid_epoch"])
+    if p.best[0] == p.step:
+        record["best"] = True
+    append_jsonl(metrics_path, record)
+    for lg in loggers or []:
+        lg.on_epoch(p.epoch, p.step, record, grid)
+    p.pos, p.sums = 0, {}
 
 
 def save_epoch_grid(run_dir: Path, cfg: RunConfig, grid: torch.Tensor, epoch: int) -> None:
