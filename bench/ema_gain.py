@@ -12,9 +12,10 @@ import argparse
 
 import torch
 
-from genlab import data, evaluate, features
-from genlab import metrics as M
-from genlab.train import load_run
+from genlab import data
+from genlab.eval import evaluate, features
+from genlab.eval import metrics as M
+from genlab.train.loop import load_run
 
 
 def main() -> None:

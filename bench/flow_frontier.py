@@ -18,11 +18,13 @@ from pathlib import Path
 
 import torch
 
-from genlab import compute, data, features
-from genlab import metrics as M
-from genlab.config import make_config
-from genlab.evaluate import generate, real_reference, sample_metrics
-from genlab.train import train
+from genlab import data
+from genlab.eval import features
+from genlab.eval import metrics as M
+from genlab.eval.evaluate import generate, real_reference, sample_metrics
+from genlab.train import compute
+from genlab.train.config import make_config
+from genlab.train.loop import train
 
 
 def cpu_flags() -> str:

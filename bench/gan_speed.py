@@ -15,10 +15,10 @@ import statistics
 import torch
 from throughput import measure
 
-from genlab import nn as gnn
-from genlab.config import make_config
 from genlab.models import build_model
-from genlab.runs import environment
+from genlab.models import nn as gnn
+from genlab.store.runs import environment
+from genlab.train.config import make_config
 
 CASES = [  # model overrides, batch size
     ("arch=mlp", 128),  # the baseline

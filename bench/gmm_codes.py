@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 
-from genlab import data, features, samplers
-from genlab import metrics as M
-from genlab.evaluate import SAMPLE_SEED, load_run, real_reference
-from genlab.runs import environment
+from genlab import data
+from genlab.eval import features, samplers
+from genlab.eval import metrics as M
+from genlab.eval.evaluate import SAMPLE_SEED, load_run, real_reference
+from genlab.store.runs import environment
 
 
 def main():

@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from genlab import devices
-from genlab.config import make_config
+from genlab.core import devices
 from genlab.models import build_model
-from genlab.runs import environment
-from genlab.studies import GAN_BATCH
+from genlab.store.runs import environment
+from genlab.study.studies import GAN_BATCH
+from genlab.train.config import make_config
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from genlab import data, features, junk
-from genlab.runs import environment
+from genlab import data
+from genlab.eval import features, junk
+from genlab.store.runs import environment
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ import time
 
 import torch
 
-from genlab import data, features, junk
-from genlab import metrics as M
+from genlab import data
+from genlab.eval import features, junk
+from genlab.eval import metrics as M
 
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

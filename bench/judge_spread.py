@@ -15,10 +15,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from genlab import metrics as M
-from genlab.compare import label as arm_label
-from genlab.compare import load_study
-from genlab.runs import environment
+from genlab.eval import metrics as M
+from genlab.report.compare import label as arm_label
+from genlab.report.compare import load_study
+from genlab.store.runs import environment
 
 KEYS = [(M.FID, "FID"), (M.RECOGNISABLE, "recognisable")]
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from genlab import data, features, latent_flow, samplers
-from genlab import metrics as M
-from genlab.evaluate import real_reference, sample_metrics
-from genlab.train import load_run
+from genlab import data
+from genlab.eval import features, latent_flow, samplers
+from genlab.eval import metrics as M
+from genlab.eval.evaluate import real_reference, sample_metrics
+from genlab.train.loop import load_run
 
 
 def cpu_flags() -> str:

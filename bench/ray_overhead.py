@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from genlab import data, features
-from genlab.runs import environment
+from genlab import data
+from genlab.eval import features
+from genlab.store.runs import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 

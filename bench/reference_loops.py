@@ -47,7 +47,7 @@ except Exception as e:  # noqa: BLE001 - any import failure means the same thing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import RefGAN, RefVAE, measure  # noqa: E402  genlab's loop on the same architectures
 
-from genlab.runs import environment  # noqa: E402
+from genlab.store.runs import environment  # noqa: E402
 
 QUOTED = {"gan@64": 3500, "gan@128": 4900, "vae@128": 16000}  # issue #2, its AVX-512 machine
 

@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from genlab import data, features
-from genlab.runs import environment, read_meta
+from genlab import data
+from genlab.eval import features
+from genlab.store.runs import environment, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 

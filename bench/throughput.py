@@ -19,13 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.config import make_config
 from genlab.models import build_model
 from genlab.models.base import GenerativeModel, step
 from genlab.models.gan import gan_step
+from genlab.models.nn import adam
 from genlab.models.vae import bernoulli_nll, kl_to_standard_normal, reparameterize
-from genlab.nn import adam
-from genlab.runs import environment
+from genlab.store.runs import environment
+from genlab.train.config import make_config
 
 REFERENCE = {"ref-mlp-gan@64": 3500, "ref-mlp-gan@128": 4900, "ref-mlp-vae@128": 16000}
 

@@ -23,8 +23,8 @@ import sys
 import threading
 from pathlib import Path
 
-from genlab.errors import GenlabError, Interrupted
-from genlab.safeio import printable
+from genlab.core.errors import GenlabError, Interrupted
+from genlab.core.safeio import printable
 
 OVERRIDE_RE = re.compile(r"^--[A-Za-z_]+\.[A-Za-z0-9_]+(=.*)?$")
 
@@ -136,7 +136,7 @@ def build_parser() -> Parser:
     data_opt(s)
 
     w = sub.add_parser("worker", help="(internal) one local worker of 'genlab study'")
-    w.add_argument("request", help="the study request as JSON (genlab.study_request)")
+    w.add_argument("request", help="the study request as JSON (genlab.study.study_request)")
 
     t = sub.add_parser("train", help="train one run")
     t.add_argument("--model", required=True, help="gan, vae, vaegan or flow (pixel-space flow matching)")
@@ -247,8 +247,8 @@ def output_png(path: str) -> Path:
 
 
 def cmd_study(a, overrides):
-    from genlab.study_request import StudyRequest
-    from genlab.sweep import plan_workers, run_study
+    from genlab.study.study_request import StudyRequest
+    from genlab.study.sweep import plan_workers, run_study
 
     req = StudyRequest(
         study=a.name,
@@ -276,13 +276,13 @@ def cmd_study(a, overrides):
     if a.workers is not None:
         plan_workers(a.workers, 1)  # its one-line check, before anything is written
     if req.executor == "ray":
-        from genlab.executor_ray import check_gpus, parse_address  # pure checks; Ray is not imported
+        from genlab.study.executor_ray import check_gpus, parse_address  # pure checks; Ray is not imported
 
         check_gpus(req.gpus_per_run)
         if req.address is not None:
             parse_address(req.address)
     if req.tensorboard:
-        from genlab.tb_logger import check_available
+        from genlab.train.tb_logger import check_available
 
         check_available()
     output_dir(req.runs_dir, "--runs-dir")
@@ -292,18 +292,18 @@ def cmd_study(a, overrides):
 
 
 def cmd_worker(a, overrides):
-    """A local worker of `genlab study`: the parent's request, serialised (genlab.sweep.worker_command)."""
-    from genlab.study_request import StudyRequest
-    from genlab.sweep import run_study
+    """A local worker of `genlab study`: the parent's request, serialised (genlab.study.sweep.worker_command)."""
+    from genlab.study.study_request import StudyRequest
+    from genlab.study.sweep import run_study
 
     run_study(StudyRequest.from_json(a.request))
 
 
 def cmd_train(a, overrides):
-    from genlab import devices
-    from genlab.config import make_config
-    from genlab.one_run import run_one
-    from genlab.runs import check_name
+    from genlab.core import devices
+    from genlab.store.runs import check_name
+    from genlab.study.one_run import run_one
+    from genlab.train.config import make_config
 
     cfg = make_config(a.model, a.dataset, overrides)
     device = devices.resolve(a.device)
@@ -312,7 +312,7 @@ def cmd_train(a, overrides):
     name = check_name(a.name if a.name is not None else cfg.run_name, "run name")
     run_dir = output_dir(a.runs_dir, "--runs-dir") / name
     if a.tensorboard:
-        from genlab.tb_logger import check_available
+        from genlab.train.tb_logger import check_available
 
         check_available()
     meta = run_one(cfg, run_dir, a.data_dir, evaluate_runs=not a.no_eval, device=device, tensorboard=a.tensorboard)
@@ -321,8 +321,8 @@ def cmd_train(a, overrides):
 
 
 def cmd_eval(a, overrides):
-    from genlab import devices
-    from genlab.evaluate import evaluate_run, summary_line
+    from genlab.core import devices
+    from genlab.eval.evaluate import evaluate_run, summary_line
 
     print(summary_line(evaluate_run(Path(a.run_dir), a.data_dir, devices.resolve(a.device))))
 
@@ -330,14 +330,14 @@ def cmd_eval(a, overrides):
 def cmd_sample(a, overrides):
     import torch
 
-    from genlab import viz
-    from genlab.train import load_run
+    from genlab.report import viz
+    from genlab.train.loop import load_run
 
     if not 1 <= a.n <= 1024:
         raise GenlabError(f"--n {a.n} must be from 1 to 1024")
     if not 0 <= a.seed < 2**63:
         raise GenlabError(f"--seed {a.seed} must be a whole number from 0 to 2^63-1")
-    from genlab import devices
+    from genlab.core import devices
 
     out = output_png(a.out)  # before the model loads
     cfg, model, state = load_run(Path(a.run_dir), device=devices.resolve(a.device))
@@ -351,10 +351,10 @@ def cmd_sample(a, overrides):
 
 
 def cmd_report(a, overrides):
-    from genlab.report import write_index, write_report
+    from genlab.report.html import write_index, write_report
 
     if a.pdf:
-        from genlab.browser import check_pdf_support
+        from genlab.core.browser import check_pdf_support
 
         check_pdf_support()  # before anything is written
     if (Path(a.study_dir) / "study.json").is_file():
@@ -366,13 +366,13 @@ def cmd_report(a, overrides):
 def cmd_runs(a, overrides):
     import json
 
-    from genlab.compare import run_rows
+    from genlab.report.compare import run_rows
 
     rows = run_rows(Path(a.study_dir), a.sort)
     if a.json:
         print(json.dumps(rows, indent=1))
         return
-    from genlab import metric_specs
+    from genlab.eval import metric_specs
 
     specs = metric_specs.shown_in(metric_specs.RUNS)
     head = ["run", "status", "epochs", "best", *(f"{s.label} [95% CI]" for s in specs)]
@@ -433,7 +433,7 @@ def cmd_data(a, overrides):
 
 
 def cmd_judge(a, overrides):
-    from genlab import shipped_judges
+    from genlab.eval import shipped_judges
 
     if a.action == "verify":
         if a.dataset:
@@ -447,8 +447,9 @@ def cmd_judge(a, overrides):
     import torch
     from safetensors.torch import save
 
-    from genlab import data, features
-    from genlab.runs import atomic_write, cpu_name, now
+    from genlab import data
+    from genlab.eval import features
+    from genlab.store.runs import atomic_write, cpu_name, now
 
     if a.dataset not in data.DATASETS:
         raise GenlabError(

@@ -30,7 +30,7 @@ def die_once_setup() -> None:
     step = int(os.environ.get(DIE_AT_STEP, "0") or 0)
     if not step:
         return
-    from genlab import one_run
+    from genlab.study import one_run
 
     real = one_run.run_one
 

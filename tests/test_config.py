@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from genlab.cli import main
-from genlab.config import from_json, make_config
-from genlab.errors import GenlabError
+from genlab.core.errors import GenlabError
+from genlab.train.config import from_json, make_config
 
 
 def test_roundtrip_and_overrides():

@@ -12,7 +12,7 @@ import torch
 
 from genlab import data
 from genlab.cli import main
-from genlab.errors import GenlabError
+from genlab.core.errors import GenlabError
 
 
 def run_cli(args, capsys) -> tuple[int, str]:

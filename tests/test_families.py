@@ -1,10 +1,11 @@
-"""Families at matched compute (genlab.families): the sentences claim only what intervals support, the chart draws
-every point, and the families study plans the four families at the middle capacity."""
+"""Families at matched compute (genlab.report.families): the sentences claim only what intervals support, the chart
+draws every point, and the families study plans the four families at the middle capacity."""
 
 from __future__ import annotations
 
-from genlab import families, studies, viz
-from genlab.families import Point
+from genlab.report import families, viz
+from genlab.report.families import Point
+from genlab.study import studies
 
 
 def point(label, family, tflop, fid):
@@ -58,7 +59,7 @@ def test_the_families_study_plans_every_family_at_the_middle_capacity():
 def test_study_json_keeps_the_studys_order_of_arms():
     """study.json's keys are written sorted; arm_order restores the study's own order (flow last in families), and an
     order that does not name the same arms is ignored."""
-    from genlab import schema
+    from genlab.store import schema
 
     base = {
         "study": "families",

@@ -1,4 +1,4 @@
-"""Pixel-space flow matching (genlab.models.flow) and the shared ODE pieces (genlab.flow_matching): the solver on
+"""Pixel-space flow matching (genlab.models.flow) and the shared ODE pieces (genlab.models.flow_matching): the solver on
 velocity fields whose answer is known, the loss on constructed inputs, the x-prediction's velocity, sampling
 determinism and the trajectory figure's frames. Exact resume is in test_train.py."""
 
@@ -9,11 +9,11 @@ import math
 import pytest
 import torch
 
-from genlab import compute
-from genlab.config import make_config
-from genlab.errors import GenlabError
-from genlab.flow_matching import integrate, straight_path
+from genlab.core.errors import GenlabError
 from genlab.models.flow import T_CLAMP, Flow, FlowConfig, as_velocity, flow_matching_loss
+from genlab.models.flow_matching import integrate, straight_path
+from genlab.train import compute
+from genlab.train.config import make_config
 
 
 @pytest.mark.parametrize("solver", ["euler", "midpoint"])
@@ -163,7 +163,7 @@ def test_an_extrapolating_image_prediction_cannot_blow_the_sampler_up():
 
 
 def test_non_finite_samples_are_one_clear_error():
-    from genlab.evaluate import generate
+    from genlab.eval.evaluate import generate
 
     class Broken:
         def sample(self, n, g):

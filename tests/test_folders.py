@@ -9,9 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from genlab import data, folders
+from genlab import data
 from genlab.cli import main
-from genlab.demo_shapes import write_shapes
+from genlab.data import folders
+from genlab.data.demo_shapes import write_shapes
 
 
 def png(path: Path, size=(40, 30), value=200, mode="RGB") -> Path:
@@ -160,7 +161,7 @@ def test_cache_is_keyed_by_content_and_reused(tmp_path, monkeypatch):
 
 
 def test_relative_path_is_stored_absolute_and_run_names_are_not_paths(tmp_path, monkeypatch):
-    from genlab.config import make_config
+    from genlab.train.config import make_config
 
     labeled(tmp_path / "My Images!")
     monkeypatch.chdir(tmp_path)

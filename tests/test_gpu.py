@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.config import make_config
+from genlab.train.config import make_config
 
 pytestmark = [
     pytest.mark.gpu,
@@ -24,8 +24,8 @@ TINY = [
 
 @pytest.mark.parametrize("model", ["gan", "vae", "vaegan", "flow", "flow-unet"])
 def test_a_cuda_run_trains_and_evaluates_on_the_cpu(real_data, tmp_path, model):
-    from genlab.evaluate import evaluate_run
-    from genlab.train import load_run, train
+    from genlab.eval.evaluate import evaluate_run
+    from genlab.train.loop import load_run, train
 
     if model.startswith("flow"):  # a flow's noise is the image: no z_dim
         arch = ["model.arch=unet", "model.width=8"] if model == "flow-unet" else []
@@ -43,7 +43,7 @@ def test_a_cuda_run_trains_and_evaluates_on_the_cpu(real_data, tmp_path, model):
 
 
 def test_fixed_noise_samples_agree_between_cuda_and_cpu(real_data, tmp_path):
-    from genlab.train import load_run, train
+    from genlab.train.loop import load_run, train
 
     train(make_config("vae", "mnist", TINY), tmp_path / "r", real_data, device="cuda")
     _, gpu, _ = load_run(tmp_path / "r", device="cuda")

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genlab import checkpoint
 from genlab.cli import main
+from genlab.store import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = int(os.environ.get("GENLAB_FUZZ_EXAMPLES", "300"))  # in all, over the random-damage cases
@@ -31,8 +31,8 @@ RUN = "mnist-gan-z2-s0"
 
 @pytest.fixture(scope="module")
 def study(real_data, tmp_path_factory) -> Path:
-    from genlab.study_request import StudyRequest
-    from genlab.sweep import run_study
+    from genlab.study.study_request import StudyRequest
+    from genlab.study.sweep import run_study
 
     runs = tmp_path_factory.mktemp("hostile")
     return run_study(StudyRequest("smoke", "quick", runs_dir=runs, data_dir=real_data, workers=1), log=lambda *a: None)
@@ -348,7 +348,7 @@ def test_ctrl_c_to_a_background_study_stops_its_workers(real_data, tmp_path):
     assert "checkpointed" in err
     time.sleep(1)
     assert not subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout, "workers carry on"
-    from genlab.runs import read_meta
+    from genlab.store.runs import read_meta
 
     statuses = [read_meta(r).get("status") for r in study.iterdir() if (r / "meta.json").exists()]
     assert statuses.count("interrupted") >= 1 and "running" not in statuses, statuses

@@ -17,9 +17,12 @@ import pytest
 import torch
 from PIL import Image
 
-from genlab import features, folders, paths, runs
 from genlab.cli import main
-from genlab.safeio import printable
+from genlab.core import paths
+from genlab.core.safeio import printable
+from genlab.data import folders
+from genlab.eval import features
+from genlab.store import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nnewpath 0 0 moveto 28 28 lineto stroke\nshowpage\n"
@@ -591,7 +594,7 @@ def test_log_tensorboard_false_is_accepted():
 def test_a_mistake_met_by_worker_processes_is_reported_once(tmp_path):
     """Two workers that both stop on the same error: the parent prints it once (and nothing was written
     before the check that could find it first)."""
-    from genlab.sweep import run_workers
+    from genlab.study.sweep import run_workers
 
     script = (
         "import sys; sys.stderr.write('genlab: error: the same mistake\\n'); "
@@ -604,7 +607,7 @@ def test_a_mistake_met_by_worker_processes_is_reported_once(tmp_path):
 
 def test_regular_file_check_is_on_the_open_descriptor(tmp_path):
     """A FIFO is opened without blocking and refused on fstat, so a swap after a stat cannot hang a read."""
-    from genlab import safeio
+    from genlab.core import safeio
 
     fifo = tmp_path / "f"
     os.mkfifo(fifo)

@@ -10,43 +10,77 @@ PACKAGE = Path(__file__).resolve().parents[1] / "genlab"
 
 # the layers of docs/architecture.md, lowest first: a module imports only from its own layer or below
 LAYERS: dict[str, int] = {
+    # 0: leaves (and the subpackages' docstring-only __init__ files)
     **dict.fromkeys(
         [
+            "core",
+            "core.bounds",
+            "core.devices",
+            "core.errors",
+            "core.names",
+            "core.paths",
+            "core.progress",
+            "core.safeio",
+            "data.datasource",
+            "data.demo_shapes",
+            "eval",
+            "eval.gmm",
+            "eval.junk",
+            "eval.latent_flow",
+            "eval.metric_specs",
+            "eval.metrics",
             "genlab",
-            "errors",
-            "bounds",
-            "safeio",
-            "names",
-            "paths",
-            "progress",
-            "schedules",
-            "devices",
-            "nn",
-            "gmm",
-            "latent_flow",
-            "flow_matching",
-            "compute",
-            "study_request",
-            "junk",
-            "metrics",
-            "demo_shapes",
-            "datasource",
-            "metric_specs",
             "models.base",
+            "models.flow_matching",
+            "models.nn",
+            "report",
+            "store",
+            "study",
+            "study.study_request",
+            "train",
+            "train.compute",
+            "train.schedules",
         ],
         0,
-    ),  # leaves
-    **dict.fromkeys(
-        ["schema", "runs", "folders", "stacked_mnist", "data", "shipped_judges", "checkpoint", "viz", "browser"], 1
     ),
-    # what a run is
-    **dict.fromkeys(["models", "models.gan", "models.vae", "models.vaegan", "models.flow", "config"], 2),
-    **dict.fromkeys(["train", "tb_logger", "studies", "samplers", "features"], 3),  # the loop and the judge
-    # measuring and drawing runs
-    **dict.fromkeys(["evaluate", "figures", "compare", "sensitivity", "collapse", "findings", "families"], 4),
-    **dict.fromkeys(["report", "one_run"], 5),
-    **dict.fromkeys(["sweep", "executor_ray"], 6),  # executors
-    **dict.fromkeys(["cli", "__main__"], 7),
+    # 1: files and data
+    **dict.fromkeys(
+        [
+            "core.browser",
+            "data",
+            "data.folders",
+            "data.stacked_mnist",
+            "eval.shipped_judges",
+            "report.viz",
+            "store.checkpoint",
+            "store.runs",
+            "store.schema",
+        ],
+        1,
+    ),
+    # 2: what a run is
+    **dict.fromkeys(["models", "models.flow", "models.gan", "models.vae", "models.vaegan", "train.config"], 2),
+    # 3: the loop and the judge
+    **dict.fromkeys(["eval.features", "eval.samplers", "study.studies", "train.loop", "train.tb_logger"], 3),
+    # 4: measuring and drawing runs
+    **dict.fromkeys(
+        [
+            "eval.evaluate",
+            "report.collapse",
+            "report.compare",
+            "report.families",
+            "report.figures",
+            "report.findings",
+            "report.sensitivity",
+        ],
+        4,
+    ),
+    # 5
+    **dict.fromkeys(["report.html", "study.one_run"], 5),
+    # 6: executors
+    **dict.fromkeys(["study.executor_ray", "study.sweep"], 6),
+    # 7: the command line
+    **dict.fromkeys(["__main__", "cli"], 7),
 }
 
 

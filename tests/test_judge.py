@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab import data, features, junk, shipped_judges
-from genlab import metrics as M
+from genlab import data
+from genlab.eval import features, junk, shipped_judges
+from genlab.eval import metrics as M
 
 N = 2000
 

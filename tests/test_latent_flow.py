@@ -1,11 +1,11 @@
-"""The latent flow (genlab.latent_flow) learns a known density, and its fit in a run folder is reused, checked and
-replaced when damaged (genlab.samplers)."""
+"""The latent flow (genlab.eval.latent_flow) learns a known density, and its fit in a run folder is reused, checked and
+replaced when damaged (genlab.eval.samplers)."""
 
 from __future__ import annotations
 
 import torch
 
-from genlab import latent_flow, samplers
+from genlab.eval import latent_flow, samplers
 
 CENTRES = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0], [0.0, -4.0]])
 

@@ -7,11 +7,11 @@ import json
 import pytest
 from test_report import make_store
 
-from genlab import metric_specs, samplers
-from genlab import metrics as M
 from genlab.cli import main
-from genlab.compare import run_rows
-from genlab.report import write_index, write_report
+from genlab.eval import metric_specs, samplers
+from genlab.eval import metrics as M
+from genlab.report.compare import run_rows
+from genlab.report.html import write_index, write_report
 
 PREFIXES = tuple(sp.prefix for sp in samplers.SAMPLERS.values())
 

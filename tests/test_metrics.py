@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from genlab import metrics as M
+from genlab.eval import metrics as M
 
 
 def gaussian(n, d, mean=0.0, seed=0, scale=1.0):
@@ -181,7 +181,8 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 @pytest.mark.slow
 def test_fid_and_kid_grow_with_noise_and_blur(real_data):
     """Corrupting real test images more must move them further from the clean ones in judge space."""
-    from genlab import data, features
+    from genlab import data
+    from genlab.eval import features
 
     judge, _ = features.get_judge(data.source("mnist", real_data))
     test, _ = data.source("mnist", real_data).load("test")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from genlab import data
-from genlab.config import make_config
 from genlab.models import MODELS, build_model
+from genlab.train.config import make_config
 
 ARCHS = ["mlp", "conv"]
 
@@ -255,7 +255,7 @@ def test_ema_generator_batch_norm_statistics_are_its_own():
 
 def test_gmm_recovers_a_known_mixtures_means_and_weights():
     """EM on 6,000 points of a known 3-component 2-d mixture finds its means, weights and covariances."""
-    from genlab.gmm import GaussianMixture, fit
+    from genlab.eval.gmm import GaussianMixture, fit
 
     true = GaussianMixture(
         torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
@@ -275,7 +275,7 @@ def test_gmm_recovers_a_known_mixtures_means_and_weights():
 def test_code_mixture_is_fitted_once_per_run_and_on_the_asked_subset(tiny_data, monkeypatch):
     """A run's figures and evaluation share one fit (same codes, same mixture object); eval.gmm_codes fits on
     that many training codes, a seeded random subset, not the first ones."""
-    from genlab import gmm, samplers
+    from genlab.eval import gmm, samplers
 
     cfg = make_config("vae", "mnist", ["model.z_dim=4", "model.width=32"])
     torch.manual_seed(0)
@@ -324,7 +324,7 @@ def test_vaegan_with_pixel_reconstruction_trains_its_encoder_on_the_vaes_elbo():
 
 
 def test_an_old_vaegan_config_reads_as_the_feature_reconstruction_it_trained_with():
-    from genlab.config import from_dict
+    from genlab.train.config import from_dict
 
     old = {"model": {"name": "vaegan", "z_dim": 16}}
     assert from_dict(old, saved=True).model.recon_target == "features"

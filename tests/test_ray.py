@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load as st_load
 
-from genlab import checkpoint
 from genlab.cli import main
+from genlab.store import checkpoint
 
 ray = pytest.importorskip("ray")
 

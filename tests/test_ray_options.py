@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from genlab import executor_ray
 from genlab.cli import main
-from genlab.errors import GenlabError
+from genlab.core.errors import GenlabError
+from genlab.study import executor_ray
 
 BOUND_S = 120  # no test waits longer than this for main() to return (a regression would otherwise hang)
 

@@ -9,10 +9,10 @@ import pytest
 from chart_checks import text_overlaps
 from PIL import Image
 
-from genlab import findings
-from genlab.compare import load_study
-from genlab.report import write_report
-from genlab.runs import write_json
+from genlab.report import findings
+from genlab.report.compare import load_study
+from genlab.report.html import write_report
+from genlab.store.runs import write_json
 
 ARMS = {"gan": [32, 64, 128], "vae": [8, 16, 32]}
 
@@ -119,7 +119,7 @@ def test_report_escapes_strings_from_run_dirs(tmp_path):
 def test_a_config_that_is_not_a_valid_config_is_one_line_naming_the_file(tmp_path):
     import pytest
 
-    from genlab.errors import GenlabError
+    from genlab.core.errors import GenlabError
 
     study = make_store(tmp_path, 10.0, 50.0)
     (study / "mnist-gan-z32-s0" / "config.json").write_text(
@@ -145,8 +145,8 @@ def test_missing_and_failed_runs_are_shown_not_crashed(tmp_path):
 def test_comparison_chart_labels_never_overlap():
     """Every chart genlab draws: no two texts (tick labels, value labels, title, legend) intersect, for the lab
     study's own groups with four series and for a one-capacity ablation with eleven."""
-    from genlab import viz
-    from genlab.compare import capacity_labels
+    from genlab.report import viz
+    from genlab.report.compare import capacity_labels
 
     study = {
         "arms": {"gan": [32, 64, 128], "vae": [8, 16, 32], "vaegan": [8, 16, 32]},
@@ -186,7 +186,7 @@ def test_comparison_chart_labels_never_overlap():
 def test_bar_chart_of_any_finite_value_stays_a_readable_size(tmp_path, mean, lo, hi):
     """A damaged eval.json can hold any finite number, its mean outside its own interval (CI's fuzz found FID
     1.6e9 with CI [40, 50]): the chart must still save, at its usual size, not a PNG 18 million pixels tall."""
-    from genlab import viz
+    from genlab.report import viz
 
     path = viz.grouped_bars(
         ["mid\nz 64"],
@@ -203,7 +203,7 @@ def test_bar_chart_of_any_finite_value_stays_a_readable_size(tmp_path, mean, lo,
 def test_curves_of_a_diverged_or_damaged_log_still_draw(tmp_path):
     """Training curves with NaN, infinities and magnitudes past matplotlib's tick arithmetic: those points are
     left out of the line, the rest drawn, and the figure saves at its usual size."""
-    from genlab import viz
+    from genlab.report import viz
 
     ys = [1.0, float("nan"), float("inf"), 1.7976931348623157e308, -1e300, 2.0]
     path = viz.curves({"loss_d": (list(range(6)), ys)}, [["loss_d"]], "t", ["loss"], tmp_path / "curves.png")

@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load as st_load
 
-from genlab import checkpoint, data
+from genlab import data
 from genlab.cli import main, split_overrides
-from genlab.config import from_dict, from_json, make_config
-from genlab.errors import GenlabError
-from genlab.runs import check_name, read_jsonl, read_meta, update_meta
-from genlab.train import train
+from genlab.core.errors import GenlabError
+from genlab.store import checkpoint
+from genlab.store.runs import check_name, read_jsonl, read_meta, update_meta
+from genlab.train.config import from_dict, from_json, make_config
+from genlab.train.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -345,9 +346,9 @@ def test_cli_refuses_a_path_as_run_name(capsys):
 
 def test_divergence_is_recorded_and_the_study_goes_on(real_data, tmp_path, monkeypatch):
     from genlab.models.gan import GAN
-    from genlab.report import write_report
-    from genlab.study_request import StudyRequest
-    from genlab.sweep import run_study
+    from genlab.report.html import write_report
+    from genlab.study.study_request import StudyRequest
+    from genlab.study.sweep import run_study
 
     real_step = GAN.train_step
 
@@ -410,7 +411,7 @@ def test_16_concurrent_workers_lose_nothing(real_data, tmp_path):
 
 
 def test_worker_plan_shares_the_cores(monkeypatch):
-    from genlab import sweep
+    from genlab.study import sweep
 
     monkeypatch.setattr(sweep, "usable_cores", lambda: 8)
     assert sweep.plan_workers(None, 12) == (8, 1)

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from genlab import studies
-from genlab.bounds import bounded
+from genlab.core.bounds import bounded
 from genlab.models import MODELS
 from genlab.models.base import GenerativeModel, step
+from genlab.study import studies
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def toy_family(monkeypatch):
 
 
 def test_a_family_registered_from_a_test_trains_evaluates_draws_and_reports(toy_family, real_data, tmp_path):
-    from genlab.study_request import StudyRequest
-    from genlab.sweep import run_study
+    from genlab.study.study_request import StudyRequest
+    from genlab.study.sweep import run_study
 
     req = StudyRequest("toy", "quick", runs_dir=tmp_path, data_dir=real_data, workers=1)
     study = run_study(req, log=lambda *a: None)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from test_report import fake_eval, make_store
 
-from genlab import findings, sensitivity
-from genlab import metrics as M
-from genlab.compare import load_study
-from genlab.report import write_report
-from genlab.runs import write_json
+from genlab.eval import metrics as M
+from genlab.report import findings, sensitivity
+from genlab.report.compare import load_study
+from genlab.report.html import write_report
+from genlab.store.runs import write_json
 
 # arm -> FID per seed on MNIST (Fashion-MNIST: twice); the step size matters, the weight average a little, beta1 not
 ARM_FIDS = {

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from genlab import data, features, stacked_mnist, viz
-from genlab import metrics as M
-from genlab.config import make_config
-from genlab.datasource import DataSource
-from genlab.errors import GenlabError
+from genlab import data
+from genlab.core.errors import GenlabError
+from genlab.data import stacked_mnist
+from genlab.data.datasource import DataSource
+from genlab.eval import features
+from genlab.eval import metrics as M
 from genlab.models import build_model
+from genlab.report import viz
+from genlab.train.config import make_config
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,8 @@ def test_a_colour_grid_is_rgb_and_a_grey_one_stays_grey():
 def test_a_source_registered_from_a_test_runs_a_smoke_study_in_colour(blobs, tmp_path):
     from PIL import Image
 
-    from genlab.study_request import StudyRequest
-    from genlab.sweep import run_study
+    from genlab.study.study_request import StudyRequest
+    from genlab.study.sweep import run_study
 
     req = StudyRequest("smoke", "quick", runs_dir=tmp_path, dataset="blobs", workers=1)
     study = run_study(req, log=lambda *a: None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genlab import studies
+from genlab.study import studies
 
 
 def plan(study: str, profile: str, overrides: list[str] | None = None) -> dict[str, object]:
@@ -42,7 +42,7 @@ def test_arm_and_user_overrides_win_over_the_profile():
 
 def test_a_study_moved_onto_other_data_gets_its_own_folder(tmp_path):
     """--dataset folder:PATH must not replace the study.json and report of the same study on MNIST."""
-    from genlab.sweep import study_dir_for
+    from genlab.study.sweep import study_dir_for
 
     assert study_dir_for(tmp_path, "lab", "quick") == tmp_path / "lab-quick"
     assert (

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from genlab import features, metric_specs, samplers, viz
 from genlab.cli import main
+from genlab.eval import features, metric_specs, samplers
+from genlab.report import viz
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +98,7 @@ def test_eval_json_has_every_metric_with_its_protocol(quick_study):
         assert ev["stability"] and ev["fid_by_epoch"]
         prefixes = tuple(sp.prefix for sp in samplers.SAMPLERS.values())
         unknown = [k for k in ev["metrics"] if metric_specs.spec_of(k, prefixes) is None]
-        assert not unknown, f"{path}: metrics without a spec in genlab/metric_specs.py: {unknown}"
+        assert not unknown, f"{path}: metrics without a spec in genlab/eval/metric_specs.py: {unknown}"
 
 
 def test_vae_reconstruction_improves_with_larger_latent(quick_study):
@@ -134,7 +135,7 @@ def test_rerun_skips_finished_runs(quick_study, real_data, capsys):
 def test_report_opens_in_headless_chromium(quick_study, tmp_path):
     if not shutil.which("chromium"):
         pytest.skip("chromium is not installed (.ci/run installs it)")
-    from genlab.browser import Browser
+    from genlab.core.browser import Browser
 
     assert main(["report", str(quick_study)]) == 0
     report = quick_study / "report.html"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from genlab.errors import GenlabError
-from genlab.study_request import StudyRequest
-from genlab.sweep import worker_command
+from genlab.core.errors import GenlabError
+from genlab.study.study_request import StudyRequest
+from genlab.study.sweep import worker_command
 
 FULL = StudyRequest(
     "lab",

@@ -9,12 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load as st_load
 
-from genlab import checkpoint
-from genlab.config import make_config
-from genlab.errors import GenlabError, Interrupted
+from genlab.core.errors import GenlabError, Interrupted
 from genlab.models.gan import GAN
-from genlab.runs import read_jsonl, read_meta
-from genlab.train import load_run, train
+from genlab.store import checkpoint
+from genlab.store.runs import read_jsonl, read_meta
+from genlab.train.config import make_config
+from genlab.train.loop import load_run, train
 
 TINY = ["model.width=32", "model.z_dim=4", "train.batch_size=32", "train.log_every=1"]
 
@@ -110,7 +110,7 @@ def test_lr_rampdown_changes_only_the_end_of_training(tiny_data, tmp_path):
 
 
 def test_rampdown_factor_values():
-    from genlab.schedules import rampdown_factor
+    from genlab.train.schedules import rampdown_factor
 
     assert [rampdown_factor(s, 10, 0.5) for s in (0, 4, 5, 6, 9)] == [1.0, 1.0, 1.0, 0.8, 0.2]
     assert rampdown_factor(3, 10, 0.0) == 1.0 and rampdown_factor(0, 10, 1.0) == 1.0
@@ -129,7 +129,7 @@ def test_divergence_stops_run_and_keeps_last_good_checkpoint(tiny_data, tmp_path
 
     def explode(self, x, opt):
         out = real_step(self, x, opt)
-        if float(self.images_seen) >= 10 * x.shape[0]:  # this model's 10th step (not a copy's: genlab.compute)
+        if float(self.images_seen) >= 10 * x.shape[0]:  # this model's 10th step (not a copy's: genlab.train.compute)
             out["loss_g"] = torch.tensor(float("nan"))
         return out
 

@@ -11,11 +11,13 @@ import pytest
 import torch
 from test_report import make_store
 
-from genlab import data, features, findings, shipped_judges
-from genlab import metrics as M
+from genlab import data
 from genlab.cli import main
-from genlab.compare import load_study, n_judges, under_judge
-from genlab.runs import write_json
+from genlab.eval import features, shipped_judges
+from genlab.eval import metrics as M
+from genlab.report import findings
+from genlab.report.compare import load_study, n_judges, under_judge
+from genlab.store.runs import write_json
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -149,7 +151,7 @@ def test_a_claim_is_supported_only_when_every_judge_agrees(tmp_path):
 
 
 def test_the_summary_table_shows_the_instrument_spread(tmp_path):
-    from genlab.report import write_report
+    from genlab.report.html import write_report
 
     study = ensemble_store(tmp_path, {"gan": [10.0, 12.0, 11.0], "vae": [50.0, 55.0, 45.0]})
     html = write_report(study).read_text()

@@ -1,6 +1,6 @@
 """Model registry: name -> class. Each class carries its Config dataclass."""
 
-from genlab.errors import lookup
+from genlab.core.errors import lookup
 from genlab.models.base import GenerativeModel
 from genlab.models.flow import Flow
 from genlab.models.gan import GAN

@@ -4,7 +4,7 @@
     train_step(x, opt) -> {loss name: tensor scalar}   x: (B, C, H, W) in [-1,1], the data source's shape
     sample(n, generator) -> (n, C, H, W) in [-1,1]
 Autoencoders also implement encode(x) -> (mu, logvar), decode(z) -> x_hat in [-1,1], and, for the likelihood
-metrics (ELBO, IWAE in genlab.evaluate), decode_logits(z) -> the pixel model's parameters and
+metrics (ELBO, IWAE in genlab.eval.evaluate), decode_logits(z) -> the pixel model's parameters and
 nll(logits, x) -> (B,) negative log-likelihood of x in nats.
 """
 
@@ -24,10 +24,12 @@ class GenerativeModel(nn.Module):
     curve_panels: tuple[tuple[str, ...], ...] = ()  # metrics.jsonl series drawn together, one panel each
     curve_ylabels: tuple[str, ...] = ()  # one y label per panel
     generator_loss: str | None = None  # the loss whose late-training std is the stability figure (None: none)
-    samplers: tuple[str, ...] = ("prior",)  # how samples are drawn: "prior", then names in genlab.samplers.SAMPLERS
+    # how samples are drawn: "prior", then names in genlab.eval.samplers.SAMPLERS
+    samplers: tuple[str, ...] = ("prior",)
 
     def __init__(self, cfg, shape: tuple[int, int, int] = (1, 28, 28)):
-        """`shape`: the images' C x H x W, from the data source (genlab.datasource); every network is built for it."""
+        """`shape`: the images' C x H x W, from the data source (genlab.data.datasource); every network is built for
+        it."""
         super().__init__()
         self.cfg = cfg
         self.shape = tuple(shape)

@@ -3,7 +3,7 @@ field v(x_t, t) on images, trained on straight noise-to-image paths and sampled 
 
 Objective: conditional flow matching with the optimal-transport path (Lipman et al., ICLR 2023, eq. 22-23), the
 same as rectified flow (Liu et al., ICLR 2023, eq. 1): x0 ~ N(0, I), x1 a training image in [-1, 1],
-x_t = (1 - t) x0 + t x1, loss || v(x_t, t) - (x1 - x0) ||^2 summed over pixels (genlab.flow_matching).
+x_t = (1 - t) x0 + t x1, loss || v(x_t, t) - (x1 - x0) ||^2 summed over pixels (genlab.models.flow_matching).
 `t_sampling="logit-normal"` draws t = sigmoid(N(0, 1)) instead of U(0, 1) (Esser et al., ICML 2024, sec. 3.1:
 more weight on the middle of the path, where the velocity is hardest to predict).
 
@@ -26,12 +26,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from genlab.bounds import bounded
-from genlab.errors import GenlabError
-from genlab.flow_matching import integrate, straight_path, time_embedding
+from genlab.core.bounds import bounded
+from genlab.core.errors import GenlabError
 from genlab.models.base import GenerativeModel, step
+from genlab.models.flow_matching import integrate, straight_path, time_embedding
 from genlab.models.gan import ema_beta, ema_update
-from genlab.nn import MNIST_SHAPE, PIXELS, adam, bottom, numel
+from genlab.models.nn import MNIST_SHAPE, PIXELS, adam, bottom, numel
 
 
 @dataclass(frozen=True)

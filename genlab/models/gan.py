@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genlab.bounds import bounded
-from genlab.errors import GenlabError
+from genlab.core.bounds import bounded
+from genlab.core.errors import GenlabError
 from genlab.models.base import GenerativeModel
-from genlab.nn import MNIST_SHAPE, ConvDecoder, MLPDecoder, adam, bottom, dcgan_init, numel
+from genlab.models.nn import MNIST_SHAPE, ConvDecoder, MLPDecoder, adam, bottom, dcgan_init, numel
 
 BN_RECALIBRATION = (8, 256)  # batches x samples of noise that re-estimate the EMA generator's batch-norm statistics
 BN_RECALIBRATION_SEED = 97  # fixed noise: the statistics are a pure function of the averaged weights

@@ -16,9 +16,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from genlab.bounds import bounded
+from genlab.core.bounds import bounded
 from genlab.models.base import GenerativeModel, step
-from genlab.nn import MNIST_SHAPE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam
+from genlab.models.nn import MNIST_SHAPE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, adam
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
@@ -80,7 +80,7 @@ class VAE(GenerativeModel):
     curve_panels = (("recon",), ("kl",))
     curve_ylabels = ("reconstruction NLL (nats/image)", "KL (nats/image)")
     samplers = ("prior", "gmm", "flow", "codes")  # the prior N(0, I), the GMM and the latent flow fitted to the
-    #   training codes, and decoded training codes as their ceiling (genlab.samplers)
+    #   training codes, and decoded training codes as their ceiling (genlab.eval.samplers)
 
     def __init__(self, cfg: VAEConfig, shape: tuple[int, int, int] = MNIST_SHAPE):
         super().__init__(cfg, shape)

@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.bounds import bounded
+from genlab.core.bounds import bounded
 from genlab.models.gan import ema_beta, ema_update, lazy_r1_weight, r1_penalty
+from genlab.models.nn import MNIST_SHAPE, adam, bottom, numel
 from genlab.models.vae import VAE, kl_to_standard_normal, reparameterize
-from genlab.nn import MNIST_SHAPE, adam, bottom, numel
 
 
 def llike_feature_error(feat_real: torch.Tensor, feat_recon: torch.Tensor) -> torch.Tensor:
