@@ -91,7 +91,7 @@ def build_parser() -> Parser:
     s.add_argument("--datasets", help="comma-separated subset of the study's datasets, e.g. mnist (default: all)")
     s.add_argument(
         "--dataset",
-        help="run the study on this dataset instead: mnist, fashion-mnist, stacked-mnist or folder:PATH "
+        help="run the study on this dataset instead: mnist, fashion-mnist, stacked-mnist, cifar-10 or folder:PATH "
         "(your images, PATH/<class>/*.png|jpg; docs/datasets.md)",
     )
     s.add_argument(
@@ -143,7 +143,7 @@ def build_parser() -> Parser:
     t.add_argument(
         "--dataset",
         default="mnist",
-        help="mnist, fashion-mnist, stacked-mnist or folder:PATH (your images, PATH/<class>/*.png|jpg)",
+        help="mnist, fashion-mnist, stacked-mnist, cifar-10 or folder:PATH (your images, PATH/<class>/*.png|jpg)",
     )
     t.add_argument("--name", help="run folder name (default: dataset-model-zZ-sSEED)")
     t.add_argument("--runs-dir", default="runs", help="parent folder of the run (default: runs)")
@@ -194,7 +194,7 @@ def build_parser() -> Parser:
     d = sub.add_parser("data", help="check or download the datasets")
     d.add_argument("action", choices=["verify", "fetch"])
     d.add_argument("target", nargs="?", help="the dataset, as --dataset (e.g. genlab data verify folder:PATH)")
-    d.add_argument("--dataset", default="all", help="mnist, fashion-mnist, stacked-mnist, folder:PATH or all")
+    d.add_argument("--dataset", default="all", help="mnist, fashion-mnist, stacked-mnist, cifar-10, folder:PATH or all")
     d.add_argument(
         "--test-fraction",
         type=float,
@@ -415,6 +415,10 @@ def cmd_data(a, overrides):
         dataset = data.check_name(a.dataset)
         for key, value in data.folders.describe(dataset, a.test_fraction).items():
             print(printable(f"{key}: {value}"))  # class names are folder names
+        return
+    if a.dataset == data.cifar10.NAME:  # one archive, six pinned .bin files
+        hashes = data.source(a.dataset, a.data_dir).verify(fetch=a.action == "fetch")
+        print(f"{a.dataset}: {len(hashes)} files OK (SHA-256 matches)")
         return
     if a.dataset in data.SOURCES and a.dataset not in data.DATASETS:  # built from another dataset's files
         src = data.source(a.dataset, a.data_dir)

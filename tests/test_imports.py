@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
         [
             "core.browser",
             "data",
+            "data.cifar10",
             "data.folders",
             "data.stacked_mnist",
             "eval.shipped_judges",

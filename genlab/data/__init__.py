@@ -32,7 +32,7 @@ import torch
 
 from genlab.core.errors import GenlabError, lookup
 from genlab.core.progress import bar
-from genlab.data import folders, stacked_mnist
+from genlab.data import cifar10, folders, stacked_mnist
 from genlab.data.datasource import DataSource, Shape, content_digest
 
 IMAGE_SIZE = 28
@@ -115,6 +115,7 @@ SourceFactory = Callable[[str, "str | None", float], DataSource]  # (dataset, da
 SOURCES: dict[str, SourceFactory] = {
     **{name: lambda n, d, f: IdxSource(n, d) for name in DATASETS},
     stacked_mnist.NAME: lambda n, d, f: stacked_mnist.StackedMnist(IdxSource("mnist", d)),
+    cifar10.NAME: lambda n, d, f: cifar10.Cifar10Source(*resolve_data_dir(d)),
 }
 PREFIXES: dict[str, SourceFactory] = {folders.PREFIX: lambda n, d, f: folders.FolderSource(n, f)}
 NORMALIZE: dict[str, Callable[[str], str]] = {folders.PREFIX: folders.normalized}  # prefix -> canonical name

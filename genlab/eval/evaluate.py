@@ -239,8 +239,9 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     src = data.source_of(cfg.data, data_dir)
     ds = src.name
     data.check_unchanged(read_meta(run_dir).get("data_sha256"), src, run_dir, "evaluating it")
-    if not src.classes:
-        return evaluate_without_judge(run_dir, cfg, model, state, src, device)
+    no_judge = features.why_no_judge(src)
+    if no_judge:
+        return evaluate_without_judge(run_dir, cfg, model, state, src, no_judge, device)
     judge, judge_info = features.get_judge(src)
     judge.to(device)
     n = ev.n_samples
@@ -500,16 +501,15 @@ def interpolation_smoothness(
     return float(d.mean()), float(share.mean())
 
 
-NO_JUDGE = (
-    "the images are unlabeled (a flat folder, no class subfolders), so genlab trains no judge: FID, KID, "
-    "precision, recall, density, coverage, recognisable share and the class metrics are not measured; "
-    "put the images in PATH/<class>/ folders to get them"
-)
+NO_JUDGE = features.NO_JUDGE_UNLABELED
 
 
-def evaluate_without_judge(run_dir: Path, cfg, model, state, src: DataSource, device="cpu") -> dict[str, Any]:
-    """eval.json for an unlabeled image folder: the metrics that need no judge (near-copies of training images;
-    for autoencoders reconstruction, ELBO, IWAE, active units) and why the rest is missing."""
+def evaluate_without_judge(
+    run_dir: Path, cfg, model, state, src: DataSource, why: str = NO_JUDGE, device="cpu"
+) -> dict[str, Any]:
+    """eval.json for images no judge can label (an unlabeled folder, a shape without a judge): the metrics that
+    need none (near-copies of training images, sharpness; for autoencoders reconstruction, ELBO, IWAE, active
+    units) and `why` the rest is missing."""
     ev, ds = cfg.eval, src.name
     test_u8, _ = src.load("test")
     n_real = min(ev.n_samples, 10_000, test_u8.shape[0])
@@ -523,8 +523,8 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, src: DataSource, de
         "n_fake": ev.n_samples,
         "n_real": n_real,
         "reference": f"the {n_real} test images of the folder",
-        "feature_space": "none (no judge: unlabeled images)",
-        "judge_skipped": NO_JUDGE,
+        "feature_space": "none (no judge: unlabeled images)" if why == NO_JUDGE else "none (no judge for this shape)",
+        "judge_skipped": why,
         "near_duplicates": f"share of {min(ev.memo_samples, ev.n_samples)} samples whose nearest training "
         f"image (pixel L2) is closer than {dup_thr:.3f}, the distance 99% of test images "
         "exceed",
@@ -541,7 +541,7 @@ def evaluate_without_judge(run_dir: Path, cfg, model, state, src: DataSource, de
         "epoch": state["epoch"],
         "step": state["step"],
         "checkpoint": "last epoch",
-        "judge_skipped": NO_JUDGE,
+        "judge_skipped": why,
         "protocol": protocol,
         "metrics": values,
         "intervals": intervals,
@@ -565,7 +565,8 @@ def summary_line(result: dict[str, Any]) -> str:
     m, f = result["metrics"], result["floor"]
     if "judge" not in result:
         parts = [
-            f"{result['run']} (epoch {result['epoch']}): no judge metrics (unlabeled images)",
+            f"{result['run']} (epoch {result['epoch']}): no judge metrics "
+            + ("(unlabeled images)" if result["judge_skipped"] == NO_JUDGE else "(no judge for this shape)"),
             f"near-copies of training images {m[M.NEAR_DUPLICATES]:.3f}",
         ]
         if M.RECON_MSE in m:

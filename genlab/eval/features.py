@@ -61,6 +61,28 @@ def judge_epochs(dataset: str, n_images: int, batch: int) -> int:
     return max(3, min(200, -(-FOLDER_JUDGE_STEPS // max(1, n_images // batch))))
 
 
+NO_JUDGE_UNLABELED = (
+    "the images are unlabeled (a flat folder, no class subfolders), so genlab trains no judge: FID, KID, "
+    "precision, recall, density, coverage, recognisable share and the class metrics are not measured; "
+    "put the images in PATH/<class>/ folders to get them"
+)
+
+
+def why_no_judge(src: DataSource) -> str | None:
+    """Why a source's samples cannot be judged (no labels; a shape the judge network is not built for), or None
+    when they can: the one test evaluation, the epoch hook and the judge training ahead of the workers share."""
+    if not src.classes:
+        return NO_JUDGE_UNLABELED
+    if src.channel_source is not None or src.shape == JUDGE_SHAPE:
+        return None
+    shape = "x".join(map(str, src.shape))
+    return (
+        f"the images are {shape} and genlab builds its judge (and the junk it learns to reject) only for "
+        f"{'x'.join(map(str, JUDGE_SHAPE))} images, or images made of such channels, so FID, KID, precision, recall, "
+        "density, coverage, recognisable share and the class metrics are not measured for them yet"
+    )
+
+
 def check_labeled(src: DataSource) -> None:
     if not src.classes:
         raise GenlabError(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab import data
+from genlab.eval.features import why_no_judge
 from genlab.report import figures
 from genlab.store.runs import read_meta, update_meta
 from genlab.train.config import RunConfig
@@ -25,9 +26,7 @@ def run_one(
     `tensorboard` also logs it to RUN_DIR/tb (genlab.train.tb_logger)."""
     training_images(cfg, data_dir)  # a batch too large for the data is one line before any judge is trained
     hook = None
-    if (
-        evaluate_runs and cfg.eval.epoch_fid_samples and data.source_of(cfg.data, data_dir).classes
-    ):  # unlabeled: no judge
+    if evaluate_runs and cfg.eval.epoch_fid_samples and why_no_judge(data.source_of(cfg.data, data_dir)) is None:
         from genlab.eval.evaluate import epoch_fid_hook
 
         hook = epoch_fid_hook(cfg, data_dir, device)

@@ -135,7 +135,7 @@ def run_study(req: StudyRequest, log=print) -> Path:
         from genlab.eval import features  # train the judges once here, not once per worker at the same time
 
         for ds, src in sources.items():
-            if src.classes:  # an unlabeled folder has no judge
+            if features.why_no_judge(src) is None:  # an unlabeled folder, a shape without a judge
                 asked = max((c.cfg.eval.judges for c in configs if c.cfg.data.dataset == ds), default=0)
                 for index in range(features.ensemble_size(src, asked)):
                     features.get_judge(src, index)
