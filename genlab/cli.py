@@ -198,8 +198,8 @@ def build_parser() -> Parser:
     d.add_argument(
         "--test-fraction",
         type=float,
-        default=1 / 6,
-        help="with folder:PATH: the held-out share (as data.test_fraction)",
+        default=None,
+        help="with folder:PATH: the held-out share (as data.test_fraction; default 1/6, MNIST's 10k of 70k)",
     )
     data_opt(d)
     return p
@@ -410,6 +410,8 @@ def cmd_data(a, overrides):
     if data.is_folder(a.dataset):
         if a.action == "fetch":
             raise GenlabError(f"{a.dataset}: a folder is not fetched; use 'genlab data verify {a.dataset}'")
+        if a.test_fraction is None:
+            a.test_fraction = data.folders.DEFAULT_TEST_FRACTION
         if not 0.05 <= a.test_fraction <= 0.5:
             raise GenlabError(f"--test-fraction {a.test_fraction} must be from 0.05 to 0.5")
         dataset = data.check_name(a.dataset)

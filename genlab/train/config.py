@@ -27,7 +27,8 @@ from genlab.store.runs import loads_finite
 class DataConfig:
     dataset: str = "mnist"  # a registry entry in genlab.data.DATASETS, or folder:PATH (genlab.data.folders)
     n_train: int = bounded(0, 0, 500_000)  # training images used; 0 = the whole split
-    test_fraction: float = bounded(1 / 6, 0.05, 0.5)  # held-out share of a folder: dataset (by file-name hash)
+    # held-out share of a folder: dataset (by file-name hash)
+    test_fraction: float = bounded(data.folders.DEFAULT_TEST_FRACTION, 0.05, 0.5)
 
     def check(self) -> None:
         normal = data.check_name(self.dataset)
