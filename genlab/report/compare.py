@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from genlab import data
+from genlab.core.errors import GenlabError, lookup
 from genlab.eval import metric_specs, samplers
 from genlab.eval import metrics as M
 from genlab.models import MODELS
 from genlab.report import viz
 from genlab.store import schema
 from genlab.store.runs import read_json, read_meta, read_text
+from genlab.train.config import from_json
 
 
 def label(arm: str) -> str:
@@ -202,7 +204,6 @@ def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
     """One row per run of a study for `genlab runs`: status, epochs done of planned, best epoch, the metrics shown
     there (metric_specs.RUNS: FID, recognisable share) with their intervals, training wall time (None where not
     measured yet)."""
-    from genlab.core.errors import GenlabError, lookup
 
     if not (Path(study_dir) / "study.json").is_file():
         raise GenlabError(f"{study_dir} is not a study folder (no study.json); run 'genlab study' first")
@@ -221,8 +222,6 @@ def run_rows(study_dir: Path, sort: str = "name") -> list[dict[str, Any]]:
             per = meta.get("steps_per_epoch")
             epochs_cfg = None
             if (run_dir / "config.json").is_file():
-                from genlab.train.config import from_json
-
                 epochs_cfg = from_json(
                     read_text(run_dir / "config.json", "the run's config"), str(run_dir / "config.json")
                 ).train.epochs

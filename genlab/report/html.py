@@ -22,9 +22,10 @@ from genlab import data
 from genlab.core.errors import GenlabError
 from genlab.eval import metric_specs, samplers
 from genlab.eval import metrics as M
-from genlab.report import compare
+from genlab.report import collapse, compare, families, findings, sensitivity
 from genlab.store import schema
 from genlab.store.runs import atomic_write, read_json, read_meta, read_text
+from genlab.train.config import from_json, make_config
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1260px;margin:0 auto;padding:1rem;
@@ -115,7 +116,6 @@ class Page:
 
 def read_config_dict(run_dir: Path) -> dict[str, Any]:
     """The run's config.json as a dict, validated like user input ({} when absent)."""
-    from genlab.train.config import from_json
 
     path = run_dir / "config.json"
     if not path.is_file():
@@ -218,7 +218,6 @@ VERDICT_CLASS = {"supported": "ok", "contradicted": "bad", "inconclusive": "note
 
 def config_differences(cfg: dict[str, Any]) -> str:
     """The settings of a run that differ from its model's defaults (what a reader needs to tell runs apart)."""
-    from genlab.train.config import make_config
 
     model = cfg.get("model", {})
     try:
@@ -312,7 +311,6 @@ def judge_skipped(settings: dict, ds: str) -> str | None:
 
 def verdict(study: dict, settings: dict, ds: str) -> str:
     """The summary table's verdict in one sentence (genlab.report.findings.verdict_sentence)."""
-    from genlab.report import findings
 
     rows = []
     for cap, label, st, prefix in summary_rows(study, settings, ds):
@@ -379,7 +377,6 @@ def summary_section(page: Page, study_dir: Path, study: dict, settings: dict) ->
 def compute_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
     """Beyond the seed study: every family's sample quality against its training compute (genlab.report.families), a
     chart and a table per dataset and the sentences the numbers support."""
-    from genlab.report import families
 
     page.add("<section id='compute'><h2>Beyond the seed: families at matched compute</h2>")
     shown = False
@@ -514,7 +511,6 @@ MAX_HISTOGRAM_CLASSES = 20  # more classes than this get the mode counts instead
 
 def modes_table(page: Page, study: dict, settings: dict, ds: str) -> None:
     """Stacked MNIST's collapse figures per model and sampler (mean [95% CI] over seeds), real images first."""
-    from genlab.report import collapse
 
     found = [r for r in collapse.rows(study, settings) if r[3].dataset == ds]
     if not found:
@@ -591,7 +587,6 @@ def collapse_table(page: Page, settings: dict, ds: str, study: dict | None = Non
 
 
 def findings_section(page: Page, study_dir: Path, study: dict, settings: dict) -> None:
-    from genlab.report import collapse, findings, sensitivity
 
     page.add("<h2 id='verdict'>Answers to the study's questions</h2>")
     own = [(Path(study_dir), study, settings)] if study.get("study") in sensitivity.STUDIES else []

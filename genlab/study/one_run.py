@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab import data
+from genlab.eval.evaluate import epoch_fid_hook, evaluate_run
 from genlab.eval.features import why_no_judge
 from genlab.report import figures
 from genlab.store.runs import read_meta, update_meta
@@ -27,8 +28,6 @@ def run_one(
     training_images(cfg, data_dir)  # a batch too large for the data is one line before any judge is trained
     hook = None
     if evaluate_runs and cfg.eval.epoch_fid_samples and why_no_judge(data.source_of(cfg.data, data_dir)) is None:
-        from genlab.eval.evaluate import epoch_fid_hook
-
         hook = epoch_fid_hook(cfg, data_dir, device)
     loggers = []
     if tensorboard:
@@ -46,8 +45,6 @@ def run_one(
         figures.run_figures(run_dir, data_dir, device=device)
         meta = update_meta(run_dir, figures_done=True)
     if evaluate_runs and not (run_dir / "eval.json").exists():
-        from genlab.eval.evaluate import evaluate_run
-
         result = evaluate_run(run_dir, data_dir, device)
         if tensorboard:
             from genlab.train.tb_logger import log_final

@@ -24,9 +24,12 @@ import traceback
 from pathlib import Path
 
 from genlab import data
+from genlab.core import devices
 from genlab.core.errors import GenlabError, Interrupted
 from genlab.core.progress import bar
+from genlab.eval import features
 from genlab.report import figures
+from genlab.report.html import write_index, write_report
 from genlab.store.runs import check_name, claim, read_meta, release, update_meta, write_json
 from genlab.study import study_request
 from genlab.study.one_run import run_one, usable_cores
@@ -74,7 +77,6 @@ def run_study(req: StudyRequest, log=print) -> Path:
     `req.executor` 'ray' hands the pending runs to Ray tasks instead (genlab.study.executor_ray).
     `req.device` (auto, cpu, cuda, cuda:N) is resolved here, once.
     """
-    from genlab.core import devices
 
     req.check()
     dev = devices.resolve(req.device)
@@ -132,8 +134,6 @@ def run_study(req: StudyRequest, log=print) -> Path:
     pending = [c for c in configs if not is_complete(study_dir / c.name, evaluate_runs)]
     n_workers, worker_threads = (1, 0) if req.workers == 1 else plan_workers(req.workers, len(pending))
     if evaluate_runs and pending and (req.executor == "ray" or n_workers > 1):
-        from genlab.eval import features  # train the judges once here, not once per worker at the same time
-
         for ds, src in sources.items():
             if features.why_no_judge(src) is None:  # an unlabeled folder, a shape without a judge
                 asked = max((c.cfg.eval.judges for c in configs if c.cfg.data.dataset == ds), default=0)
@@ -168,8 +168,6 @@ def run_study(req: StudyRequest, log=print) -> Path:
         run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev, tensorboard)
     log(f"study {study.name} ({profile.name}) finished in {time.perf_counter() - t0:.1f}s -> {study_dir}")
     if req.pages:
-        from genlab.report.html import write_index, write_report
-
         write_index(study_dir)
         log(f"report: {write_report(study_dir)}")
     return study_dir

@@ -93,9 +93,7 @@ class RunConfig:
     @property
     def run_name(self) -> str:
         """Run folder name: dataset, model, capacity and seed, all a reader needs to place it."""
-        from genlab.data import slug
-
-        return f"{slug(self.data.dataset)}-{self.model_name}-z{self.z_dim}-s{self.train.seed}"
+        return f"{data.slug(self.data.dataset)}-{self.model_name}-z{self.z_dim}-s{self.train.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model": {"name": self.model_name, **dataclasses.asdict(self.model)}}
