@@ -19,6 +19,7 @@ from PIL import Image
 
 from genlab.cli import main
 from genlab.core import paths
+from genlab.core.errors import GenlabError
 from genlab.core.safeio import printable
 from genlab.data import folders
 from genlab.eval import features
@@ -757,3 +758,86 @@ def test_random_hostile_folder_is_exit_0_or_one_line(tmp_path, capsys, monkeypat
         code2, out2, err2 = cli(capsys, "data", "verify", f"folder:{root}")
     assert code2 == 0 and out2 == out, err2
     assert any("damaged" in str(w.message) for w in seen), [str(w.message) for w in seen]
+
+
+# ---------------------------------------------------------------- 5b. the same modes kept in colour (data.channels=3)
+
+
+def convert_rgb(im: Image.Image, tmp_path: Path, fmt: str = "PNG", size: int = 32, **save) -> torch.Tensor:
+    p = tmp_path / ("x.png" if fmt == "PNG" else "x.jpg")
+    im.save(p, format=fmt, **save)
+    return folders.convert(p.read_bytes(), p, size=size, channels=3)
+
+
+def test_colour_keeps_red_green_blue_where_they_were(tmp_path):
+    im = Image.new("RGB", (40, 40), (255, 0, 0))
+    im.paste((0, 255, 0), (20, 0, 40, 40))  # right half green
+    out = convert_rgb(im, tmp_path)
+    assert out.shape == (3, 32, 32) and out.dtype == torch.uint8
+    assert out[:, 16, 2].tolist() == [255, 0, 0] and out[:, 16, 29].tolist() == [0, 255, 0]
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "PA"])
+def test_colour_alpha_is_composited_onto_black(mode, tmp_path):
+    im = Image.new("RGBA", (28, 28), (200, 40, 10, 255))
+    im.paste((200, 40, 10, 0), (14, 0, 28, 28))
+    im = im.convert(mode) if mode != "PA" else im
+    out = convert_rgb(im, tmp_path, size=28)
+    assert out[:, 14, 2].max() > 30 and out[:, 14, 25].tolist() == [0, 0, 0]
+    if mode == "RGBA":
+        assert out[:, 14, 2].tolist() == [200, 40, 10]  # colour kept where opaque
+
+
+def test_colour_palette_with_a_transparent_index_and_16_bit_greys(tmp_path):
+    import numpy as np
+
+    im = Image.new("RGB", (28, 28), (10, 120, 250)).convert("P")
+    im.paste(im.getpixel((0, 0)), (0, 0, 28, 28))
+    keyed = Image.new("P", (28, 28), 0)
+    keyed.putpalette([10, 120, 250, 90, 90, 90] + [0] * 762)
+    keyed.paste(1, (14, 0, 28, 28))
+    out = convert_rgb(keyed, tmp_path, size=28, transparency=1)  # index 1 is transparent -> black
+    assert out[:, 14, 2].tolist() == [10, 120, 250] and out[:, 14, 25].tolist() == [0, 0, 0]
+    ramp = np.tile(np.linspace(0, 65535, 28).round().astype(np.uint16), (28, 1))
+    out = convert_rgb(Image.fromarray(ramp), tmp_path, size=28)
+    assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])  # a grey is the same in every channel
+    assert out[0, 14, 0] == 0 and out[0, 14, -1] == 255
+
+
+def test_colour_cmyk_jpeg_and_exif_orientation(tmp_path):
+    out = convert_rgb(Image.new("CMYK", (40, 20), (0, 0, 0, 0)), tmp_path, fmt="JPEG")
+    assert out.shape == (3, 32, 32) and out.float().mean() > 240  # CMYK 0,0,0,0 is white
+    im = Image.new("RGB", (40, 20), (255, 0, 0))
+    im.paste((0, 0, 255), (0, 0, 40, 10))  # top half blue, bottom red
+    exif = Image.Exif()
+    exif[0x0112] = 3  # rotated 180 degrees: shown with red on top
+    out = convert_rgb(im, tmp_path, fmt="JPEG", size=20, exif=exif.tobytes(), quality=95)
+    assert out[0, 2, 10] > 200 and out[2, 2, 10] < 60  # the top row of the shown image is red
+    assert out[2, 17, 10] > 200  # and its bottom blue
+
+
+def test_a_conversion_is_checked_and_keys_its_own_cache_entry(tmp_path, monkeypatch):
+    root = labeled(tmp_path / "imgs")
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    grey = folders.load_all(f"folder:{root}")
+    colour = folders.load_all(f"folder:{root}", 32, 3)
+    assert grey[0].shape[1:] == (28, 28) and colour[0].shape[1:] == (3, 32, 32)
+    assert grey[3] != colour[3] and len(list((tmp_path / "cache" / "folders").glob("*.safetensors"))) == 2
+    folders.load_all.cache_clear()
+    again = folders.load_all(f"folder:{root}", 32, 3)  # from the cache: the same tensors
+    assert torch.equal(again[0], colour[0]) and again[3] == colour[3]
+    for size, channels in ((30, 1), (4, 3), (32, 2)):
+        with pytest.raises(GenlabError) as e:
+            folders.load_all(f"folder:{root}", size, channels)
+        assert len(str(e.value).splitlines()) == 1 and "data." in str(e.value)
+
+
+def test_size_and_channels_are_for_folders_only_one_line(capsys, tmp_path):
+    for bad in (
+        ["--data.size=32", "--dataset", "mnist"],
+        ["--data.channels=3", "--dataset", "mnist"],
+        ["--data.size=30", "--dataset", "folder:/nope"],
+    ):
+        code = main(["train", "--model", "vae", "--runs-dir", str(tmp_path), *bad])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and "data." in err, err

@@ -51,7 +51,7 @@ class ColourBlobs(DataSource):
 
 @pytest.fixture
 def blobs(monkeypatch):
-    monkeypatch.setitem(data.SOURCES, "blobs", lambda name, data_dir, test_fraction: ColourBlobs())
+    monkeypatch.setitem(data.SOURCES, "blobs", lambda name, data_dir, conversion: ColourBlobs())
     data.source.cache_clear()
     yield
     data.source.cache_clear()

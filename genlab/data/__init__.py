@@ -111,13 +111,25 @@ class IdxSource(DataSource):
         return f"{self.name}-{DATASETS[self.name].sha256['train-images-idx3-ubyte'][:12]}"
 
 
-SourceFactory = Callable[[str, "str | None", float], DataSource]  # (dataset, data_dir, test_fraction) -> source
+@dataclass(frozen=True)
+class Conversion:
+    """How a source made of files of any size (an image folder) is split and converted; the registry's datasets
+    have their own split and shape and ignore it."""
+
+    test_fraction: float = folders.DEFAULT_TEST_FRACTION
+    size: int = folders.SIZE
+    channels: int = folders.CHANNELS
+
+
+SourceFactory = Callable[[str, "str | None", Conversion], DataSource]  # (dataset, data_dir, conversion) -> source
 SOURCES: dict[str, SourceFactory] = {
-    **{name: lambda n, d, f: IdxSource(n, d) for name in DATASETS},
-    stacked_mnist.NAME: lambda n, d, f: stacked_mnist.StackedMnist(IdxSource("mnist", d)),
-    cifar10.NAME: lambda n, d, f: cifar10.Cifar10Source(*resolve_data_dir(d)),
+    **{name: lambda n, d, c: IdxSource(n, d) for name in DATASETS},
+    stacked_mnist.NAME: lambda n, d, c: stacked_mnist.StackedMnist(IdxSource("mnist", d)),
+    cifar10.NAME: lambda n, d, c: cifar10.Cifar10Source(*resolve_data_dir(d)),
 }
-PREFIXES: dict[str, SourceFactory] = {folders.PREFIX: lambda n, d, f: folders.FolderSource(n, f)}
+PREFIXES: dict[str, SourceFactory] = {
+    folders.PREFIX: lambda n, d, c: folders.FolderSource(n, c.test_fraction, c.size, c.channels)
+}
 NORMALIZE: dict[str, Callable[[str], str]] = {folders.PREFIX: folders.normalized}  # prefix -> canonical name
 
 
@@ -139,20 +151,29 @@ def check_name(dataset: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def source(
-    dataset: str, data_dir: str | os.PathLike | None = None, test_fraction: float = folders.DEFAULT_TEST_FRACTION
+    dataset: str,
+    data_dir: str | os.PathLike | None = None,
+    test_fraction: float = folders.DEFAULT_TEST_FRACTION,
+    size: int = folders.SIZE,
+    channels: int = folders.CHANNELS,
 ) -> DataSource:
-    """The data source a dataset name stands for; `data_dir` is where IDX files live, `test_fraction` splits a
-    folder (the registry's datasets keep their official split)."""
+    """The data source a dataset name stands for; `data_dir` is where IDX files live; `test_fraction`, `size` and
+    `channels` split and convert a folder (the registry's datasets keep their official split and shape)."""
     name = check_name(dataset)
     data_dir = str(data_dir) if data_dir else None
     prefix = prefix_of(name)
+    if prefix is None and (size, channels) != (folders.SIZE, folders.CHANNELS):
+        raise GenlabError(
+            f"data.size and data.channels convert image folders (folder:PATH); {name} has its own shape, "
+            "leave them at their defaults"
+        )
     factory = PREFIXES[prefix] if prefix is not None else SOURCES[name]
-    return factory(name, data_dir, test_fraction)
+    return factory(name, data_dir, Conversion(test_fraction, size, channels))
 
 
 def source_of(cfg, data_dir: str | os.PathLike | None = None) -> DataSource:
     """The source of a run's DataConfig."""
-    return source(cfg.dataset, data_dir, cfg.test_fraction)
+    return source(cfg.dataset, data_dir, cfg.test_fraction, cfg.size, cfg.channels)
 
 
 def is_folder(dataset: str) -> bool:

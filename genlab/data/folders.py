@@ -12,9 +12,11 @@ time, so memory is one file plus the converted tensor. Every unusable file is na
 
 Conversion (documented in docs/datasets.md): EXIF orientation applied; 16-bit greys scaled to 8 bit;
 transparency (an alpha channel or a tRNS colour key, in every mode) composited onto black (MNIST's
-background); grayscale by PIL's ITU-R 601 luma ("L"); the central square crop of the shorter side; Lanczos
-resize to 28x28. The converted uint8 tensor is cached under $GENLAB_CACHE/folders/ keyed by a SHA-256 over
-every file's relative name and bytes (and the conversion's version), written atomically with a SHA-256 of
+background); grayscale by PIL's ITU-R 601 luma ("L"), or, with `data.channels=3`, RGB (CMYK and palettes by
+PIL's conversion, greys repeated in all three channels); the central square crop of the shorter side; Lanczos
+resize to `data.size` (28 by default). The converted uint8 tensor is cached under $GENLAB_CACHE/folders/ keyed
+by a SHA-256 over every file's relative name and bytes (and the conversion: its version, size and channels),
+written atomically with a SHA-256 of
 its own tensors, so a changed file means a new key, a crash never leaves half an entry, and a damaged or
 tampered entry is rebuilt with a warning. The held-out test split takes each file whose
 SHA-256 of its relative name falls under `test_fraction`: deterministic, stable when files are added, and
@@ -46,7 +48,9 @@ from genlab.data.datasource import DataSource
 
 PREFIX = "folder:"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-SIZE = 28
+SIZE = 28  # the default side: MNIST's, the one the judge is built for
+CHANNELS = 1  # the default: grey, the judge's; 3 keeps colour
+SIZES = range(8, 257, 4)  # sides a conversion may ask for: the networks halve an image twice
 CONVERSION_VERSION = 2  # bump when the conversion changes: the cache key includes it (2: 16-bit greys scaled,
 #   colour-key transparency composited)
 FORMATS = ("PNG", "JPEG")  # what genlab decodes, judged by content; Pillow's other plugins are never tried
@@ -189,8 +193,20 @@ def sniff(blob: bytes, path: Path) -> None:
         )
 
 
-def key_hash() -> hashlib._Hash:
-    return hashlib.sha256(f"genlab-folder-v{CONVERSION_VERSION}\0".encode())
+def check_conversion(size: int, channels: int) -> None:
+    if size not in SIZES:
+        raise GenlabError(f"data.size={size}: use a side from 8 to 256 that is a multiple of 4 (28, 32, 64, ...)")
+    if channels not in (1, 3):
+        raise GenlabError(f"data.channels={channels}: use 1 (grey) or 3 (colour)")
+
+
+def key_hash(size: int = SIZE, channels: int = CHANNELS) -> hashlib._Hash:
+    """The start of a folder's cache key: the conversion's version and, when not the default 28 x 28 grey, its
+    size and channels (so the default's keys, and the judges cached under them, stay what they were)."""
+    h = hashlib.sha256(f"genlab-folder-v{CONVERSION_VERSION}\0".encode())
+    if (size, channels) != (SIZE, CHANNELS):
+        h.update(f"size={size},channels={channels}\0".encode())
+    return h
 
 
 def hash_entry(h: hashlib._Hash, name: str, blob: bytes) -> None:
@@ -220,6 +236,18 @@ def one_line(problems: list[GenlabError], root: Path) -> GenlabError:
     )
 
 
+def to_rgb(im) -> Image.Image:
+    """Any decoded PNG/JPEG -> 8-bit "RGB", transparency composited onto black; greys (8- or 16-bit, float) as
+    to_gray makes them, repeated in the three channels; CMYK and palettes by PIL's own conversion."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F", "L", "LA", "La", "1"):
+        return to_gray(im).convert("RGB")
+    trans = im.info.get("transparency")
+    if "A" in im.mode or im.mode == "RGBa" or trans is not None:
+        rgba = im.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", im.size, (0, 0, 0, 255)), rgba).convert("RGB")
+    return im.convert("RGB")
+
+
 def to_gray(im) -> Image.Image:
     """Any decoded PNG/JPEG -> 8-bit grey "L" with transparency composited onto black (docs/datasets.md)."""
     trans = im.info.get("transparency")
@@ -239,8 +267,9 @@ def to_gray(im) -> Image.Image:
     return im.convert("L")
 
 
-def convert(blob: bytes, path: Path) -> torch.Tensor:
-    """One image file's bytes -> uint8 [28, 28] (the documented conversion); a bad file is one line."""
+def convert(blob: bytes, path: Path, size: int = SIZE, channels: int = CHANNELS) -> torch.Tensor:
+    """One image file's bytes -> uint8 [size, size] (grey) or [3, size, size] (colour), the documented
+    conversion; a bad file is one line."""
     import io
 
     sniff(blob, path)
@@ -256,9 +285,10 @@ def convert(blob: bytes, path: Path) -> torch.Tensor:
                     )
                 im.load()
                 im = ImageOps.exif_transpose(im)
-                g = to_gray(im)
-                g = ImageOps.fit(g, (SIZE, SIZE), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-                return torch.frombuffer(bytearray(g.tobytes()), dtype=torch.uint8).reshape(SIZE, SIZE)
+                g = to_gray(im) if channels == 1 else to_rgb(im)
+                g = ImageOps.fit(g, (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+                pixels = torch.frombuffer(bytearray(g.tobytes()), dtype=torch.uint8)
+                return pixels.reshape(size, size) if channels == 1 else pixels.reshape(size, size, 3).permute(2, 0, 1)
     except GenlabError:
         raise
     except (
@@ -292,7 +322,14 @@ def tensors_sha256(images: torch.Tensor, labels: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-def read_cached(path: Path, folder: Folder) -> tuple[torch.Tensor, torch.Tensor] | None:
+def entry_shape(n: int, size: int, channels: int) -> tuple[int, ...]:
+    """A cache entry's image tensor: [N, S, S] grey (the layout entries always had), [N, 3, S, S] colour."""
+    return (n, size, size) if channels == 1 else (n, channels, size, size)
+
+
+def read_cached(
+    path: Path, folder: Folder, size: int = SIZE, channels: int = CHANNELS
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """A cache entry, after checking its checksum, shapes, dtypes and labels against the scan; None if there is
     none; a damaged one is a warning and None (it is rebuilt, never trusted)."""
     import stat
@@ -310,8 +347,9 @@ def read_cached(path: Path, folder: Folder) -> tuple[torch.Tensor, torch.Tensor]
                 images, labels = f.get_tensor("images"), f.get_tensor("labels")
                 recorded = (f.metadata() or {}).get("sha256")
             n = len(folder.files)
-            if images.shape != (n, SIZE, SIZE) or images.dtype != torch.uint8:
-                problem = f"images {tuple(images.shape)} {images.dtype}, expected ({n}, {SIZE}, {SIZE}) uint8"
+            want = entry_shape(n, size, channels)
+            if tuple(images.shape) != want or images.dtype != torch.uint8:
+                problem = f"images {tuple(images.shape)} {images.dtype}, expected {want} uint8"
             elif labels.shape != (n,) or labels.dtype != torch.int64:
                 problem = f"labels {tuple(labels.shape)} {labels.dtype}, expected ({n},) int64"
             elif labels.tolist() != list(folder.labels):
@@ -329,12 +367,15 @@ def read_cached(path: Path, folder: Folder) -> tuple[torch.Tensor, torch.Tensor]
 
 
 @functools.lru_cache(maxsize=4)
-def load_all(dataset: str) -> tuple[torch.Tensor, torch.Tensor, Folder, str]:
-    """(images uint8 [N,28,28], labels int64 [N], the scan, the content SHA-256) of a folder, from the cache
-    when its files are unchanged. Two passes, one file in memory at a time: hash (and sniff) every file, then
-    on a cache miss convert each, checking it is the file that was hashed."""
+def load_all(
+    dataset: str, size: int = SIZE, channels: int = CHANNELS
+) -> tuple[torch.Tensor, torch.Tensor, Folder, str]:
+    """(images uint8 (entry_shape), labels int64 [N], the scan, the content SHA-256 of files and conversion) of a
+    folder, from the cache when its files are unchanged. Two passes, one file in memory at a time: hash (and
+    sniff) every file, then on a cache miss convert each, checking it is the file that was hashed."""
+    check_conversion(size, channels)
     folder = scan(folder_path(dataset))
-    h, digests, problems = key_hash(), [], []
+    h, digests, problems = key_hash(size, channels), [], []
     with bar(
         total=len(folder.files),
         desc=f"reading {len(folder.files)} images of {printable(folder.root.name)}/",
@@ -354,13 +395,15 @@ def load_all(dataset: str) -> tuple[torch.Tensor, torch.Tensor, Folder, str]:
         raise one_line(problems, folder.root)
     key = h.hexdigest()
     cached = cache_root() / f"{key}.safetensors"
-    hit = read_cached(cached, folder)
+    hit = read_cached(cached, folder, size, channels)
     if hit is not None:
         return hit[0], hit[1], folder, key
-    images = torch.empty(len(folder.files), SIZE, SIZE, dtype=torch.uint8)
+    images = torch.empty(entry_shape(len(folder.files), size, channels), dtype=torch.uint8)
     with bar(
         total=len(folder.files),
-        desc=f"converting {len(folder.files)} images of {printable(folder.root.name)}/ to 28x28",
+        desc=f"converting {len(folder.files)} images of {printable(folder.root.name)}/ to "
+        + ("" if channels == 1 else "3x")
+        + f"{size}x{size}",
         unit="img",
     ) as pb:
         for i, name in enumerate(folder.files):
@@ -372,7 +415,7 @@ def load_all(dataset: str) -> tuple[torch.Tensor, torch.Tensor, Folder, str]:
                         "changed while genlab read the folder",
                         "run the command again once nothing writes to it",
                     )
-                images[i] = convert(blob, folder.root / name)
+                images[i] = convert(blob, folder.root / name, size, channels)
             except GenlabError as e:
                 problems.append(e)
             pb.update(1)
@@ -419,14 +462,18 @@ def in_test_split(name: str, test_fraction: float) -> bool:
     return name_hash(name) < test_fraction * 2.0**64
 
 
-def load(dataset: str, split: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
+def load(
+    dataset: str, split: str, test_fraction: float = DEFAULT_TEST_FRACTION, size: int = SIZE, channels: int = CHANNELS
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images, labels) of one split of a folder dataset."""
-    return _split(dataset, split, test_fraction)
+    return _split(dataset, split, test_fraction, size, channels)
 
 
 @functools.lru_cache(maxsize=8)
-def _split(dataset: str, split: str, test_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels, folder, _ = load_all(dataset)
+def _split(
+    dataset: str, split: str, test_fraction: float, size: int, channels: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels, folder, _ = load_all(dataset, size, channels)
     # files in the order of their name hash, not class by class: "the first n images" of a split (the metrics'
     # reference, the real-samples grid) is then a fair mix of classes, as in MNIST
     order = sorted(range(len(folder.files)), key=lambda i: name_hash(folder.files[i][::-1]))
@@ -446,9 +493,10 @@ def classes(dataset: str) -> tuple[str, ...]:
     return load_all(dataset)[2].classes
 
 
-def fingerprint(dataset: str) -> str:
-    """The content SHA-256 (names and bytes of every file): the folder's identity in meta.json and judge keys."""
-    return load_all(dataset)[3]
+def fingerprint(dataset: str, size: int = SIZE, channels: int = CHANNELS) -> str:
+    """The content SHA-256 (names and bytes of every file, and the conversion): the folder's identity in meta.json
+    and judge keys."""
+    return load_all(dataset, size, channels)[3]
 
 
 def describe(dataset: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> dict[str, object]:
@@ -469,14 +517,17 @@ def describe(dataset: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> dict
 
 @dataclass(frozen=True)
 class FolderSource(DataSource):
-    """`folder:PATH` as a data source: 1 x 28 x 28 grey today, split by file-name hash at `test_fraction`."""
+    """`folder:PATH` as a data source: converted to `channels` x `size` x `size` (28 x 28 grey by default), split
+    by file-name hash at `test_fraction`."""
 
     name: str
     test_fraction: float = DEFAULT_TEST_FRACTION
+    size: int = SIZE
+    channels: int = CHANNELS
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return (1, SIZE, SIZE)
+        return (self.channels, self.size, self.size)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -487,12 +538,13 @@ class FolderSource(DataSource):
         return slug(self.name)
 
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        images, labels = load(self.name, split, self.test_fraction)
-        return images.unsqueeze(1), labels
+        images, labels = load(self.name, split, self.test_fraction, self.size, self.channels)
+        return (images.unsqueeze(1) if self.channels == 1 else images), labels
 
     def content_hashes(self) -> dict[str, str]:
-        return {"folder": fingerprint(self.name)}
+        return {"folder": fingerprint(self.name, self.size, self.channels)}
 
     def judge_key(self) -> str:
-        sha = hashlib.sha256(f"{fingerprint(self.name)}:{self.test_fraction!r}".encode()).hexdigest()[:12]
+        key = fingerprint(self.name, self.size, self.channels)
+        sha = hashlib.sha256(f"{key}:{self.test_fraction!r}".encode()).hexdigest()[:12]
         return f"folder-{sha}"  # by content and split: a moved or renamed folder keeps its judge

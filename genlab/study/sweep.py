@@ -41,10 +41,13 @@ EXECUTORS = study_request.EXECUTORS  # where runs execute: worker processes on t
 MAX_AUTO_WORKERS = 8  # beyond this the per-worker memory and disk traffic stop paying on a laptop
 
 
-def study_dir_for(runs_dir: Path, study: str, profile: str, dataset: str | None = None) -> Path:
-    """STUDY-PROFILE, plus the dataset's slug when --dataset moved the study onto other data: a study on your
-    images never replaces the study.json and report of the same study on its own datasets."""
+def study_dir_for(runs_dir: Path, study: str, profile: str, dataset: str | None = None, shape=None) -> Path:
+    """STUDY-PROFILE, plus the dataset's slug when --dataset moved the study onto other data (and the shape a
+    folder was converted to, when not the default 1 x 28 x 28): a study on your images never replaces the
+    study.json and report of the same study on its own datasets, or on the same images converted otherwise."""
     suffix = f"-{data.slug(dataset)}" if dataset else ""
+    if dataset and shape is not None and data.is_folder(dataset) and tuple(shape) != (1, 28, 28):
+        suffix += f"-{shape[0]}x{shape[1]}"
     return Path(runs_dir) / check_name(f"{study}-{profile}{suffix}", "study name")
 
 
@@ -101,7 +104,8 @@ def run_study(req: StudyRequest, log=print) -> Path:
         if req.address is not None:
             parse_address(req.address)
         start(req.address, req.cpus_per_run, req.gpus_per_run, req.local_cpus)
-    study_dir = study_dir_for(req.runs_path, study.name, profile.name, req.dataset)
+    shape = next(iter(sources.values())).shape if req.dataset and sources else None
+    study_dir = study_dir_for(req.runs_path, study.name, profile.name, req.dataset, shape)
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(
         study_dir / "study.json",

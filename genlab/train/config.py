@@ -29,8 +29,13 @@ class DataConfig:
     n_train: int = bounded(0, 0, 500_000)  # training images used; 0 = the whole split
     # held-out share of a folder: dataset (by file-name hash)
     test_fraction: float = bounded(data.folders.DEFAULT_TEST_FRACTION, 0.05, 0.5)
+    # a folder's images converted to size x size (a multiple of 4) with 1 (grey) or 3 (colour) channels; the
+    # defaults are the judge's 28 x 28 grey (docs/datasets.md); the registry's datasets keep their own shape
+    size: int = bounded(data.folders.SIZE, 8, 256)
+    channels: int = bounded(data.folders.CHANNELS, 1, 3)
 
     def check(self) -> None:
+        data.folders.check_conversion(self.size, self.channels)
         normal = data.check_name(self.dataset)
         if normal != self.dataset:  # a relative folder path: the config must hold the absolute one
             object.__setattr__(self, "dataset", normal)
@@ -178,7 +183,7 @@ def from_dict(d: Any, saved: bool = False) -> RunConfig:
         model = {**getattr(cls, "ABSENT_MEANS", {}), **model}
     sections = {s: build_section(c, d.get(s, {}), s) for s, c in SECTIONS.items()}
     model_cfg = build_section(cls, model, "model")
-    MODELS[name].check_shape(model_cfg, data.source(sections["data"].dataset).shape)
+    MODELS[name].check_shape(model_cfg, data.source_of(sections["data"]).shape)
     return RunConfig(model_name=name, model=model_cfg, **sections)
 
 
