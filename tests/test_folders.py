@@ -195,7 +195,7 @@ def test_study_on_a_folder_of_png_of_another_size_end_to_end(tmp_path, capsys):
 
 def test_a_colour_folder_at_its_own_size_trains_in_colour_in_its_own_study_folder(tmp_path, capsys):
     """`--data.size=32 --data.channels=3`: the models are built for 3 x 32 x 32, the grids are colour, the study has
-    its own folder beside the default conversion's, and the missing judge is said, not crashed on."""
+    its own folder beside the default conversion's, and a judge is trained for that shape."""
     root = write_shapes(tmp_path / "shapes", per_class=20, size=64)
     runs = tmp_path / "runs"
     argv = ["study", "smoke", "--dataset", f"folder:{root}", "--runs-dir", str(runs), "--workers", "1"]
@@ -207,7 +207,7 @@ def test_a_colour_folder_at_its_own_size_trains_in_colour_in_its_own_study_folde
         cfg = json.loads((run / "config.json").read_text())
         assert (cfg["data"]["size"], cfg["data"]["channels"]) == (32, 3)
         ev = json.loads((run / "eval.json").read_text())
-        assert "3x32x32" in ev["judge_skipped"] and "fid" not in ev["metrics"]
+        assert "judge_skipped" not in ev and ev["judge"]["shape"] == [3, 32, 32] and ev["metrics"]["fid"] > 0
         with Image.open(run / "figures" / "samples.png") as im:
             assert im.mode == "RGB"
     with Image.open(study / "figures" / "folder-shapes-real.png") as im:  # the real samples, in colour

@@ -44,7 +44,7 @@ from genlab.store.runs import atomic_write
 JUDGE_VERSION = 3  # bump when the architecture or recipe changes: the cache key includes it (2: junk class;
 #   3: blur-augmented real and junk images, so blurred digits stay recognisable)
 FEATURE_DIM = 128
-JUDGE_SHAPE = (1, 28, 28)  # the images the judge network and the junk generator are built for
+JUDGE_SHAPE = (1, 28, 28)  # the shipped judges' images (the network and the junk are built for any C x H x W)
 JUDGE_EPOCHS = {"mnist": 3, "fashion-mnist": 8}
 JUNK_PER_BATCH = 32  # synthetic junk images beside each batch of 128 real ones (outlier exposure)
 RECOGNISABLE_P = M.RECOGNISABLE_P  # the one definition lives with the metrics (genlab.eval.metrics)
@@ -73,13 +73,13 @@ def why_no_judge(src: DataSource) -> str | None:
     when they can: the one test evaluation, the epoch hook and the judge training ahead of the workers share."""
     if not src.classes:
         return NO_JUDGE_UNLABELED
-    if src.channel_source is not None or src.shape == JUDGE_SHAPE:
+    c, h, w = src.shape
+    if src.channel_source is not None or (h % 4 == 0 and w % 4 == 0):
         return None
-    shape = "x".join(map(str, src.shape))
     return (
-        f"the images are {shape} and genlab builds its judge (and the junk it learns to reject) only for "
-        f"{'x'.join(map(str, JUDGE_SHAPE))} images, or images made of such channels, so FID, KID, precision, recall, "
-        "density, coverage, recognisable share and the class metrics are not measured for them yet"
+        f"the images are {c}x{h}x{w}; the judge halves an image twice, so it needs sides that are multiples of "
+        "4: FID, KID, precision, recall, density, coverage, recognisable share and the class metrics are not "
+        "measured"
     )
 
 
@@ -115,21 +115,22 @@ class Judge(nn.Module):
     Sized by measurement: 2,700 training images/s on 2 CPU cores (a 4-conv 32/64 net reached 570).
     """
 
-    def __init__(self, n_classes: int = 10):  # real classes; the head has one more (junk)
+    def __init__(self, n_classes: int = 10, shape: tuple[int, int, int] = JUDGE_SHAPE):  # the head has one more
         super().__init__()
+        c, h, w = shape
 
         def block(cin, cout):
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
         self.body = nn.Sequential(
-            *block(1, 16),
+            *block(c, 16),
             MaxPool2(),
             *block(16, 32),
             MaxPool2(),
             *block(32, 64),
             nn.Flatten(),
             nn.Dropout(0.3),
-            nn.Linear(64 * 7 * 7, FEATURE_DIM),
+            nn.Linear(64 * (h // 4) * (w // 4), FEATURE_DIM),
             nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, n_classes + 1))
@@ -206,11 +207,9 @@ def judge_key(src: DataSource, index: int = 0) -> str:
 def train_judge(src: DataSource, seed: int = JUDGE_SEED) -> tuple[Judge, dict]:
     """Train the judge deterministically (fixed seed, fixed batch order, junk from a seeded generator): the
     same machine and thread count give the same bytes; returns (model, info)."""
-    if src.shape != JUDGE_SHAPE:
-        raise GenlabError(
-            f"{src.name}: images of shape {'x'.join(map(str, src.shape))}, but genlab trains judges only for "
-            f"{'x'.join(map(str, JUDGE_SHAPE))} images; evaluate with --no-eval, or use 28x28 grey images"
-        )
+    problem = why_no_judge(src)
+    if problem:
+        raise GenlabError(f"{src.name}: {problem}")
     dataset = src.name
     images, labels = src.load("train")
     test_images, test_labels = src.load("test")
@@ -220,7 +219,7 @@ def train_judge(src: DataSource, seed: int = JUDGE_SEED) -> tuple[Judge, dict]:
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Judge(n_classes)
+        model = Judge(n_classes, src.shape)
         bs = min(128, images.shape[0])
         epochs = judge_epochs(dataset, images.shape[0], bs)
         steps = images.shape[0] // bs
@@ -264,6 +263,7 @@ def train_judge(src: DataSource, seed: int = JUDGE_SEED) -> tuple[Judge, dict]:
         f"({', '.join([*junk.KINDS, 'mixed'])}; genlab.eval.junk); half of real and junk images blurred "
         f"(sigma {junk.BLUR_SIGMA[0]}-{junk.BLUR_SIGMA[1]})",
         "architecture": f"conv16-pool-conv32-pool-conv64-fc128(features)-fc{n_classes}+junk, batch norm, dropout 0.3",
+        "shape": list(src.shape),
     }
     return model, info
 
@@ -285,7 +285,7 @@ def judge_info_problem(info: object, weights_sha256: str) -> str | None:
     return None
 
 
-def load_cached_judge(key: str, n_classes: int) -> tuple[Judge, dict] | None:
+def load_cached_judge(key: str, n_classes: int, shape: tuple[int, int, int] = JUDGE_SHAPE) -> tuple[Judge, dict] | None:
     """A cached judge after checking its weights' SHA-256 and its JSON; None if absent; a damaged or tampered
     entry is a warning and None (it is retrained, never trusted: zeroed weights would score any samples
     as perfect)."""
@@ -298,7 +298,7 @@ def load_cached_judge(key: str, n_classes: int) -> tuple[Judge, dict] | None:
         info = runs.loads_finite(safeio.read_capped(meta, safeio.MAX_JSON_BYTES, "the cached judge's JSON").decode())
         problem = judge_info_problem(info, hashlib.sha256(blob).hexdigest())
         if problem is None:
-            model = Judge(n_classes)
+            model = Judge(n_classes, shape)
             model.load_state_dict(safetensors_load(blob))
             model.eval()
             return model, info
@@ -345,7 +345,7 @@ def get_judge(src: DataSource, index: int = 0) -> tuple[Judge, dict]:
         model.eval()
         return model, info
     key = judge_key(src, index)
-    cached = load_cached_judge(key, n_classes)
+    cached = load_cached_judge(key, n_classes, src.shape)
     if cached is not None:
         return cached
     model, info = train_judge(src, seed=judge_seed(index))
