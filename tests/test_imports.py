@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
             "models.base",
             "models.flow_matching",
             "models.nn",
+            "models.diffaugment",
             "report",
             "store",
             "study",

@@ -60,8 +60,16 @@ FLOW_UNET = ("model.arch=unet", "model.width=8", "model.ema_nimg=500", "model.t_
 
 @pytest.mark.parametrize(
     "model,extra",
-    [("gan", ()), ("vae", ()), ("gan", RECIPE), ("vaegan", VAEGAN_RECIPE), ("flow", ()), ("flow", FLOW_UNET)],
-    ids=["gan", "vae", "gan-recipe", "vaegan-recipe", "flow", "flow-unet"],
+    [
+        ("gan", ()),
+        ("vae", ()),
+        ("gan", RECIPE),
+        ("gan", ("model.augment=color,translation,cutout",)),
+        ("vaegan", VAEGAN_RECIPE),
+        ("flow", ()),
+        ("flow", FLOW_UNET),
+    ],
+    ids=["gan", "vae", "gan-recipe", "gan-diffaugment", "vaegan-recipe", "flow", "flow-unet"],
 )
 def test_resume_after_interrupt_is_exact(tiny_data, tmp_path, monkeypatch, model, extra):
     """Weights, optimizer moments, RNG states, and for the GAN recipe its weight average, spectral-norm vectors and

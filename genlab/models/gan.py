@@ -33,6 +33,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from genlab.core.bounds import bounded
 from genlab.core.errors import GenlabError
 from genlab.models.base import GenerativeModel
+from genlab.models.diffaugment import augment, parse_policy
 from genlab.models.nn import MNIST_SHAPE, ConvDecoder, MLPDecoder, adam, bottom, dcgan_init, numel
 
 BN_RECALIBRATION = (8, 256)  # batches x samples of noise that re-estimate the EMA generator's batch-norm statistics
@@ -202,9 +203,15 @@ class GANConfig:
     #   took MNIST z64 FID at 10 epochs from 61-72 to 48-49 (Adam 1e-3 and 2e-4; docs/results.md, 2026-11-26)
     r1_every: int = bounded(16, 1, 10**6)  # lazy R1: every N steps, scaled by N (StyleGAN2)
     update: Literal["alternating", "simultaneous"] = "alternating"  # D then G (DCGAN), or both from one D pass
+    augment: str = ""  # DiffAugment policies applied to every image D sees, real and fake (Zhao et al. 2020;
+    #   genlab.models.diffaugment): a comma-separated subset of color, translation, cutout; "" = none
 
     def check(self) -> None:
         """Combinations that cannot work, as one line (called by the config validator)."""
+        try:
+            parse_policy(self.augment)
+        except ValueError as e:
+            raise GenlabError(f"model.augment={self.augment}: {e}") from None
         conv_d = self.d_arch == "conv" or (self.d_arch == "same" and self.arch == "conv")
         for key, value, conv in (("width", self.width, self.arch == "conv"), ("d_width", self.d_width, conv_d)):
             if conv and 0 < value < 16:
@@ -305,7 +312,9 @@ class GAN(GenerativeModel):
     def train_step(self, x, opt):
         cfg = self.cfg
         r1 = lazy_r1_weight(opt["d"], cfg.r1_gamma, cfg.r1_every)
-        out = gan_step(self.generate, self.discriminator, x, cfg.z_dim, opt, cfg.update, r1)
+        names = parse_policy(cfg.augment)
+        d = (lambda y: self.discriminator(augment(y, names))) if names else self.discriminator
+        out = gan_step(self.generate, d, x, cfg.z_dim, opt, cfg.update, r1)
         if cfg.ema_nimg:
             self.images_seen += x.shape[0]
             ema_update(
