@@ -102,3 +102,17 @@ def test_a_gan_config_written_before_g_layers_reads_as_the_two_layer_g_it_traine
         m.out_features for m in build_model("gan", new.model).generator.modules() if isinstance(m, torch.nn.Linear)
     ]
     assert hidden == [16, 32, 64, 784]
+
+
+def test_an_image_folder_gets_the_small_data_gan_and_each_default_can_be_set_back(tmp_path):
+    """config.FOLDER_DEFAULTS: on folder:PATH the GAN's D is a conv net with DiffAugment (docs/results.md); MNIST
+    keeps its recipe; a user's override wins."""
+    from genlab.train.config import make_config
+
+    folder = f"folder:{tmp_path}"
+    cfg = make_config("gan", folder)
+    assert cfg.model.d_arch == "conv" and cfg.model.augment == "color,translation,cutout"
+    assert make_config("gan", "mnist").model.d_arch == "mlp" and make_config("gan", "mnist").model.augment == ""
+    back = make_config("gan", folder, ["model.d_arch=mlp", "model.augment="])
+    assert back.model.d_arch == "mlp" and back.model.augment == ""
+    assert make_config("vae", folder).model == make_config("vae", "mnist").model

@@ -55,6 +55,7 @@ class Profile:
 
 
 MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
+MNIST_D = ("model.d_arch=mlp", "model.augment=")  # the GAN's MNIST discriminator, also on a folder (FOLDER_DEFAULTS)
 GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: ~2x fewer epochs to the same FID than batch 64,
 #   at a similar cost per image on one CPU thread (measured with the conv G; docs/results.md, 2026-11-25 GAN recipe)
 BASELINE = (
@@ -186,6 +187,23 @@ STUDIES: dict[str, Study] = {
         description="the 1,000-mode collapse benchmark: Stacked MNIST (three MNIST digits as the channels of one "
         "image; VEEGAN, PacGAN), GAN z 64, VAE and VAE-GAN z 16 with every sampler, and pixel-space flow "
         "matching, 10 epochs; modes covered of 1,000 and KL to uniform over 26,000 samples: what answers Q2",
+    ),
+    "small-folder": Study(
+        name="small-folder",
+        datasets=("mnist",),
+        arms={arm: (32,) for arm in ("gan", "gan-diffaug", "gan-diffaug-tc", "gan-convd", "gan-convd-diffaug")},
+        capacity_names=("low",),
+        variants={
+            "gan": ("gan", (*GAN_BATCH, *MNIST_D)),
+            "gan-diffaug": ("gan", (*GAN_BATCH, *MNIST_D, "model.augment=color,translation,cutout")),
+            "gan-diffaug-tc": ("gan", (*GAN_BATCH, *MNIST_D, "model.augment=translation,cutout")),
+            "gan-convd": ("gan", (*GAN_BATCH, "model.d_arch=conv", "model.augment=")),
+            "gan-convd-diffaug": ("gan", (*GAN_BATCH, "model.d_arch=conv", "model.augment=color,translation,cutout")),
+        },
+        description="the GAN on a small image folder with and without differentiable augmentation (Zhao et al. "
+        "2020: color, translation, cutout; and translation, cutout alone), with the MLP D and with a conv D (the "
+        "paper's setting), z 32; meant for --dataset folder:PATH (e.g. the 1,250-image shapes demo), where the "
+        "MNIST recipe's D memorises the training set",
     ),
     "hybrid": Study(
         name="hybrid",
