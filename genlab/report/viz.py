@@ -229,6 +229,12 @@ def scatter(
     return save_figure(fig, path)
 
 
+def bar_label(y: float) -> str:
+    """A bar's value as few characters as reads right: thousands in full ("3,469", not "3.47e+03", which was wide
+    enough to collide with its neighbour's label), else three significant digits."""
+    return f"{y:,.0f}" if 1_000 <= abs(y) < 100_000 else f"{y:.3g}"
+
+
 def bar_figure(
     groups: list[str],
     bars: dict[str, list[tuple[float, float, float] | None]],
@@ -289,7 +295,7 @@ def bar_figure(
         for x, y, eh in zip(xs, ys, err_hi):
             label_y = min(max(y + eh + 0.02 * top * (1 + 2 * (i % 2)), 0.0), 1.15 * top)
             # clipped to the axes, so a value off the chart cannot stretch the saved figure past any size
-            ax.text(x, label_y, f"{y:.3g}", ha="center", va="bottom", fontsize=7, clip_on=True)
+            ax.text(x, label_y, bar_label(y), ha="center", va="bottom", fontsize=7, clip_on=True)
     if floor is not None:
         ax.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"{floor_label} ({floor:.3g})")
     ax.set_ylim(0, top * 1.22 if top > 0 else 1)
