@@ -231,6 +231,20 @@ def iwae_bound(model, x: torch.Tensor, k: int, g: torch.Generator, batch: int = 
     return torch.cat(out)
 
 
+def autoencoder_metrics(model, test_u8: torch.Tensor, ev, real_sharpness: float, out: dict[str, Any]) -> None:
+    """An autoencoder's own figures into `out` (eval.json): reconstruction MSE, SSIM and sharpness, ELBO, IWAE,
+    active units with their intervals, and the per-dimension KL and code variance; the same with or without a
+    judge."""
+    vm = vae_metrics(model, test_u8, ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
+    recon = reconstructions(model, test_u8)
+    values, intervals = out["metrics"], out["intervals"]
+    values[M.RECON_SHARPNESS], intervals[M.RECON_SHARPNESS] = sharpness(recon, real_sharpness, ev.bootstrap)
+    intervals.update(vm.pop("intervals"))
+    out["kl_per_dim"] = vm.pop("kl_per_dim")
+    out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
+    values.update(vm)
+
+
 def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
     """Evaluate a run from its best checkpoint (generator and judge on `device`) and write eval.json."""
     run_dir = Path(run_dir)
@@ -334,13 +348,7 @@ def evaluate_run(run_dir: Path, data_dir=None, device="cpu") -> dict[str, Any]:
         if spec.generative:
             draws[spec.prefix] = functools.partial(draw_with, model, spec, fitted, cfg)
     if model.is_autoencoder:
-        vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
-        recon = reconstructions(model, test_u8[:n_real].to(device))
-        values[M.RECON_SHARPNESS], intervals[M.RECON_SHARPNESS] = sharpness(recon, real_sharpness, ev.bootstrap)
-        intervals.update(vm.pop("intervals"))
-        out["kl_per_dim"] = vm.pop("kl_per_dim")
-        out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
-        values.update(vm)
+        autoencoder_metrics(model, test_u8[:n_real].to(device), ev, real_sharpness, out)
         out["protocol"]["vae"] = (
             f"reconstruction of the first {n_real} test images through the encoder mean; "
             f"MSE on [0,1] pixels; SSIM 11x11 Gaussian window; ELBO with one z sample; IWAE "
@@ -548,13 +556,7 @@ def evaluate_without_judge(
         "floor": {},
     }
     if model.is_autoencoder:
-        vm = vae_metrics(model, test_u8[:n_real].to(device), ev.iw_samples, ev.iw_images, n_boot=ev.bootstrap)
-        recon = reconstructions(model, test_u8[:n_real].to(device))
-        values[M.RECON_SHARPNESS], intervals[M.RECON_SHARPNESS] = sharpness(recon, real_sharpness, ev.bootstrap)
-        intervals.update(vm.pop("intervals"))
-        out["kl_per_dim"] = vm.pop("kl_per_dim")
-        out["mean_variance_per_dim"] = vm.pop("mean_variance_per_dim")
-        values.update(vm)
+        autoencoder_metrics(model, test_u8[:n_real].to(device), ev, real_sharpness, out)
     out["stability"] = stability(read_jsonl(run_dir / "metrics.jsonl"), model.generator_loss)
     write_json(run_dir / "eval.json", out)
     update_meta(run_dir, evaluated=True)

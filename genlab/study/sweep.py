@@ -46,7 +46,8 @@ def study_dir_for(runs_dir: Path, study: str, profile: str, dataset: str | None 
     folder was converted to, when not the default 1 x 28 x 28): a study on your images never replaces the
     study.json and report of the same study on its own datasets, or on the same images converted otherwise."""
     suffix = f"-{data.slug(dataset)}" if dataset else ""
-    if dataset and shape is not None and data.is_folder(dataset) and tuple(shape) != (1, 28, 28):
+    default = (data.folders.CHANNELS, data.folders.SIZE, data.folders.SIZE)
+    if dataset and shape is not None and data.is_folder(dataset) and tuple(shape) != default:
         suffix += f"-{shape[0]}x{shape[1]}"
     return Path(runs_dir) / check_name(f"{study}-{profile}{suffix}", "study name")
 
