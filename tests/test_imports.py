@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
             "core.paths",
             "core.progress",
             "core.safeio",
+            "core.threads",
             "data.datasource",
             "data.demo_shapes",
             "eval",
