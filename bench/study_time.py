@@ -2,7 +2,8 @@
 
 Each repeat runs `python -m genlab study` in a fresh runs folder; the judge networks are trained once
 beforehand (they are cached and shared, as for a user after the first study), and that one-time cost is
-printed separately. Prints hardware and versions.
+printed separately. Prints hardware and versions, and where the run-seconds went (training, figures, evaluation:
+meta.json's wall_s, figures_s, eval_s).
 
     .venv/bin/python bench/study_time.py --profile quick --repeats 3
     .venv/bin/python bench/study_time.py --profile full --repeats 1 --keep /tmp/full-study
@@ -81,8 +82,15 @@ def main():
             walls.append(time.perf_counter() - t)
             study = Path(runs) / f"{a.study}-{a.profile}"
             names = json.loads((study / "study.json").read_text())["runs"]
-            train_s.append(sum(read_meta(study / n).get("wall_s", 0.0) for n in names))
-            print(f"repeat {r + 1}: {walls[-1]:.1f}s total, {train_s[-1]:.1f}s of it training ({len(names)} runs)")
+            metas = [read_meta(study / n) for n in names]
+            train_s.append(sum(m.get("wall_s", 0.0) for m in metas))
+            fig_s, eval_s = (sum(m.get(k, 0.0) for m in metas) for k in ("figures_s", "eval_s"))
+            busy = train_s[-1] + fig_s + eval_s  # run-seconds summed over the workers that ran side by side
+            print(
+                f"repeat {r + 1}: {walls[-1]:.1f}s total ({len(names)} runs); of the run-seconds summed over "
+                f"workers: training {train_s[-1]:.1f}s ({train_s[-1] / busy:.0%}, with the per-epoch FID), "
+                f"figures {fig_s:.1f}s ({fig_s / busy:.0%}), evaluation {eval_s:.1f}s ({eval_s / busy:.0%})"
+            )
     print(
         f"{a.study} {a.profile} ({a.models}, {a.executor} executor, workers {a.workers or 'default'}"
         f"{', ' + ' '.join(a.overrides) if a.overrides else ''}): median {statistics.median(walls):.1f}s total "

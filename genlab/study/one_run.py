@@ -8,6 +8,7 @@ TensorBoard and the evaluation are imported only when asked for: a study with --
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,13 @@ def run_one(
     if meta.get("status") != "done":
         return meta
     if not meta.get("figures_done"):
+        t = time.perf_counter()
         figures.run_figures(run_dir, data_dir, device=device)
-        meta = update_meta(run_dir, figures_done=True)
+        meta = update_meta(run_dir, figures_done=True, figures_s=time.perf_counter() - t)
     if evaluate_runs and not (run_dir / "eval.json").exists():
+        t = time.perf_counter()
         result = evaluate_run(run_dir, data_dir, device)
+        update_meta(run_dir, eval_s=time.perf_counter() - t)  # where a study's time goes: bench/study_time.py
         if tensorboard:
             from genlab.train.tb_logger import log_final
 
