@@ -107,6 +107,15 @@ def test_vectorised_bootstrap_equals_explicit_resamples():
         assert float(scores[b]) == pytest.approx(M.classifier_score(probs[idx]), rel=1e-10)
 
 
+def test_upper_products_are_the_gathered_products_bit_for_bit():
+    """The bootstrap's second moments build the upper-triangle products row block by row block; the values must be
+    exactly the gathered ones, so every interval keeps its bits."""
+    f = gaussian(37, 9, seed=8).double()
+    iu = torch.triu_indices(9, 9)
+    out = M.upper_products(f, torch.empty(37, iu.shape[1], dtype=torch.float64))
+    assert torch.equal(out, f[:, iu[0]] * f[:, iu[1]])
+
+
 def onehots(classes: list[int], n_columns: int = 11) -> torch.Tensor:
     """Judge outputs certain of one column each (the last column is junk)."""
     return torch.nn.functional.one_hot(torch.tensor(classes), n_columns).double()

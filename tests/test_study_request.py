@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,16 @@ def test_bad_options_are_one_line(bad, words) -> None:
 def test_a_foreign_worker_request_is_refused_in_one_line(text) -> None:
     with pytest.raises(GenlabError, match="worker request"):
         StudyRequest.from_json(text)
+
+
+def test_local_workers_keep_numpys_blas_within_their_share_of_the_cores(monkeypatch):
+    """Each worker process starts with OpenBLAS (numpy: the FID's square roots) limited to its own threads, else two
+    single-thread workers run four BLAS threads on two cores; a value the user set is passed through unchanged."""
+    from genlab.study.sweep import run_workers
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    lines: list[str] = []
+    probe = "import os; print('[1/1]', os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
+    run_workers([sys.executable, "-c", probe], 2, 2, lines.append, threads=1)
+    assert lines == ["[1/1] 1 7", "[1/1] 1 7"]

@@ -27,6 +27,7 @@ from genlab import data
 from genlab.core import devices
 from genlab.core.errors import GenlabError, Interrupted
 from genlab.core.progress import bar
+from genlab.core.threads import worker_thread_env
 from genlab.eval import features
 from genlab.report import figures
 from genlab.report.html import write_index, write_report
@@ -168,6 +169,7 @@ def run_study(req: StudyRequest, log=print) -> Path:
             n_workers,
             len(pending),
             log,
+            worker_threads,
         )
     else:
         run_queue(configs, study_dir, data_dir, evaluate_runs, log, dev, tensorboard)
@@ -216,10 +218,11 @@ def worker_command(req: StudyRequest) -> list[str]:
     return [sys.executable, "-m", "genlab", "worker", req.to_json()]
 
 
-def run_workers(cmd: list[str], n: int, pending: int, log) -> None:
-    """Start n worker processes on the study and wait for them; their run lines pass through one progress bar.
-    Ctrl-C or SIGTERM reaches every worker, each checkpoints its run, and the same command resumes them."""
-    env = {**os.environ, "GENLAB_QUIET": "1", "PYTHONUNBUFFERED": "1"}
+def run_workers(cmd: list[str], n: int, pending: int, log, threads: int = 1) -> None:
+    """Start n worker processes of `threads` threads each on the study and wait for them; their run lines pass
+    through one progress bar. Ctrl-C or SIGTERM reaches every worker, each checkpoints its run, and the same command
+    resumes them."""
+    env = {**os.environ, **worker_thread_env(threads, os.environ), "GENLAB_QUIET": "1", "PYTHONUNBUFFERED": "1"}
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(n)
     ]
