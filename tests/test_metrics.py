@@ -54,6 +54,24 @@ def test_kid_of_one_distribution_is_about_zero_and_grows_with_shift():
     assert shifted > 10 * max(abs(same), std)
 
 
+def test_kid_reusing_the_real_subsets_terms_gives_the_same_bits_for_every_sample_set():
+    """The evaluation keeps KID's real-subset kernel means beside the real features and reuses them for each
+    sample set (prior, GMM, flow, codes); every value must be the one computed from scratch."""
+    real = gaussian(600, 8, seed=3)
+    terms: dict = {}
+    for seed in (4, 5, 6):
+        fake = gaussian(600, 8, seed=seed) * 1.1
+        assert M.kid(real, fake, subsets=7, subset_size=200, real_terms=terms) == M.kid(
+            real, fake, subsets=7, subset_size=200
+        )
+    assert len(terms) == 1 and len(next(iter(terms.values()))) == 7
+    smaller = gaussian(300, 8, seed=7)  # another size draws other subsets: its own entry, not the first one's
+    assert M.kid(real, smaller, subsets=7, subset_size=200, real_terms=terms) == M.kid(
+        real, smaller, subsets=7, subset_size=200
+    )
+    assert len(terms) == 2
+
+
 def test_prdc_of_one_gaussian_small():
     """Two samples of one Gaussian: density ~1 and coverage ~0.97 by construction; P and R equal."""
     real, fake = gaussian(4000, 32, seed=1), gaussian(4000, 32, seed=2)

@@ -71,15 +71,18 @@ def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
 
 
 @functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)
 def real_reference(src: DataSource, n: int, index: int = 0) -> dict[str, Any]:
     """The first n test images in judge `index`'s space with what every run is compared against (Gaussian
-    statistics, k-NN radii): computed once per process, not once per run."""
+    statistics, k-NN radii, KID's real-subset terms as they are met): computed once per process, not once per run
+    or per sample set. Shared: callers read it, and only metrics.kid adds to its `kid_real_terms`."""
     real_f, real_p, _ = features.real_features(src, "test", n, index)
     return {
         "features": real_f,
         "probs": real_p,
         "stats": M.gaussian_stats(real_f),
         "radii": M.knn_radii(real_f, (PR_K, DC_K)),
+        "kid_real_terms": {},
     }
 
 
@@ -87,7 +90,7 @@ def sample_metrics(ref: dict[str, Any], fake_f, fake_p, train_hist, kid_subsets,
     """Every sample metric for real (`real_reference`) vs fake features, plus per-sample indicators for bootstrap."""
     real_f = ref["features"]
     ind = M.manifold_indicators(real_f, fake_f, PR_K, DC_K, ref["radii"])
-    kid_mean, kid_std = M.kid(real_f, fake_f, kid_subsets, kid_subset_size)
+    kid_mean, kid_std = M.kid(real_f, fake_f, kid_subsets, kid_subset_size, real_terms=ref.get("kid_real_terms"))
     ind[M.RECOGNISABLE] = M.recognisable(fake_p, features.RECOGNISABLE_P)
     hist = M.class_histogram(fake_p, features.RECOGNISABLE_P)
     values = {
