@@ -266,7 +266,8 @@ def bar_figure(
         sys.float_info.max / 2,
     )
     for i, (name, values) in enumerate(bars.items()):
-        xs, ys, err_lo, err_hi = [], [], [], []
+        xs, ys, err_lo, err_hi, tops = [], [], [], [], []
+        spread = (spreads or {}).get(name, [])
         for g, v in enumerate(values):
             if v is None:
                 ax.text(g + (i - (k - 1) / 2) * width, 0, "n/a", ha="center", va="bottom", fontsize=7)
@@ -276,6 +277,8 @@ def bar_figure(
             ys.append(mean)
             err_lo.append(max(mean - lo, 0.0))
             err_hi.append(max(hi - mean, 0.0))
+            # the value label goes above whatever is drawn on the bar: its interval and the judges' diamonds
+            tops.append(max(mean + err_hi[-1], spread[g][1] if g < len(spread) and spread[g] is not None else mean))
         ax.bar(xs, ys, width, yerr=[err_lo, err_hi], capsize=3, label=name, color=colors[i % len(colors)])
         marks = [
             (g + (i - (k - 1) / 2) * width + width * 0.28, sp)
@@ -292,8 +295,8 @@ def bar_figure(
                 markersize=2.5,
                 label="judges: min, max" if (i, x) == (0, marks[0][0]) else None,
             )
-        for x, y, eh in zip(xs, ys, err_hi):
-            label_y = min(max(y + eh + 0.02 * top * (1 + 2 * (i % 2)), 0.0), 1.15 * top)
+        for x, y, above in zip(xs, ys, tops):
+            label_y = min(max(above + 0.02 * top * (1 + 2 * (i % 2)), 0.0), 1.15 * top)
             # clipped to the axes, so a value off the chart cannot stretch the saved figure past any size
             ax.text(x, label_y, bar_label(y), ha="center", va="bottom", fontsize=7, clip_on=True)
     if floor is not None:
