@@ -133,15 +133,46 @@ def test_the_judges_features_are_the_same_bits_on_any_number_of_threads():
     that define every FID must not move with the core count, nor with what ran earlier in the process."""
     torch.manual_seed(0)
     judge = features.Judge().eval()
-    x = torch.rand(700, 1, 28, 28) * 2 - 1  # three batches of 256, the last one short
+    before = torch.get_num_threads()
+    # three batches of 256 (the last one short), and one batch alone: the smoke study's 200-image reference, which
+    # a 2-thread process once cached with 2-thread bits (CI's Ray-vs-local failure)
+    for n in (700, 200):
+        x = torch.rand(n, 1, 28, 28) * 2 - 1
+        try:
+            out = {}
+            for threads in (1, 2, 3):
+                torch.set_num_threads(threads)
+                out[threads] = judge.features_and_probs(x)
+                assert torch.get_num_threads() == threads  # the caller's setting comes back
+        finally:
+            torch.set_num_threads(before)
+        for threads in (2, 3):
+            assert torch.equal(out[1][0], out[threads][0]) and torch.equal(out[1][1], out[threads][1]), (n, threads)
+
+
+def test_a_per_process_cache_never_hands_a_two_thread_result_to_a_one_thread_caller():
+    """The real reference, the floor and the duplicate threshold are cached per process; their k-NN and kernel sums
+    round differently on 1 and 2 threads, so the cache is kept per thread count: what a process computed earlier
+    at 2 threads cannot change a later 1-thread evaluation (the Ray-vs-local comparison of CI)."""
+    from genlab.core.threads import cached_per_thread_count
+
+    calls = []
+
+    @cached_per_thread_count(maxsize=4)
+    def threads_seen(key: str) -> int:
+        calls.append(key)
+        return torch.get_num_threads()
+
     before = torch.get_num_threads()
     try:
-        out = {}
-        for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
-            out[threads] = judge.features_and_probs(x)
-            assert torch.get_num_threads() == threads  # the caller's setting comes back
+        torch.set_num_threads(2)
+        assert threads_seen("ref") == 2
+        torch.set_num_threads(1)
+        assert threads_seen("ref") == 1 and threads_seen("ref") == 1
     finally:
         torch.set_num_threads(before)
-    for threads in (2, 3):
-        assert torch.equal(out[1][0], out[threads][0]) and torch.equal(out[1][1], out[threads][1]), threads
+    assert calls == ["ref", "ref"]  # once per thread count, then from the cache
+    from genlab.eval import evaluate
+
+    for cached in (evaluate.real_reference, evaluate.floor_metrics, evaluate.duplicate_threshold):
+        assert getattr(cached, "keyed_by_thread_count", False), cached.__name__

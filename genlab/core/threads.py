@@ -8,6 +8,7 @@ running batches side by side instead: the same bits on 1, 2 or 16 cores, at abou
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -22,14 +23,36 @@ def thread_invariant_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """[fn(item) for item in items], each on a single torch thread, spread over as many Python threads as torch
     had intra-op threads (torch releases the GIL inside its kernels). fn must not depend on the order it runs in."""
     threads = torch.get_num_threads()
-    if threads == 1 or len(items) < 2:
+    if threads == 1:
         return [fn(item) for item in items]
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # a single item too: on 2 threads it would round as 2 threads do (CI's Ray failure)
     try:
+        if len(items) < 2:
+            return [fn(item) for item in items]
         with ThreadPoolExecutor(min(threads, len(items))) as pool:
             return list(pool.map(fn, items))
     finally:
         torch.set_num_threads(threads)
+
+
+def cached_per_thread_count(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """functools.lru_cache with torch's current thread count as part of the key. For a per-process cache of
+    results whose rounding depends on that count (k-NN radii, KID's kernels, the real-vs-real floor): a value
+    computed while the process ran 2 threads is never handed to a caller running 1, so a result depends on the
+    thread count it is computed at, never on what the process computed before (CI's Ray-vs-local comparison)."""
+
+    def wrap(fn: Callable[..., R]) -> Callable[..., R]:
+        cached = functools.lru_cache(maxsize=maxsize)(lambda threads, *args: fn(*args))
+
+        @functools.wraps(fn)
+        def call(*args):
+            return cached(torch.get_num_threads(), *args)
+
+        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        call.keyed_by_thread_count = True  # type: ignore[attr-defined]
+        return call
+
+    return wrap
 
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")

@@ -24,6 +24,7 @@ import torch
 from genlab import data
 from genlab.core.errors import GenlabError
 from genlab.core.progress import bar
+from genlab.core.threads import cached_per_thread_count
 from genlab.data.datasource import DataSource
 from genlab.eval import features, samplers
 from genlab.eval import metrics as M
@@ -70,12 +71,11 @@ def epoch_fid_hook(cfg, data_dir=None, device="cpu"):
     return hook
 
 
-@functools.lru_cache(maxsize=16)
-@functools.lru_cache(maxsize=8)
+@cached_per_thread_count(maxsize=16)
 def real_reference(src: DataSource, n: int, index: int = 0) -> dict[str, Any]:
     """The first n test images in judge `index`'s space with what every run is compared against (Gaussian
-    statistics, k-NN radii, KID's real-subset terms as they are met): computed once per process, not once per run
-    or per sample set. Shared: callers read it, and only metrics.kid adds to its `kid_real_terms`."""
+    statistics, k-NN radii, KID's real-subset terms as they are met): computed once per process and thread count,
+    not once per run or per sample set. Shared: callers read it, and only metrics.kid adds to its `kid_real_terms`."""
     real_f, real_p, _ = features.real_features(src, "test", n, index)
     return {
         "features": real_f,
@@ -140,7 +140,7 @@ def bootstrap(
     return out
 
 
-@functools.lru_cache(maxsize=4)
+@cached_per_thread_count(maxsize=4)
 def duplicate_threshold(src: DataSource, n: int) -> float:
     """Pixel distance below which only 1% of real test images lie from their nearest training image."""
     train, _ = src.load("train")
@@ -465,7 +465,7 @@ def instrument_spread(judges: list[dict[str, Any]]) -> dict[str, list[float]]:
     return out
 
 
-@functools.lru_cache(maxsize=16)
+@cached_per_thread_count(maxsize=16)
 def floor_metrics(src: DataSource, n: int, kid_subsets: int, kid_subset_size: int, index: int = 0) -> dict[str, float]:
     """Real-vs-real: n training images vs n test images in judge space, the best a model can hope for."""
     train_f, train_p, train_y = features.real_features(src, "train", n, index)
