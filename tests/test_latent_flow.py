@@ -31,6 +31,39 @@ def test_latent_flow_recovers_a_2d_mixture() -> None:
     assert (d.min(1).values < 1.5).double().mean() > 0.85  # the samples sit on the modes, not between them
 
 
+def test_switched_off_units_get_their_own_gaussian_and_the_flow_the_rest() -> None:
+    """A VAE's inactive units (near-constant encoder means) are left out of the flow and drawn from their own
+    Gaussian: the active units still recover the mixture, the inactive ones keep their mean and spread."""
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(5)
+    off = torch.tensor([0.3, -0.2, 0.1]) + 0.05 * torch.randn(4000, 3, generator=g)  # variance 0.0025 < 0.01
+    x = torch.cat([mixture(4000)[:, :1], off, mixture(4000)[:, 1:]], dim=1)  # active units at 0 and 4
+    v = latent_flow.fit(x, SMALL)
+    assert v.n_active == 2 and v.active.tolist() == [True, False, False, False, True]
+    assert v.net[0].in_features == 2 + v.t_dim and v.net[-1].out_features == 2
+    s = latent_flow.sample(v, 4000, torch.Generator().manual_seed(1), nfe=32)
+    assert s.shape == (4000, 5)
+    d = torch.cdist(s[:, [0, 4]], CENTRES)
+    share = torch.bincount(d.argmin(1), minlength=4).double() / s.shape[0]
+    assert (share - 0.25).abs().max() < 0.04
+    assert ((s[:, 1:4].mean(0) - off.mean(0)).abs() < 0.01).all()
+    assert ((s[:, 1:4].std(0) / off.std(0) - 1).abs() < 0.1).all()
+    every = latent_flow.fit(x, latent_flow.FlowRecipe(width=16, depth=1, steps=5, batch=64, active=0.0))
+    assert every.n_active == 5  # threshold 0: the flow models every unit
+
+
+def test_a_code_of_only_active_units_draws_as_a_flow_of_every_unit() -> None:
+    """The active-unit rule changes nothing where every unit is active: same weights, same samples."""
+    x = mixture(500)
+    small = latent_flow.FlowRecipe(width=16, depth=1, steps=30, batch=64)
+    a = latent_flow.fit(x, small)
+    b = latent_flow.fit(x, latent_flow.FlowRecipe(width=16, depth=1, steps=30, batch=64, active=0.0))
+    assert a.n_active == 2
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    s = latent_flow.sample(a, 50, torch.Generator().manual_seed(2), 8)
+    assert torch.equal(s, latent_flow.sample(b, 50, torch.Generator().manual_seed(2), 8))
+
+
 def test_sampler_is_a_function_of_its_noise() -> None:
     v = latent_flow.VelocityMLP(2, 16, 1)
     a = latent_flow.sample(v, 10, torch.Generator().manual_seed(3), 8)
@@ -64,6 +97,10 @@ def test_the_fit_is_saved_reused_and_refitted_when_damaged(tmp_path, monkeypatch
     again = samplers.fit_code_flow(None, None, None, tmp_path)
     assert len(fits) == 1
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    g = torch.Generator().manual_seed(4)
+    assert torch.equal(
+        latent_flow.sample(first, 20, g.manual_seed(4), 4), latent_flow.sample(again, 20, g.manual_seed(4), 4)
+    )
 
     weights = tmp_path / samplers.FLOW_DIR / "weights.safetensors"
     blob = bytearray(weights.read_bytes())
@@ -79,3 +116,15 @@ def test_the_fit_is_saved_reused_and_refitted_when_damaged(tmp_path, monkeypatch
     monkeypatch.setattr(samplers, "training_codes", lambda model, cfg, data_dir: codes[:400])
     samplers.fit_code_flow(None, None, None, tmp_path)
     assert len(fits) == 3  # other codes (a retrained model): a stale fit is not reused
+
+
+def test_a_fit_with_switched_off_units_reads_back_whole(tmp_path) -> None:
+    g = torch.Generator().manual_seed(6)
+    codes = torch.cat([mixture(500), 0.01 * torch.randn(500, 2, generator=g)], dim=1)
+    recipe = latent_flow.FlowRecipe(width=16, depth=1, steps=20, batch=64)
+    v = latent_flow.fit(codes, recipe)
+    samplers.save_flow(tmp_path, v, codes, recipe, 0.0)
+    back = samplers.load_flow(tmp_path, codes, recipe)
+    assert back is not None and back.n_active == 2 and back.active.tolist() == [True, True, False, False]
+    s = latent_flow.sample(v, 30, torch.Generator().manual_seed(1), 4)
+    assert torch.equal(s, latent_flow.sample(back, 30, torch.Generator().manual_seed(1), 4))

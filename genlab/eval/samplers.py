@@ -122,6 +122,7 @@ def save_flow(run_dir: Path, v: latent_flow.VelocityMLP, codes, recipe, seconds:
     info = {
         "recipe": recipe.to_dict(),
         "dim": v.dim,
+        "active_units": v.n_active,
         "codes": int(codes.shape[0]),
         "codes_sha256": digest(codes),
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
@@ -149,8 +150,10 @@ def load_flow(run_dir: Path, codes, recipe) -> latent_flow.VelocityMLP | None:
             or info.get("weights_sha256") != hashlib.sha256(blob).hexdigest()
         ):
             return None
-        v = latent_flow.VelocityMLP(codes.shape[1], recipe.width, recipe.depth)
-        v.load_state_dict(st_load(blob))
+        weights = st_load(blob)
+        n_active = int(weights["active"].sum())
+        v = latent_flow.VelocityMLP(codes.shape[1], recipe.width, recipe.depth, n_active=n_active)
+        v.load_state_dict(weights)
         return v.eval()
     except (OSError, ValueError, SafetensorError, RuntimeError, KeyError):
         return None  # damaged or foreign: fit again (the new fit replaces it atomically)
