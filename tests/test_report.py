@@ -264,3 +264,34 @@ def test_a_bars_value_label_sits_above_the_judges_diamonds():
                 "a value label overlaps a judges' diamond"
             )
     assert text_overlaps(fig) == []
+
+
+def test_a_long_scatter_legend_leaves_the_x_label_clear(monkeypatch, tmp_path):
+    """The compute chart of a full lab study with the hybrid has 21 points: its legend beside the axes ran below
+    them and over the x label. It now wraps into columns and the figure grows to hold it."""
+    from genlab.report import viz
+
+    kept = []
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path: kept.append(fig) or path)
+    pts = []
+    for family, flops in (("GAN", 11.0), ("VAE", 2.3), ("VAE-GAN", 14.0)):
+        for z in (8, 16, 32):
+            for sampler in ("", ", GMM sampler", ", latent flow")[: 1 if family == "GAN" else 3]:
+                pts.append((f"{family} z{z}{sampler}", family, flops + z / 100, (40.0 + z, 38.0 + z, 42.0 + z)))
+    pts += [(f"GAN z{z} again", "GAN", 11.0, (33.0, 32.0, 34.0)) for z in range(3)]
+    assert len(pts) == 24
+    viz.scatter(
+        pts,
+        "fashion-mnist · FID against training compute",
+        "training compute (TFLOP, log scale; forward, backward and update of every step)",
+        "FID",
+        tmp_path / "c.png",
+    )
+    fig = kept[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.axes[0].get_legend().get_window_extent(renderer)
+    xlabel = fig.axes[0].xaxis.label.get_window_extent(renderer)
+    inter = legend.intersection(legend, xlabel)
+    assert inter is None or inter.width <= 1 or inter.height <= 1, "the legend covers the x label"
+    assert text_overlaps(fig) == []

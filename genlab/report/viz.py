@@ -190,12 +190,15 @@ def scatter(
     one marker per point of a group, every label in the legend outside the axes (nothing printed on the plot
     can overlap)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    shown = [p for p in points if p[3] is not None and 0 < p[2] <= PLOTTABLE and abs(p[3][0]) <= PLOTTABLE]
+    # the legend stands beside the axes and must end above their bottom, or it hides the x label (21 entries of
+    # the full lab study did): two columns past 12 entries, and the figure as tall as the legend's rows
+    ncol = 1 if len(shown) <= 12 else 2
+    rows = -(-len(shown) // ncol)
+    fig, ax = plt.subplots(figsize=(7.6 + 2.4 * (ncol - 1), max(4.2, 1.6 + 0.21 * rows)))
     groups: dict[str, int] = {}
     seen: dict[str, int] = {}
-    for label, group, x, y in points:
-        if y is None or not (0 < x <= PLOTTABLE) or abs(y[0]) > PLOTTABLE:
-            continue
+    for label, group, x, y in shown:
         color = COLORS[groups.setdefault(group, len(groups)) % len(COLORS)]
         marker = MARKERS[seen.get(group, 0) % len(MARKERS)]
         seen[group] = seen.get(group, 0) + 1
@@ -222,7 +225,7 @@ def scatter(
     chars = int(fig.get_figwidth() * 13)
     ax.set_title("\n".join(textwrap.fill(line, width=chars) for line in title.split("\n")), fontsize=10)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, ncol=ncol)
     else:
         ax.text(0.5, 0.5, "no measured points", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
