@@ -103,7 +103,7 @@ def build_parser() -> Parser:
     s.add_argument(
         "--workers",
         type=int,
-        help="processes sharing the runs (default: one per CPU core, each with "
+        help="processes sharing the runs (default: one per CPU core, at most 8, each with "
         "one torch thread; 1 = this process alone)",
     )
     s.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")

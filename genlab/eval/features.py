@@ -2,9 +2,10 @@
 
 Inception weights cannot be downloaded here and Inception-FID on 28x28
 grayscale digits is a poor judge anyway; community practice is a small CNN
-trained on the dataset itself (see docs/evaluation.md). genlab trains it
-deterministically on the training split, caches it by (dataset hash, judge
-version) under $GENLAB_CACHE (default ~/.cache/genlab/judges), and records
+trained on the dataset itself (see docs/evaluation.md). MNIST's and
+Fashion-MNIST's ship (genlab.eval.shipped_judges); for folders and CIFAR-10
+genlab trains it deterministically on the training split, caches it by
+(dataset hash, judge version) under $GENLAB_CACHE/judges, and records
 its test accuracy, which is shown with every metric. Judge-space values are
 NOT comparable with Inception-FID numbers in papers.
 

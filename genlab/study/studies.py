@@ -147,7 +147,7 @@ STUDIES: dict[str, Study] = {
         overrides=("train.epochs=10",),
         variants={arm: ("gan", ov) for arm, ov in RECIPE_ARMS.items()},
         description="the GAN recipe ablation at z 64 (each piece off and on around the default) and the VAE at z 16 "
-        "(prior and GMM sampler in one run), MNIST and Fashion-MNIST, 10 epochs",
+        "(every sampler: prior, GMM, latent flow), MNIST and Fashion-MNIST, 10 epochs",
     ),
     "sensitivity": Study(
         name="sensitivity",

@@ -5,7 +5,7 @@ last checkpoint. A run that diverges or fails is recorded as such and the
 study goes on with the others. `study.json` in the study folder lists every
 run with its status.
 
-Runs go to worker processes, by default one per CPU core with one torch thread
+Runs go to worker processes, by default one per CPU core (at most 8) with one torch thread
 each: on 2 cores, two one-thread runs side by side get through a study ~1.3-1.45x
 faster than one two-thread run at a time (small matrices scale poorly across
 threads; docs/results.md). Workers share the run queue through the runs' lock

@@ -6,7 +6,7 @@
 Writes into RUN_DIR/tb/: every logged step's losses, D outputs and images/s (`train/…`), each epoch's mean
 losses and per-epoch FID (`epoch/…`), the fixed-noise grid per epoch (`samples/fixed_noise`), and after
 evaluation the run's hyperparameters with its final metrics (`hparam/…`, TensorBoard's HPARAMS tab). It hangs
-off the training loop's logger hook (`train.Logger`); metrics.jsonl stays the record genlab itself reads.
+off the training loop's logger hook (`loop.Logger`); metrics.jsonl stays the record genlab itself reads.
 A flag rather than a config key: logging does not change a run, so a study resumed with or without it is the
 same study.
 """
