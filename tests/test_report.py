@@ -295,3 +295,25 @@ def test_a_long_scatter_legend_leaves_the_x_label_clear(monkeypatch, tmp_path):
     inter = legend.intersection(legend, xlabel)
     assert inter is None or inter.width <= 1 or inter.height <= 1, "the legend covers the x label"
     assert text_overlaps(fig) == []
+
+
+def test_q4_counts_where_the_hybrid_beats_its_vae_with_intervals_apart(tmp_path):
+    study = make_store(tmp_path, 10.0, 50.0)
+    arms = dict(ARMS, vaegan=[8, 16, 32])
+    runs = json.loads((study / "study.json").read_text())
+    for ds in ("mnist", "fashion-mnist"):
+        for z, fid in zip((8, 16, 32), (40.0, 49.5, 60.0)):  # against the VAE's 50 (x2 on Fashion): apart, level, worse
+            name = f"{ds}-vaegan-z{z}-s0"
+            runs["runs"].append(name)
+            write_json(study / name / "meta.json", {"status": "done", "dataset": ds, "model": "vaegan", "z_dim": z})
+            write_json(
+                study / name / "eval.json", fake_eval("vaegan", ds, z, fid * (2 if ds == "fashion-mnist" else 1))
+            )
+    write_json(study / "study.json", dict(runs, arms=arms))
+    q4 = next(a for a in findings.answers(*load_study(study)) if a[0].startswith("4."))
+    _, lines, _ = q4
+    assert lines[0].startswith("Against its VAE at 6 settings")
+    assert "lower with intervals apart at 2, within the intervals at 2, higher with intervals apart at 2" in lines[0]
+    z8 = next(line for line in lines if line.startswith("mnist VAE-GAN z8"))
+    assert "FID 40 [39.2, 40.8]" in z8 and "lower than its VAE's, intervals apart" in z8
+    assert "intervals overlap its VAE's" in next(line for line in lines if line.startswith("mnist VAE-GAN z16"))

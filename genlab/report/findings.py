@@ -386,6 +386,7 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
     )
 
     lines = []
+    tally = {M.FID: [], M.SHARPNESS: []}
     for ds in study["datasets"]:
         for i, z in enumerate(hz):
             h, v = settings.get((ds, hybrid, z)), settings.get((ds, vae, vz[i] if i < len(vz) else z))
@@ -394,7 +395,17 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
                 lines.append(f"{ds} VAE-GAN z{z}: not measured")
                 continue
             refs = [f"{lab} z{o.z_dim} {val(o, M.FID, '.3g')}" for lab, o in (("GAN", g), ("VAE", v)) if o and o.evals]
-            parts = [f"{ds} VAE-GAN z{z}: FID {val(h, M.FID, '.3g')}" + (f" ({', '.join(refs)})," if refs else ",")]
+            fid_vs_vae = ""
+            if v and v.evals:
+                verdict = below(h.stat(M.FID), v.stat(M.FID))
+                tally[M.FID].append(verdict)
+                tally[M.SHARPNESS].append(below(v.stat(M.SHARPNESS), h.stat(M.SHARPNESS)))
+                fid_vs_vae = f" {FID_VS_VAE[verdict]}"
+            parts = [
+                f"{ds} VAE-GAN z{z}: FID {fmt_interval(h.stat(M.FID))}"
+                + (f" ({', '.join(refs)})" if refs else "")
+                + f"{fid_vs_vae},"
+            ]
             parts.append(
                 f"precision {val(h, M.PRECISION, '.3g')}, recon MSE {val(h, M.RECON_MSE, '.4f')}"
                 + (f" (VAE {val(v, M.RECON_MSE, '.4f')})" if v and v.evals else "")
@@ -411,6 +422,8 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             lines.append(" ".join(parts))
     if not hz:
         lines.append("The VAE-GAN was not part of this study run.")
+    elif tally[M.FID]:
+        lines.insert(0, hybrid_summary(tally[M.FID], tally[M.SHARPNESS]))
     out.append(
         (
             "4. Could a VAE-GAN combine the strengths?",
@@ -422,6 +435,34 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
         )
     )
     return out
+
+
+FID_VS_VAE = {
+    SUPPORTED: "— lower than its VAE's, intervals apart",
+    CONTRADICTED: "— higher than its VAE's, intervals apart",
+    INCONCLUSIVE: "— intervals overlap its VAE's",
+    MISSING: "",
+}
+
+
+def fmt_interval(stat: Stat | None) -> str:
+    """'135 [109, 161]' from a (mean, lo, hi) statistic; '–' where it was not measured."""
+    return "–" if stat is None else f"{stat[0]:.3g} [{stat[1]:.3g}, {stat[2]:.3g}]"
+
+
+def hybrid_summary(fid: list[str], sharper: list[str]) -> str:
+    """Q4's first line: at how many settings the hybrid's prior-sampled FID is decided against its VAE's, and
+    how often it is decidedly sharper — so the answer is a count of measured verdicts, not a list to compare."""
+    n = len(fid)
+    line = (
+        f"Against its VAE at {n} setting{'s' * (n != 1)} (prior-sampled FID, 95% intervals): lower with intervals "
+        f"apart at {fid.count(SUPPORTED)}, within the intervals at {fid.count(INCONCLUSIVE)}, higher with intervals "
+        f"apart at {fid.count(CONTRADICTED)}"
+    )
+    measured = [s for s in sharper if s != MISSING]
+    if measured:
+        line += f"; sharper samples with intervals apart at {measured.count(SUPPORTED)} of {len(measured)}"
+    return line + "."
 
 
 def per_setting(study: dict[str, Any], settings: dict, model: str, zs, describe) -> list[str]:
