@@ -186,8 +186,8 @@ def build_parser() -> Parser:
     j.add_argument("--threads", type=int, default=1, help="with train: torch threads (the shipped judges: 1)")
     j.add_argument(
         "--out",
-        help="with train: folder for the .safetensors and .json (default: genlab's "
-        "judge_weights/, replacing the shipped files)",
+        help="with train: folder for the .safetensors and .json (default: "
+        "genlab/eval/judges/, replacing the shipped files)",
     )
     data_opt(j)
 

@@ -50,7 +50,7 @@ def test_shipped_judges_are_small():
 
 @pytest.mark.parametrize("which", [".safetensors", ".json"])
 def test_a_changed_byte_in_a_shipped_judge_is_one_line_exit_2(which, tmp_path, capsys, monkeypatch, fresh_judges):
-    copy = tmp_path / "judge_weights"
+    copy = tmp_path / "judges"
     shutil.copytree(shipped_judges.WEIGHTS_DIR, copy)
     target = copy / f"mnist-j1{which}"
     raw = bytearray(target.read_bytes())

@@ -3,7 +3,7 @@
 A judge retrained on each machine becomes another network (float results depend on the CPU and the thread
 count), so the same samples scored differently on two machines. The MNIST and Fashion-MNIST judges are
 therefore trained once (`genlab judge train DATASET --index K`, one thread, deterministic on the machine
-that runs it) and shipped in `genlab/eval/judge_weights/` as safetensors with a JSON of their recipe, accuracy and
+that runs it) and shipped in `genlab/eval/judges/` as safetensors with a JSON of their recipe, accuracy and
 training machine. Both files' SHA-256 are pinned below; loading checks them, and a file that does not match
 is one line and exit 2 — never a silent retrain. `genlab judge verify` checks every shipped file.
 
@@ -22,7 +22,7 @@ from genlab.core import safeio
 from genlab.core.errors import GenlabError
 from genlab.core.safeio import printable
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "judge_weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "judges"
 ENSEMBLE = 3  # judges per shipped dataset
 # (dataset, index) -> (SHA-256 of the .safetensors, SHA-256 of the .json); written by `genlab judge train`
 PINNED: dict[tuple[str, int], tuple[str, str]] = {
@@ -88,14 +88,14 @@ def read_verified(dataset: str, index: int) -> tuple[bytes, dict]:
         except FileNotFoundError:
             raise GenlabError(
                 f"{printable(path)} is missing: the shipped judge is part of genlab — reinstall "
-                "genlab (or `git checkout genlab/eval/judge_weights`)"
+                "genlab (or `git checkout genlab/eval/judges`)"
             ) from None
         got = hashlib.sha256(blob).hexdigest()
         if got != sha:
             raise GenlabError(
                 f"{printable(path)} does not match its pinned SHA-256 ({got[:12]}…, expected "
                 f"{sha[:12]}…): the shipped judge was changed — reinstall genlab (or `git checkout "
-                "genlab/eval/judge_weights`); a judge is never retrained silently"
+                "genlab/eval/judges`); a judge is never retrained silently"
             )
         blobs.append(blob)
     info = json.loads(blobs[1])
