@@ -90,7 +90,7 @@ def trend(stats: list[Stat | None], increasing: bool) -> str:
 def fmt_stats(label: str, zs, stats: list[Stat | None], digits: int = 3) -> str:
     parts = []
     for z, s in zip(zs, stats):
-        parts.append(f"z{z} {s[0]:.{digits}g} [{s[1]:.{digits}g}, {s[2]:.{digits}g}]" if s else f"z{z} –")
+        parts.append(f"z{z} {fmt_interval(s, digits)}")
     return f"{label}: " + ", ".join(parts)
 
 
@@ -386,7 +386,7 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
     )
 
     lines = []
-    tally = {M.FID: [], M.SHARPNESS: []}
+    fid_verdicts, sharper = [], []
     for ds in study["datasets"]:
         for i, z in enumerate(hz):
             h, v = settings.get((ds, hybrid, z)), settings.get((ds, vae, vz[i] if i < len(vz) else z))
@@ -398,8 +398,8 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             fid_vs_vae = ""
             if v and v.evals:
                 verdict = below(h.stat(M.FID), v.stat(M.FID))
-                tally[M.FID].append(verdict)
-                tally[M.SHARPNESS].append(below(v.stat(M.SHARPNESS), h.stat(M.SHARPNESS)))
+                fid_verdicts.append(verdict)
+                sharper.append(below(v.stat(M.SHARPNESS), h.stat(M.SHARPNESS)))
                 fid_vs_vae = f" {FID_VS_VAE[verdict]}"
             parts = [
                 f"{ds} VAE-GAN z{z}: FID {fmt_interval(h.stat(M.FID))}"
@@ -422,8 +422,8 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             lines.append(" ".join(parts))
     if not hz:
         lines.append("The VAE-GAN was not part of this study run.")
-    elif tally[M.FID]:
-        lines.insert(0, hybrid_summary(tally[M.FID], tally[M.SHARPNESS]))
+    elif fid_verdicts:
+        lines.insert(0, hybrid_summary(fid_verdicts, sharper))
     out.append(
         (
             "4. Could a VAE-GAN combine the strengths?",
@@ -445,9 +445,9 @@ FID_VS_VAE = {
 }
 
 
-def fmt_interval(stat: Stat | None) -> str:
+def fmt_interval(stat: Stat | None, digits: int = 3) -> str:
     """'135 [109, 161]' from a (mean, lo, hi) statistic; '–' where it was not measured."""
-    return "–" if stat is None else f"{stat[0]:.3g} [{stat[1]:.3g}, {stat[2]:.3g}]"
+    return "–" if stat is None else f"{stat[0]:.{digits}g} [{stat[1]:.{digits}g}, {stat[2]:.{digits}g}]"
 
 
 def hybrid_summary(fid: list[str], sharper: list[str]) -> str:
