@@ -2,7 +2,7 @@
 10-component GMM, the latent flow at each recipe given, and decoded training codes (the best any code density can
 do with this decoder). Prints FID, recognisable share, recall and the fit's seconds; hardware and versions first.
 
-    python bench/latent_flow.py RUN_DIR [RUN_DIR ...] [--recipes 'width=512,steps=6000;width=256,steps=3000']
+    python bench/latent_flow.py RUN_DIR [RUN_DIR ...] [--recipes 'times=uniform;times=logit-normal,width=512']
         [--nfe 8,16,32,64] [--n 10000]
 """
 
@@ -69,7 +69,8 @@ def bench_run(run: Path, recipes: list[latent_flow.FlowRecipe], nfes: list[int],
         secs = time.perf_counter() - t0
         for nfe in nfes:
             z = latent_flow.sample(v, n, g(), nfe)
-            row(f"flow w{r.width} d{r.depth} {r.steps} steps, nfe {nfe}", samplers.decode_codes(model, z), secs)
+            name = f"flow w{r.width} d{r.depth} {r.steps} steps, t {r.times}, nfe {nfe}"
+            row(name, samplers.decode_codes(model, z), secs)
 
 
 def main() -> None:

@@ -3,9 +3,13 @@ replaced when damaged (genlab.eval.samplers)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 import torch
 
 from genlab.eval import latent_flow, samplers
+from genlab.models.flow_matching import path_times
 
 CENTRES = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0], [0.0, -4.0]])
 
@@ -18,10 +22,11 @@ def mixture(n: int, seed: int = 0) -> torch.Tensor:
 SMALL = latent_flow.FlowRecipe(width=128, depth=3, steps=1500, batch=256)
 
 
-def test_latent_flow_recovers_a_2d_mixture() -> None:
+@pytest.mark.parametrize("times", ["logit-normal", "uniform"])
+def test_latent_flow_recovers_a_2d_mixture(times: str) -> None:
     torch.set_num_threads(1)
     x = mixture(4000)
-    v = latent_flow.fit(x, SMALL)
+    v = latent_flow.fit(x, replace(SMALL, times=times))
     s = latent_flow.sample(v, 4000, torch.Generator().manual_seed(1), nfe=32)
     assert (s.mean(0) - x.mean(0)).abs().max() < 0.3
     assert ((s.std(0) - x.std(0)).abs() / x.std(0)).max() < 0.1
@@ -62,6 +67,24 @@ def test_a_code_of_only_active_units_draws_as_a_flow_of_every_unit() -> None:
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     s = latent_flow.sample(a, 50, torch.Generator().manual_seed(2), 8)
     assert torch.equal(s, latent_flow.sample(b, 50, torch.Generator().manual_seed(2), 8))
+
+
+def test_training_times_lie_in_the_unit_interval_and_logit_normal_favours_the_middle() -> None:
+    g = torch.Generator().manual_seed(0)
+    u, ln = path_times(20_000, "uniform", generator=g), path_times(20_000, "logit-normal", generator=g)
+    assert 0 <= float(u.min()) and float(u.max()) <= 1 and 0 < float(ln.min()) and float(ln.max()) < 1
+    mid = lambda t: float(((t > 0.25) & (t < 0.75)).double().mean())  # noqa: E731
+    assert abs(mid(u) - 0.5) < 0.02 and mid(ln) > 0.65  # sigmoid(N(0, 1)): P(|N| < logit 0.75 = 1.10) = 0.73
+    with pytest.raises(ValueError, match="beta"):
+        path_times(4, "beta")
+
+
+def test_the_time_sampling_is_part_of_the_recipe_a_saved_fit_is_checked_against(tmp_path) -> None:
+    codes = mixture(300)
+    recipe = latent_flow.FlowRecipe(width=16, depth=1, steps=10, batch=64)
+    samplers.save_flow(tmp_path, latent_flow.fit(codes, recipe), codes, recipe, 0.0)
+    assert samplers.load_flow(tmp_path, codes, recipe) is not None
+    assert samplers.load_flow(tmp_path, codes, replace(recipe, times="uniform")) is None  # stale: refitted
 
 
 def test_sampler_is_a_function_of_its_noise() -> None:

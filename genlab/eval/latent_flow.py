@@ -7,8 +7,8 @@ encoder mean varies across the data by less than `active` is one the VAE switche
 its mean near-constant; the decoder ignores it). Those units get an independent Gaussian of their own mean and
 spread, so the velocity field's capacity goes to the units that carry the image: at z 32 a full-profile VAE uses 18
 (MNIST) and 10 (Fashion-MNIST) of its 32 units, and a flow of all 32 standardised units lost to the 10-component
-mixture (docs/results.md, 2026-12-03). The active codes are standardised per dimension, x1 a code,
-x0 ~ N(0, I), t ~ U(0, 1), x_t = (1 - t) x0 + t x1, and a small MLP v(x_t, t) regresses the velocity x1 - x0.
+mixture (docs/results.md, 2026-12-03). The active codes are standardised per dimension, x1 a code, x0 ~ N(0, I),
+t logit-normal (or U(0, 1)), x_t = (1 - t) x0 + t x1, and a small MLP v(x_t, t) regresses the velocity x1 - x0.
 Sampling integrates dx/dt = v(x, t) from t = 0 to 1 with a fixed-step midpoint solver, so a sample is a
 deterministic function of its starting noise and the number of function evaluations (nfe) is the one knob of its
 cost.
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from genlab.core.progress import bar
-from genlab.models.flow_matching import integrate, straight_path, time_embedding
+from genlab.models.flow_matching import integrate, path_times, straight_path, time_embedding
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class FlowRecipe:
     active: float = 0.01  # a unit is active when its encoder mean's variance over the codes exceeds this (Burda et
     # al. 2016's criterion and threshold); 0 models every unit
     ema: float = 0.999  # weight average the sampler uses (the raw weights are noisier)
+    times: str = "logit-normal"  # training times on the path: "uniform" or "logit-normal" (Esser et al., ICML 2024,
+    # sec. 3.1), chosen by bench/latent_flow.py on the full-profile VAE and VAE-GAN runs (docs/results.md, 2026-12-03
+    # evening): the same steps and seconds, a third to a half less of the GMM's gap left
     seed: int = 0  # noise, times and batches of the fit
 
     def to_dict(self) -> dict:
@@ -72,10 +75,11 @@ class VelocityMLP(nn.Module):
         return self.net(torch.cat([x, time_embedding(t, self.t_dim)], dim=1))
 
 
-def loss(v: VelocityMLP, x1: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """The flow-matching loss on standardised codes x1: || v(x_t, t) - (x1 - x0) ||^2 on straight paths."""
+def loss(v: VelocityMLP, x1: torch.Tensor, generator: torch.Generator, times: str = "uniform") -> torch.Tensor:
+    """The flow-matching loss on standardised codes x1: || v(x_t, t) - (x1 - x0) ||^2 on straight paths, t drawn
+    as `times` says."""
     x0 = torch.randn(x1.shape, generator=generator)
-    t = torch.rand(x1.shape[0], generator=generator)
+    t = path_times(x1.shape[0], times, generator=generator)
     xt, target = straight_path(x0, x1, t)
     return (v(xt, t) - target).pow(2).sum(1).mean()
 
@@ -102,7 +106,7 @@ def fit(codes: torch.Tensor, recipe: FlowRecipe = FlowRecipe(), desc: str = "lat
             for group in opt.param_groups:
                 group["lr"] = recipe.lr * (recipe.steps - step) / (recipe.steps - half)
         idx = torch.randint(0, x.shape[0], (recipe.batch,), generator=g)
-        lo = loss(v, x[idx], g)
+        lo = loss(v, x[idx], g, recipe.times)
         opt.zero_grad(set_to_none=True)
         lo.backward()
         opt.step()

@@ -29,7 +29,7 @@ from torch import nn
 from genlab.core.bounds import bounded
 from genlab.core.errors import GenlabError
 from genlab.models.base import GenerativeModel, step
-from genlab.models.flow_matching import integrate, straight_path, time_embedding
+from genlab.models.flow_matching import integrate, path_times, straight_path, time_embedding
 from genlab.models.gan import ema_beta, ema_update
 from genlab.models.nn import MNIST_SHAPE, PIXELS, adam, bottom, numel
 
@@ -146,13 +146,6 @@ def build_velocity(cfg: FlowConfig, shape: tuple[int, int, int] = MNIST_SHAPE) -
     return VelocityUNet(cfg.width, shape) if cfg.arch == "unet" else VelocityMLP(cfg.width, cfg.depth, shape=shape)
 
 
-def training_times(n: int, how: str, device: torch.device) -> torch.Tensor:
-    """(n,) path times: U(0, 1), or sigmoid of a standard normal (logit-normal; Esser et al. 2024)."""
-    if how == "logit-normal":
-        return torch.sigmoid(torch.randn(n, device=device))
-    return torch.rand(n, device=device)
-
-
 T_CLAMP = 0.05  # 1 - t is never taken below this when a velocity is derived from an image prediction (Li & He 2025)
 
 
@@ -167,7 +160,7 @@ def flow_matching_loss(net: nn.Module, x1: torch.Tensor, cfg: FlowConfig) -> tor
     """|| v(x_t, t) - (x1 - x0) ||^2 per image, averaged over the batch (Lipman et al. 2023, eq. 23); with image
     prediction and the image loss, || x1_hat - x1 ||^2 instead."""
     x0 = torch.randn_like(x1)
-    t = training_times(x1.shape[0], cfg.t_sampling, x1.device)
+    t = path_times(x1.shape[0], cfg.t_sampling, x1.device)
     xt, target = straight_path(x0, x1, t)
     out = net(xt, t)
     if cfg.prediction == "image" and cfg.loss == "image":

@@ -16,6 +16,7 @@ import torch
 
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # v(x, t) with t of shape (B,)
 SOLVERS = ("euler", "midpoint")
+TIME_SAMPLINGS = ("uniform", "logit-normal")
 
 
 def time_embedding(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
@@ -24,6 +25,18 @@ def time_embedding(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
     freqs = torch.exp(torch.linspace(0, math.log(1000.0), half, device=t.device, dtype=t.dtype))
     angles = t[:, None] * freqs[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def path_times(
+    n: int, how: str, device: torch.device | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(n,) training times on the path: U(0, 1), or the sigmoid of a standard normal (logit-normal, Esser et al.,
+    ICML 2024, sec. 3.1), which spends the fit on the middle of the path, where the velocity is hardest to predict."""
+    if how not in TIME_SAMPLINGS:
+        raise ValueError(f"time sampling {how!r} is not one of {TIME_SAMPLINGS}")
+    if how == "logit-normal":
+        return torch.sigmoid(torch.randn(n, device=device, generator=generator))
+    return torch.rand(n, device=device, generator=generator)
 
 
 def straight_path(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
