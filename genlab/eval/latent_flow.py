@@ -75,7 +75,7 @@ class VelocityMLP(nn.Module):
         return self.net(torch.cat([x, time_embedding(t, self.t_dim)], dim=1))
 
 
-def loss(v: VelocityMLP, x1: torch.Tensor, generator: torch.Generator, times: str = "uniform") -> torch.Tensor:
+def loss(v: VelocityMLP, x1: torch.Tensor, generator: torch.Generator, times: str = FlowRecipe.times) -> torch.Tensor:
     """The flow-matching loss on standardised codes x1: || v(x_t, t) - (x1 - x0) ||^2 on straight paths, t drawn
     as `times` says."""
     x0 = torch.randn(x1.shape, generator=generator)

@@ -114,6 +114,8 @@ SENSITIVITY_ARMS: dict[str, tuple[str, str, tuple[str, ...]]] = {  # arm -> (fac
 LARSEN = ("model.recon_target=features", "model.lr=3e-4", "model.beta1=0.5", "model.ema_nimg=60000")  # the VAE-GAN
 #   before 2026-12-02: Larsen et al. 2016's reconstruction in D's layer-1 features (gamma 0.9), Adam 3e-4 / beta1 0.5,
 #   the GAN's weight average
+CONV_VAE = ("model.arch=conv", "model.width=256")  # conv encoder and decoder (32 channels x 2 at 14 and 7 pixels),
+#   shared by the vae-conv and vaegan-conv arms so the pair stays matched
 HYBRID_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the VAE-GAN defaults; each changes one piece of
     #   the hybrid's recipe (issue 24, part 3), the earlier default kept as an arm so the gain stays re-measurable
     "vaegan": (),  # the default: its VAE (pixel ELBO, Adam 1e-3 / beta1 0.9) plus a GAN term (weight 1) and R1
@@ -125,10 +127,8 @@ HYBRID_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the VAE-GAN d
     "vaegan-adv10": ("model.adv_weight=10",),
     "vaegan-adv30": ("model.adv_weight=30",),
     "vaegan-no-gan": ("model.adv_weight=0",),  # no GAN term: the hybrid reduced to its VAE (a fairness check)
-    "vaegan-conv": ("model.arch=conv", "model.width=256"),  # conv encoder, decoder and D (Larsen et al.'s own
-    #   networks are conv; 32 channels x 2 at 14 and 7 pixels), beside the conv VAE below so the pair stays matched
+    "vaegan-conv": CONV_VAE,  # conv encoder, decoder and D (Larsen et al.'s own networks are conv)
 }
-CONV_VAE = ("model.arch=conv", "model.width=256")  # the VAE with the conv encoder and decoder vaegan-conv shares
 SENSITIVITY_Z = {"gan-z32": 32, "gan-z128": 128}  # the latent size, the seed study's own factor, as arms too
 
 STUDIES: dict[str, Study] = {
