@@ -9,6 +9,7 @@ import torch
 
 from genlab import data
 from genlab.models import MODELS, build_model
+from genlab.models.vaegan import dec_gan_loss
 from genlab.train.config import make_config
 
 ARCHS = ["mlp", "conv"]
@@ -321,6 +322,27 @@ def test_vaegan_with_pixel_reconstruction_trains_its_encoder_on_the_vaes_elbo():
     torch.manual_seed(1)
     ref = vae.train_step(x, vae.make_optimizers())
     assert torch.isclose(ref["kl"], losses["kl"]) and torch.isclose(ref["recon"], losses["recon"])
+
+
+def test_vaegans_adaptive_weight_makes_the_gan_term_pull_on_the_last_layer_as_hard_as_the_reconstruction():
+    """adv_adaptive (VQGAN, Esser et al. 2021, eq. 7): weight x grad of the GAN term at the decoder's last weight has
+    the reconstruction's gradient norm there; the weight is logged, and the fixed-weight step is unchanged."""
+    over = ["model.z_dim=4", "model.width=32", "model.recon_target=pixels"]
+    fixed = build_model("vaegan", make_config("vaegan", "mnist", over).model)
+    torch.manual_seed(0)
+    model = build_model("vaegan", make_config("vaegan", "mnist", [*over, "model.adv_adaptive=true"]).model)
+    x = batch()
+    z = torch.randn(x.shape[0], 4)
+    logits = model.decoder(z)
+    nll = model.nll(logits, x).mean()
+    gan = dec_gan_loss(model.discriminator(torch.tanh(logits / 2))[0], model.discriminator(torch.tanh(logits / 2))[0])
+    w = model.adaptive_weight(nll, gan)
+    last = list(model.decoder.parameters())[-2]  # the output Linear's weight (its bias follows)
+    g_rec, g_gan = (torch.autograd.grad(loss, last, retain_graph=True)[0].norm() for loss in (nll, gan))
+    assert w > 1.0 and torch.isclose(w * (g_gan + 1e-4), g_rec, rtol=1e-4)  # a fixed weight 1 pulls far less
+    losses = model.train_step(x, model.make_optimizers())
+    assert "adv_weight" in losses and losses["adv_weight"] > 1.0 and not losses["adv_weight"].requires_grad
+    assert "adv_weight" not in fixed.train_step(x, fixed.make_optimizers())
 
 
 def test_an_old_vaegan_config_reads_as_the_feature_reconstruction_it_trained_with():

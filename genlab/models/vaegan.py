@@ -94,7 +94,10 @@ class VAEGANConfig:
     #   456 / 177 (GMM) to 268 / 129 and 92 / 70, level with or under its VAE's 279 / 137 and 104 / 73; feature
     #   reconstruction's decoded training codes were 2.7-5.3x its VAE's FID (docs/results.md, 2026-12-02, hybrid)
     adv_weight: float = bounded(1.0, 0.0, 1e6)  # recon_target=pixels: weight of the decoder's GAN term beside the
-    #   pixel negative log-likelihood (nats per image)
+    #   pixel negative log-likelihood (nats per image); with adv_adaptive, a factor on the adaptive weight
+    adv_adaptive: bool = False  # recon_target=pixels: scale the GAN term by ||grad NLL|| / ||grad L_GAN|| at the
+    #   decoder's last layer (Esser, Rombach & Ommer, CVPR 2021, VQGAN, eq. 7), so the two pull on the output layer
+    #   equally whatever their units; a fixed weight 1 is ~1 % of a ~60-nat NLL's pull
     feature_layer: Literal[1, 2] = 1  # the discriminator layer l whose features measure reconstruction
     recon: Literal["bernoulli"] = "bernoulli"  # pixel model for the ELBO/IWAE metrics only (training uses Dis_l)
     lr: float = bounded(1e-3, 1e-7, 1.0)  # Adam step size, all three networks: the VAE's, so the hybrid differs from
@@ -155,6 +158,15 @@ class VAEGAN(VAE):
             "dis": adam(self.discriminator.parameters(), self.cfg.lr, betas),
         }
 
+    def adaptive_weight(self, nll: torch.Tensor, loss_gan: torch.Tensor) -> torch.Tensor:
+        """VQGAN's balance (Esser et al. 2021, eq. 7): ||grad of the reconstruction|| / (||grad of the GAN term|| +
+        1e-4) at the decoder's last weight, clipped to [0, 1e4] and detached, so that the GAN term pulls on the output
+        layer as hard as the reconstruction does."""
+        last = [p for p in self.decoder.parameters() if p.dim() > 1][-1]
+        g_rec = torch.autograd.grad(nll, last, retain_graph=True)[0]
+        g_gan = torch.autograd.grad(loss_gan, last, retain_graph=True)[0]
+        return (g_rec.norm() / (g_gan.norm() + 1e-4)).clamp(0.0, 1e4).detach()
+
     def train_step(self, x, opt):
         b = x.shape[0]
         mu, logvar = self.encoder(x).chunk(2, dim=1)  # the trained networks, not their average
@@ -179,7 +191,11 @@ class VAEGAN(VAE):
         if self.cfg.recon_target == "pixels":  # the VAE's ELBO for the encoder; ELBO's likelihood + GAN for the decoder
             nll = self.nll(logits_tilde, x).mean()
             loss_enc = kl + nll
-            loss_dec = nll + self.cfg.adv_weight * loss_gan_dec
+            weight = self.cfg.adv_weight
+            if self.cfg.adv_adaptive:
+                weight = weight * self.adaptive_weight(nll, loss_gan_dec)
+                out["adv_weight"] = weight  # logged: how hard the balance leans on the GAN term over training
+            loss_dec = nll + weight * loss_gan_dec
             out["recon"] = nll.detach()
         else:  # Larsen et al. 2016, Algorithm 1
             loss_enc = kl + llike

@@ -126,6 +126,8 @@ HYBRID_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the VAE-GAN d
     "vaegan-ema": ("model.ema_nimg=60000",),  # the GAN's weight average
     "vaegan-adv10": ("model.adv_weight=10",),
     "vaegan-adv30": ("model.adv_weight=30",),
+    "vaegan-adaptive": ("model.adv_adaptive=true",),  # VQGAN's balance (Esser et al. 2021, eq. 7)
+    "vaegan-adaptive0.1": ("model.adv_adaptive=true", "model.adv_weight=0.1"),  # a tenth of it
     "vaegan-no-gan": ("model.adv_weight=0",),  # no GAN term: the hybrid reduced to its VAE (a fairness check)
     "vaegan-conv": CONV_VAE,  # conv encoder, decoder and D (Larsen et al.'s own networks are conv)
 }
