@@ -36,7 +36,8 @@ def test_direction_and_format_are_the_specs():
     fid = metric_specs.BY_KEY[M.FID]
     assert fid.ylabel() == "FID in judge space (lower is better)"
     assert metric_specs.BY_KEY[M.RECALL].ylabel() == "recall (higher is better)"
-    assert fid.format(None) == "–" and fid.format(12.345) == "12.3" and fid.format(123456.0) == "123456"
+    assert fid.format(None) == "–" and fid.format(12.345) == "12.3" and fid.format(123456.0) == "123,456"
+    assert fid.format(1451.3) == "1,451" and fid.format(999.6) == "1,000" and fid.format(0.0123) == "0.0123"
 
 
 def test_a_spec_added_to_the_list_reaches_the_table_the_charts_and_genlab_runs(tmp_path, monkeypatch, capsys):
@@ -69,3 +70,22 @@ def test_genlab_runs_json_carries_the_shown_metrics_with_intervals(tmp_path, cap
     assert set(first["metrics"]) == {s.key for s in metric_specs.shown_in(metric_specs.RUNS)}
     assert first["metrics"][M.FID] == 20.0 and first["intervals"][M.FID] == pytest.approx([19.6, 20.4])
     assert [r["metrics"][M.FID] for r in rows] == sorted(r["metrics"][M.FID] for r in rows)
+
+
+def test_an_interval_over_seeds_stays_within_the_values_a_metric_can_take():
+    """Three seeds' t-interval of a share is clipped to 0..1 and a FID's to >= 0 (the shapes demo's recognisable
+    0.800 / 0.665 / 0.860 gave [0.53, 1.02] before); a metric without bounds keeps its raw interval."""
+    from genlab.report.compare import Setting
+
+    shares = [0.8, 0.665, 0.86]
+    recalls = [0.0, 0.011, 0.0]  # the same runs' recall: its raw interval reaches below 0
+    evals = [
+        {"metrics": {"recognisable_share": v, "gmm_recall": r, "fid": 3000 * (v - 0.7), "elbo": -v}}
+        for v, r in zip(shares, recalls)
+    ]
+    s = Setting("folder:x", "gan", 32, ["a", "b", "c"], evals, {})
+    mean, lo, hi = s.stat("recognisable_share")
+    assert abs(mean - 0.775) < 1e-9 and 0.5 < lo < mean and hi == 1.0
+    assert s.stat("gmm_recall")[1] == 0.0  # a sampler's prefixed key is bounded as its metric
+    assert s.stat("fid")[1] == 0.0 and s.stat("fid")[2] > 300
+    assert s.stat("elbo")[1] < -1.0  # no bounds: the raw interval

@@ -317,3 +317,18 @@ def test_q4_counts_where_the_hybrid_beats_its_vae_with_intervals_apart(tmp_path)
     z8 = next(line for line in lines if line.startswith("mnist VAE-GAN z8"))
     assert "FID 40 [39.2, 40.8]" in z8 and "lower than its VAE's, intervals apart" in z8
     assert "intervals overlap its VAE's" in next(line for line in lines if line.startswith("mnist VAE-GAN z16"))
+
+
+def test_the_reports_protocol_note_says_when_its_brackets_are_over_seeds():
+    """A study of 3 seeds per setting shows t-intervals over seeds, so its note must not call them one run's
+    bootstrap (the shapes demo's report did); one seed keeps eval.json's own words."""
+    from genlab.report.compare import Setting
+    from genlab.report.html import interval_note
+
+    per_run = "95% bootstrap over generated samples (50 resamples); one seed: sampling uncertainty only"
+    three = {k: Setting("mnist", "gan", z, evals=[{}, {}, {}]) for k, z in ((1, 32), (2, 64))}
+    one = {1: Setting("mnist", "gan", 32, evals=[{}])}
+    assert "over seeds" in interval_note(three, per_run) and "bootstrap" not in interval_note(three, per_run)
+    assert interval_note(one, per_run) == per_run
+    mixed = interval_note({**three, 3: Setting("mnist", "vae", 8, evals=[{}])}, per_run)
+    assert "over seeds where a setting has several" in mixed and per_run in mixed

@@ -17,6 +17,12 @@ RUNS = "runs"  # a column of `genlab runs`
 PLACES = (TABLE, SUMMARY, CHART, VERDICT, RUNS)
 
 
+def number(value: float, digits: int = 3) -> str:
+    """One value as every table and sentence prints it: `digits` significant digits below 1,000, whole numbers with
+    thousands separators above ("1,451", not "1.45e+03"), so FIDs of a few thousand read at a glance."""
+    return f"{value:,.0f}" if abs(value) >= min(1_000, 10**digits - 0.5) else f"{value:.{digits}g}"
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     key: str  # the key in eval.json's "metrics" (and "intervals", "floor")
@@ -28,6 +34,8 @@ class MetricSpec:
     shown: frozenset[str] = frozenset({TABLE})
     digits: int = 3  # significant digits of one value
     axis: str = ""  # a chart's y label, before "(lower is better)"; the name when empty
+    bounds: tuple[float | None, float | None] = (None, None)  # the values it can take (a share: 0..1); an interval
+    #   over seeds is clipped to them, so three seeds' t-interval never reads "recognisable [0.53, 1.02]"
 
     def ylabel(self) -> str:
         """The chart's y label: what is measured and which way is better."""
@@ -36,9 +44,12 @@ class MetricSpec:
 
     def format(self, value: float | None) -> str:
         """One value as the tables print it."""
-        if value is None:
-            return "–"
-        return f"{value:.{self.digits}g}" if abs(value) < 1e4 else f"{value:.0f}"
+        return "–" if value is None else number(value, self.digits)
+
+    def clip(self, lo: float, hi: float) -> tuple[float, float]:
+        """An interval held within the values the metric can take."""
+        low, high = self.bounds
+        return (lo if low is None else max(lo, low), hi if high is None else min(hi, high))
 
 
 def _s(key: str, label: str, name: str, lower: bool | None, judge: bool, sampler: bool, *shown: str, **kw):
@@ -46,21 +57,48 @@ def _s(key: str, label: str, name: str, lower: bool | None, judge: bool, sampler
     return MetricSpec(key, label, name, lower, judge, sampler, frozenset((TABLE, *shown)), **kw)
 
 
+SHARE = (0.0, 1.0)  # the bounds of a share of samples
+
 # In the order the tables show them.
 METRICS: tuple[MetricSpec, ...] = (
-    _s(M.FID, "FID", "FID", True, True, True, SUMMARY, CHART, VERDICT, RUNS, axis="FID in judge space"),
+    _s(
+        M.FID,
+        "FID",
+        "FID",
+        True,
+        True,
+        True,
+        SUMMARY,
+        CHART,
+        VERDICT,
+        RUNS,
+        axis="FID in judge space",
+        bounds=(0, None),
+    ),
     _s(M.KID, "KID", "KID", True, True, True, CHART, axis="KID in judge space"),
-    _s(M.PRECISION, "precision", "precision", False, True, True, SUMMARY, CHART),
-    _s(M.RECALL, "recall", "recall", False, True, True, SUMMARY, CHART, VERDICT),
-    _s(M.RECOGNISABLE, "recognisable", "recognisable share", False, True, True, SUMMARY, CHART, VERDICT, RUNS),
-    _s(M.DENSITY, "density", "density", False, True, True),
-    _s(M.COVERAGE, "coverage", "coverage", False, True, True),
+    _s(M.PRECISION, "precision", "precision", False, True, True, SUMMARY, CHART, bounds=SHARE),
+    _s(M.RECALL, "recall", "recall", False, True, True, SUMMARY, CHART, VERDICT, bounds=SHARE),
+    _s(
+        M.RECOGNISABLE,
+        "recognisable",
+        "recognisable share",
+        False,
+        True,
+        True,
+        SUMMARY,
+        CHART,
+        VERDICT,
+        RUNS,
+        bounds=SHARE,
+    ),
+    _s(M.DENSITY, "density", "density", False, True, True, bounds=(0, None)),
+    _s(M.COVERAGE, "coverage", "coverage", False, True, True, bounds=SHARE),
     _s(M.CLASSIFIER_SCORE, "classifier score", "classifier score", False, True, True),
     _s(M.CLASSES_COVERED, "classes covered", "classes covered", False, True, True),
-    _s(M.CLASS_KL, "class KL", "class KL", True, True, True),
-    _s(M.NEAR_DUPLICATES, "near-duplicates", "near-duplicate share", None, False, False),
-    _s(M.SHARPNESS, "sharpness", "sharpness", None, False, True),
-    _s(M.RECON_MSE, "recon MSE", "reconstruction MSE", True, False, False),
+    _s(M.CLASS_KL, "class KL", "class KL", True, True, True, bounds=(0, None)),
+    _s(M.NEAR_DUPLICATES, "near-duplicates", "near-duplicate share", None, False, False, bounds=SHARE),
+    _s(M.SHARPNESS, "sharpness", "sharpness", None, False, True, bounds=(0, None)),
+    _s(M.RECON_MSE, "recon MSE", "reconstruction MSE", True, False, False, bounds=(0, None)),
     _s(M.RECON_SSIM, "recon SSIM", "reconstruction SSIM", False, False, False),
     _s(M.RECON_SHARPNESS, "recon sharpness", "reconstruction sharpness", None, False, False),
     _s(M.ELBO, "ELBO", "ELBO", False, False, False),

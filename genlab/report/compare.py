@@ -51,7 +51,9 @@ class Setting:
         if not vals:
             return None
         if len(vals) >= 2:
-            return M.mean_ci(vals)
+            mean, lo, hi = M.mean_ci(vals)
+            spec = metric_specs.spec_of(key, tuple(sp.prefix for sp in samplers.SAMPLERS.values() if sp.prefix))
+            return (mean, *spec.clip(lo, hi)) if spec else (mean, lo, hi)
         iv = self.evals[0].get("intervals", {}).get(key)
         return (vals[0], iv[0], iv[1]) if iv else (vals[0], vals[0], vals[0])
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from genlab.eval import metric_specs
 from genlab.eval import metrics as M
+from genlab.eval.metric_specs import number
 from genlab.report import collapse, sensitivity
 from genlab.report.compare import label as arm_label
 from genlab.study.studies import SEED_ROLES
@@ -315,7 +316,7 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
         for z in gz:
             s = settings.get((ds, gan, z))
             fid = s.stat(M.FID) if s else None
-            lines.append(f"{ds} GAN z{z}: FID {fid[0]:.3g}" if fid else f"{ds} GAN z{z}: not measured")
+            lines.append(f"{ds} GAN z{z}: FID {number(fid[0])}" if fid else f"{ds} GAN z{z}: not measured")
             if s:
                 lines[-1] += (
                     f", late-epoch FID spread {fmt_opt(stab_mean(s, 'fid_epoch_rel_spread'))}, generator-loss "
@@ -447,7 +448,7 @@ FID_VS_VAE = {
 
 def fmt_interval(stat: Stat | None, digits: int = 3) -> str:
     """'135 [109, 161]' from a (mean, lo, hi) statistic; '–' where it was not measured."""
-    return "–" if stat is None else f"{stat[0]:.{digits}g} [{stat[1]:.{digits}g}, {stat[2]:.{digits}g}]"
+    return "–" if stat is None else f"{number(stat[0], digits)} [{number(stat[1], digits)}, {number(stat[2], digits)}]"
 
 
 def hybrid_summary(fid: list[str], sharper: list[str]) -> str:

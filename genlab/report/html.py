@@ -127,8 +127,19 @@ def fmt(v: Any, digits: int = 3) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
-        return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:.0f}"
+        return metric_specs.number(v, digits)
     return e(str(v))
+
+
+def interval_note(settings: dict, per_run: str) -> str:
+    """What the brackets are: a t-interval over seeds where a setting has several (compare.Setting.stat), else the
+    run's own bootstrap as eval.json's protocol words it; a study with both says which is which."""
+    seeds = sorted({len(s.evals) for s in settings.values() if s.evals})
+    if seeds and seeds[0] >= 2:
+        return f"95% t-interval over seeds (the mean of {'/'.join(map(str, seeds))} seeds; seed-to-seed variation)"
+    if seeds and seeds[-1] >= 2:
+        return f"95% t-interval over seeds where a setting has several, else {per_run}"
+    return per_run
 
 
 def fmt_stat(stat: tuple[float, float, float] | None) -> str:
@@ -647,7 +658,7 @@ def build(study_dir: Path, embed: bool) -> str:
         page.add(
             f"<p class='note'>Metrics protocol: {e(str(p['n_fake']))} generated samples vs "
             f"{e(p['reference'])}; features: {e(p['feature_space'])}; intervals: "
-            f"{e(p['intervals'])}. Recognisable: the judge gives a real class probability "
+            f"{e(interval_note(settings, p['intervals']))}. Recognisable: the judge gives a real class probability "
             f"&ge; {M.RECOGNISABLE_P} (junk and ambiguous samples are not). Judge-space values are not comparable "
             "with Inception-FID numbers in papers, nor with the original study's unstated 'proxy FID'.</p>"
         )
