@@ -58,47 +58,24 @@ def _s(key: str, label: str, name: str, lower: bool | None, judge: bool, sampler
 
 
 SHARE = (0.0, 1.0)  # the bounds of a share of samples
+AT_LEAST_0 = (0.0, None)  # a distance, a density, an energy ratio
+RANKED = (SUMMARY, CHART, VERDICT, RUNS)  # where the headline metrics are shown
 
 # In the order the tables show them.
 METRICS: tuple[MetricSpec, ...] = (
-    _s(
-        M.FID,
-        "FID",
-        "FID",
-        True,
-        True,
-        True,
-        SUMMARY,
-        CHART,
-        VERDICT,
-        RUNS,
-        axis="FID in judge space",
-        bounds=(0, None),
-    ),
+    _s(M.FID, "FID", "FID", True, True, True, *RANKED, axis="FID in judge space", bounds=AT_LEAST_0),
     _s(M.KID, "KID", "KID", True, True, True, CHART, axis="KID in judge space"),
     _s(M.PRECISION, "precision", "precision", False, True, True, SUMMARY, CHART, bounds=SHARE),
     _s(M.RECALL, "recall", "recall", False, True, True, SUMMARY, CHART, VERDICT, bounds=SHARE),
-    _s(
-        M.RECOGNISABLE,
-        "recognisable",
-        "recognisable share",
-        False,
-        True,
-        True,
-        SUMMARY,
-        CHART,
-        VERDICT,
-        RUNS,
-        bounds=SHARE,
-    ),
-    _s(M.DENSITY, "density", "density", False, True, True, bounds=(0, None)),
+    _s(M.RECOGNISABLE, "recognisable", "recognisable share", False, True, True, *RANKED, bounds=SHARE),
+    _s(M.DENSITY, "density", "density", False, True, True, bounds=AT_LEAST_0),
     _s(M.COVERAGE, "coverage", "coverage", False, True, True, bounds=SHARE),
     _s(M.CLASSIFIER_SCORE, "classifier score", "classifier score", False, True, True),
     _s(M.CLASSES_COVERED, "classes covered", "classes covered", False, True, True),
-    _s(M.CLASS_KL, "class KL", "class KL", True, True, True, bounds=(0, None)),
+    _s(M.CLASS_KL, "class KL", "class KL", True, True, True, bounds=AT_LEAST_0),
     _s(M.NEAR_DUPLICATES, "near-duplicates", "near-duplicate share", None, False, False, bounds=SHARE),
-    _s(M.SHARPNESS, "sharpness", "sharpness", None, False, True, bounds=(0, None)),
-    _s(M.RECON_MSE, "recon MSE", "reconstruction MSE", True, False, False, bounds=(0, None)),
+    _s(M.SHARPNESS, "sharpness", "sharpness", None, False, True, bounds=AT_LEAST_0),
+    _s(M.RECON_MSE, "recon MSE", "reconstruction MSE", True, False, False, bounds=AT_LEAST_0),
     _s(M.RECON_SSIM, "recon SSIM", "reconstruction SSIM", False, False, False),
     _s(M.RECON_SHARPNESS, "recon sharpness", "reconstruction sharpness", None, False, False),
     _s(M.ELBO, "ELBO", "ELBO", False, False, False),

@@ -36,6 +36,10 @@ def samplers_of(study: dict[str, Any], arm: str, generative_only: bool = True) -
     return [s for s in specs if s.generative or not generative_only]
 
 
+SAMPLER_PREFIXES = tuple(sp.prefix for sp in samplers.SAMPLERS.values() if sp.prefix)  # gmm_, flow_, codes_: a
+#   sampler's metrics are bounded as the metric they prefix
+
+
 @dataclass
 class Setting:
     dataset: str
@@ -52,7 +56,7 @@ class Setting:
             return None
         if len(vals) >= 2:
             mean, lo, hi = M.mean_ci(vals)
-            spec = metric_specs.spec_of(key, tuple(sp.prefix for sp in samplers.SAMPLERS.values() if sp.prefix))
+            spec = metric_specs.spec_of(key, SAMPLER_PREFIXES)
             return (mean, *spec.clip(lo, hi)) if spec else (mean, lo, hi)
         iv = self.evals[0].get("intervals", {}).get(key)
         return (vals[0], iv[0], iv[1]) if iv else (vals[0], vals[0], vals[0])
