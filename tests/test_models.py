@@ -350,3 +350,43 @@ def test_an_old_vaegan_config_reads_as_the_feature_reconstruction_it_trained_wit
 
     old = {"model": {"name": "vaegan", "z_dim": 16}}
     assert from_dict(old, saved=True).model.recon_target == "features"
+
+
+# ---------------------------------------------------------------- the minibatch standard deviation (ProGAN)
+
+
+def test_minibatch_std_feature_is_each_groups_spread_and_never_mixes_real_with_fake():
+    from genlab.models.gan import MinibatchStd
+
+    real = torch.full((8, 3, 7, 7), 0.5)  # a batch of identical images: no spread
+    fake = torch.randn(8, 3, 7, 7, generator=torch.Generator().manual_seed(0))
+    out = MinibatchStd(4)(torch.cat([real, fake]))
+    assert out.shape == (16, 4, 7, 7) and torch.equal(out[:, :3], torch.cat([real, fake]))
+    feature = out[:, 3]
+    assert torch.all(feature == feature[:, :1, :1]), "one value per image, the same at every position"
+    assert torch.all(feature[:8] < 1e-3), "the identical real images' groups see no spread"
+    for start in (8, 12):  # each fake group's value is its own images' standard deviation, features averaged
+        group = fake[start - 8 : start - 4]
+        expected = group.var(0, unbiased=False).add(1e-8).sqrt().mean()
+        assert torch.allclose(feature[start : start + 4], expected.expand(4, 7, 7))
+    assert feature[8, 0, 0] != feature[12, 0, 0]
+    odd = MinibatchStd(4)(torch.randn(6, 2))  # a batch the group does not divide: groups of gcd(4, 6) = 2
+    assert odd.shape == (6, 3) and odd[0, 2] == odd[1, 2] and odd[1, 2] != odd[2, 2]
+
+
+@pytest.mark.parametrize("d_arch", ["mlp", "conv"])
+def test_a_gan_with_the_minibatch_std_layer_trains_and_its_d_reads_batch_spread(d_arch):
+    cfg = make_config("gan", "mnist", ["model.z_dim=4", "model.width=32", f"model.d_arch={d_arch}", "model.d_mbstd=4"])
+    torch.manual_seed(0)
+    model = build_model("gan", cfg.model)
+    assert any(type(m).__name__ == "MinibatchStd" for m in model.discriminator.modules())
+    opt = model.make_optimizers()
+    before = [p.detach().clone() for p in model.discriminator.parameters()]
+    out = model.train_step(torch.rand(8, 1, 28, 28) * 2 - 1, opt)
+    assert torch.isfinite(out["loss_d"]) and torch.isfinite(out["loss_g"])
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.discriminator.parameters()))
+    x = torch.rand(4, 1, 28, 28)
+    alone = model.discriminator(x)
+    with_copies = model.discriminator(x[:1].expand(4, -1, -1, -1))  # the same first image among copies of itself
+    assert alone[0] != with_copies[0], "D's verdict on an image depends on its group's variety"
+    assert make_config("gan", "mnist").model.d_mbstd == 0  # off unless asked

@@ -13,6 +13,8 @@ learn within a 10-epoch budget, each a config option measured on its own (docs/r
                 from its own outputs (`recalibrate_bn`), since G's running statistics belong to other weights
   r1_gamma      R1 gradient penalty on real images (Mescheder et al., ICML 2018), lazily every r1_every steps
                 (Karras et al. 2020)
+  d_mbstd       minibatch standard deviation as one more feature of D's last layer (Karras et al., ICLR 2018,
+                sec. 3), so D can see a batch's lack of variety
 
 D sees real and fake images in one batched forward pass (no batch norm in D, so that is the same as two
 passes); `update` chooses alternating (default) or simultaneous steps (`gan_step`).
@@ -21,6 +23,7 @@ passes); `update` chooses alternating (default) or simultaneous steps (`gan_step
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -205,6 +208,9 @@ class GANConfig:
     update: Literal["alternating", "simultaneous"] = "alternating"  # D then G (DCGAN), or both from one D pass
     augment: str = ""  # DiffAugment policies applied to every image D sees, real and fake (Zhao et al. 2020;
     #   genlab.models.diffaugment): a comma-separated subset of color, translation, cutout; "" = none
+    d_mbstd: int = bounded(0, 0, 256)  # minibatch standard deviation layer before D's logit (ProGAN, Karras et al.
+    #   2018, sec. 3; StyleGAN2's group of 4): the spread of D's last features over groups of this many images of
+    #   one kind (real or fake), appended as one more feature; 0 = off
 
     def check(self) -> None:
         """Combinations that cannot work, as one line (called by the config validator)."""
@@ -218,12 +224,38 @@ class GANConfig:
                 raise GenlabError(f"model.{key}={value} is too small for a conv network; use 16 or more")
 
 
-class MLPDiscriminator(nn.Module):
-    """(B,C,H,W) -> (B,1): C*H*W (784) -> 2w -> w -> 1 with LeakyReLU(0.2), optional dropout."""
+class MinibatchStd(nn.Module):
+    """(B,F...) -> (B,F+1...): one more feature (channel), each image's group's standard deviation over the group,
+    averaged over features and positions (ProGAN, Karras et al. 2018, sec. 3; StyleGAN2's MinibatchStdLayer).
+    A D that sees a batch of near-copies can tell it from a real batch, which pushes G towards variety.
 
-    def __init__(self, width: int, dropout: float, shape: tuple[int, int, int] = MNIST_SHAPE):
+    Groups are runs of `group` consecutive images, so D's one pass over [real; fake] never mixes the two kinds
+    when the group divides the batch; a batch the group does not divide uses the largest size dividing both."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        g = math.gcd(self.group, b) if b % self.group else self.group
+        y = x.reshape(b // g, g, *x.shape[1:])
+        std = (y.var(dim=1, unbiased=False) + 1e-8).sqrt().flatten(1).mean(1)  # (B/g,): one spread per group
+        feature = std.repeat_interleave(g).reshape(b, 1, *([1] * (x.dim() - 2))).expand(b, 1, *x.shape[2:])
+        return torch.cat([x, feature], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group={self.group}"
+
+
+class MLPDiscriminator(nn.Module):
+    """(B,C,H,W) -> (B,1): C*H*W (784) -> 2w -> w -> 1 with LeakyReLU(0.2), optional dropout; with `mbstd` > 0 the
+    minibatch standard deviation joins the last hidden layer's w features."""
+
+    def __init__(self, width: int, dropout: float, shape: tuple[int, int, int] = MNIST_SHAPE, mbstd: int = 0):
         super().__init__()
         drop = [nn.Dropout(dropout)] if dropout else []
+        std = [MinibatchStd(mbstd)] if mbstd else []
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(numel(shape), 2 * width),
@@ -232,7 +264,8 @@ class MLPDiscriminator(nn.Module):
             nn.Linear(2 * width, width),
             nn.LeakyReLU(0.2),
             *drop,
-            nn.Linear(width, 1),
+            *std,
+            nn.Linear(width + len(std), 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,12 +274,14 @@ class MLPDiscriminator(nn.Module):
 
 class ConvDiscriminator(nn.Module):
     """(B,C,H,W) -> (B,1): two stride-2 4x4 convs (28 -> 14 -> 7, c and 2c channels), LeakyReLU(0.2), a linear
-    head (DCGAN's D for 28x28, as in Lucic et al.'s InfoGAN-style net without its FC layer)."""
+    head (DCGAN's D for 28x28, as in Lucic et al.'s InfoGAN-style net without its FC layer); with `mbstd` > 0 the
+    minibatch standard deviation is one more channel of the last feature map, as in ProGAN's D."""
 
-    def __init__(self, c: int, dropout: float, fc: int = 0, shape: tuple[int, int, int] = MNIST_SHAPE):
+    def __init__(self, c: int, dropout: float, fc: int = 0, shape: tuple[int, int, int] = MNIST_SHAPE, mbstd: int = 0):
         super().__init__()
         drop = [nn.Dropout(dropout)] if dropout else []
-        flat = 2 * c * bottom(shape) ** 2
+        std = [MinibatchStd(mbstd)] if mbstd else []
+        flat = (2 * c + len(std)) * bottom(shape) ** 2
         head = [nn.Linear(flat, fc), nn.LeakyReLU(0.2), *drop, nn.Linear(fc, 1)] if fc else [nn.Linear(flat, 1)]
         self.net = nn.Sequential(
             nn.Conv2d(shape[0], c, 4, 2, 1),
@@ -255,6 +290,7 @@ class ConvDiscriminator(nn.Module):
             nn.Conv2d(c, 2 * c, 4, 2, 1),
             nn.LeakyReLU(0.2),
             *drop,
+            *std,
             nn.Flatten(),
             *head,
         )
@@ -272,9 +308,9 @@ def build_gan_nets(cfg: GANConfig, shape: tuple[int, int, int] = MNIST_SHAPE) ->
         g = ConvDecoder(cfg.z_dim, w // 8, norm=cfg.g_norm, fc=cfg.g_fc, shape=shape)
         dcgan_init(g)
     if (cfg.arch if cfg.d_arch == "same" else cfg.d_arch) == "mlp":
-        d = MLPDiscriminator(dw, cfg.d_dropout, shape)
+        d = MLPDiscriminator(dw, cfg.d_dropout, shape, cfg.d_mbstd)
     else:
-        d = ConvDiscriminator(dw // 8, cfg.d_dropout, cfg.d_fc, shape)
+        d = ConvDiscriminator(dw // 8, cfg.d_dropout, cfg.d_fc, shape, cfg.d_mbstd)
         dcgan_init(d)
     if cfg.d_sn:
         for m in d.modules():
