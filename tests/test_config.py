@@ -105,14 +105,16 @@ def test_a_gan_config_written_before_g_layers_reads_as_the_two_layer_g_it_traine
 
 
 def test_an_image_folder_gets_the_small_data_gan_and_each_default_can_be_set_back(tmp_path):
-    """config.FOLDER_DEFAULTS: on folder:PATH the GAN's D is a conv net with DiffAugment (docs/results.md); MNIST
-    keeps its recipe; a user's override wins."""
+    """config.FOLDER_DEFAULTS: on folder:PATH the GAN is conv G and conv D with DiffAugment (docs/results.md);
+    MNIST keeps its recipe; a user's override wins."""
     from genlab.train.config import make_config
 
     folder = f"folder:{tmp_path}"
     cfg = make_config("gan", folder)
     assert cfg.model.d_arch == "conv" and cfg.model.augment == "color,translation,cutout"
-    assert make_config("gan", "mnist").model.d_arch == "mlp" and make_config("gan", "mnist").model.augment == ""
-    back = make_config("gan", folder, ["model.d_arch=mlp", "model.augment="])
-    assert back.model.d_arch == "mlp" and back.model.augment == ""
+    assert cfg.model.arch == "conv" and cfg.model.width == 256
+    mnist = make_config("gan", "mnist").model
+    assert mnist.arch == "mlp" and mnist.d_arch == "mlp" and mnist.augment == "" and mnist.width == 192
+    back = make_config("gan", folder, ["model.arch=mlp", "model.width=192", "model.d_arch=mlp", "model.augment="])
+    assert back.model == mnist
     assert make_config("vae", folder).model == make_config("vae", "mnist").model

@@ -56,6 +56,7 @@ class Profile:
 
 MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
 MNIST_D = ("model.d_arch=mlp", "model.augment=")  # the GAN's MNIST discriminator, also on a folder (FOLDER_DEFAULTS)
+MLP_G = ("model.arch=mlp",)  # the GAN's MNIST generator, also on a folder (where FOLDER_DEFAULTS' is DCGAN's conv G)
 GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: ~2x fewer epochs to the same FID than batch 64,
 #   at a similar cost per image on one CPU thread (measured with the conv G; docs/results.md, 2026-11-25 GAN recipe)
 BASELINE = (
@@ -196,19 +197,42 @@ STUDIES: dict[str, Study] = {
     "small-folder": Study(
         name="small-folder",
         datasets=("mnist",),
-        arms={arm: (32,) for arm in ("gan", "gan-diffaug", "gan-diffaug-tc", "gan-convd", "gan-convd-diffaug")},
+        arms={
+            arm: (32,)
+            for arm in (
+                "gan",
+                "gan-diffaug",
+                "gan-diffaug-tc",
+                "gan-convd",
+                "gan-convd-diffaug",
+                "gan-convd-diffaug-mbstd",
+                "gan-convg-convd-diffaug",
+            )
+        },
         capacity_names=("low",),
         variants={
-            "gan": ("gan", (*GAN_BATCH, *MNIST_D)),
-            "gan-diffaug": ("gan", (*GAN_BATCH, *MNIST_D, "model.augment=color,translation,cutout")),
-            "gan-diffaug-tc": ("gan", (*GAN_BATCH, *MNIST_D, "model.augment=translation,cutout")),
-            "gan-convd": ("gan", (*GAN_BATCH, "model.d_arch=conv", "model.augment=")),
-            "gan-convd-diffaug": ("gan", (*GAN_BATCH, "model.d_arch=conv", "model.augment=color,translation,cutout")),
+            "gan": ("gan", (*GAN_BATCH, *MLP_G, *MNIST_D)),
+            "gan-diffaug": ("gan", (*GAN_BATCH, *MLP_G, *MNIST_D, "model.augment=color,translation,cutout")),
+            "gan-diffaug-tc": ("gan", (*GAN_BATCH, *MLP_G, *MNIST_D, "model.augment=translation,cutout")),
+            "gan-convd": ("gan", (*GAN_BATCH, *MLP_G, "model.d_arch=conv", "model.augment=")),
+            "gan-convd-diffaug": (
+                "gan",
+                (*GAN_BATCH, *MLP_G, "model.d_arch=conv", "model.augment=color,translation,cutout"),
+            ),
+            "gan-convd-diffaug-mbstd": (  # + ProGAN's minibatch standard deviation in D (Karras et al. 2018)
+                "gan",
+                (*GAN_BATCH, *MLP_G, "model.d_arch=conv", "model.augment=color,translation,cutout", "model.d_mbstd=4"),
+            ),
+            "gan-convg-convd-diffaug": (  # + DCGAN's conv G (Radford et al. 2016): the folder default since 2026-12-05
+                "gan",
+                (*GAN_BATCH, "model.arch=conv", "model.d_arch=conv", "model.augment=color,translation,cutout"),
+            ),
         },
         description="the GAN on a small image folder with and without differentiable augmentation (Zhao et al. "
         "2020: color, translation, cutout; and translation, cutout alone), with the MLP D and with a conv D (the "
-        "paper's setting), z 32; meant for --dataset folder:PATH (e.g. the 1,250-image shapes demo), where the "
-        "MNIST recipe's D memorises the training set",
+        "paper's setting), with ProGAN's minibatch standard deviation, and with DCGAN's conv G (the folder "
+        "default), z 32; meant for --dataset folder:PATH (e.g. the 1,250-image shapes demo), where the MNIST "
+        "recipe's D memorises the training set",
     ),
     "hybrid": Study(
         name="hybrid",
