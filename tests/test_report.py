@@ -319,6 +319,18 @@ def test_q4_counts_where_the_hybrid_beats_its_vae_with_intervals_apart(tmp_path)
     assert "intervals overlap its VAE's" in next(line for line in lines if line.startswith("mnist VAE-GAN z16"))
 
 
+def test_a_gan_only_study_says_the_vae_was_not_run_instead_of_a_bare_caveat(tmp_path):
+    """`--models gan` (the shapes demo's study): Q3 and Q4 name the missing family, Q2 still answers from the GAN."""
+    study = make_store(tmp_path, 10.0, 50.0)
+    runs = json.loads((study / "study.json").read_text())
+    gan_only = dict(runs, arms={"gan": ARMS["gan"]}, runs=[r for r in runs["runs"] if "-gan-" in r])
+    write_json(study / "study.json", gan_only)
+    answers = {a[0][:2]: a[1] for a in findings.answers(*load_study(study))}
+    assert answers["3."] == ["The VAE was not part of this study run."]
+    assert answers["4."] == ["The VAE-GAN was not part of this study run."]
+    assert any(line.startswith("mnist GAN z32: recognisable") for line in answers["2."])
+
+
 def test_the_reports_protocol_note_says_when_its_brackets_are_over_seeds():
     """A study of 3 seeds per setting shows t-intervals over seeds, so its note must not call them one run's
     bootstrap (the shapes demo's report did); one seed keeps eval.json's own words."""

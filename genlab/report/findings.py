@@ -377,6 +377,8 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             f"{val(s, M.RECON_SHARPNESS, '.2f')} and of samples {val(s, M.SHARPNESS, '.2f')}"
         ),
     )
+    if not vz:  # a GAN-only study (e.g. --models gan on an image folder): say so, not a bare caveat
+        lines = ["The VAE was not part of this study run."]
     out.append(
         (
             "3. How did latent size affect VAE reconstructions and samples?",
