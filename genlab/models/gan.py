@@ -238,7 +238,7 @@ class MinibatchStd(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
-        g = math.gcd(self.group, b) if b % self.group else self.group
+        g = math.gcd(self.group, b)  # the group itself when it divides the batch
         y = x.reshape(b // g, g, *x.shape[1:])
         std = (y.var(dim=1, unbiased=False) + 1e-8).sqrt().flatten(1).mean(1)  # (B/g,): one spread per group
         feature = std.repeat_interleave(g).reshape(b, 1, *([1] * (x.dim() - 2))).expand(b, 1, *x.shape[2:])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from genlab import data
 from genlab.core.errors import GenlabError, lookup
-from genlab.train.config import RunConfig, make_config
+from genlab.train.config import FOLDER_DEFAULTS, RunConfig, make_config
 
 SEED_ROLES = {"gan": "gan", "vae": "vae", "hybrid": "vaegan"}  # role in the seed study's questions -> arm
 
@@ -57,6 +57,7 @@ class Profile:
 MNIST_TRAIN = 60_000  # training images behind the profiles' epoch counts
 MNIST_D = ("model.d_arch=mlp", "model.augment=")  # the GAN's MNIST discriminator, also on a folder (FOLDER_DEFAULTS)
 MLP_G = ("model.arch=mlp",)  # the GAN's MNIST generator, also on a folder (where FOLDER_DEFAULTS' is DCGAN's conv G)
+CONV_D_DIFFAUG = ("model.d_arch=conv", "model.augment=color,translation,cutout")  # the folder default's D
 GAN_BATCH = ("train.batch_size=32",)  # the GAN trains at batch 32: ~2x fewer epochs to the same FID than batch 64,
 #   at a similar cost per image on one CPU thread (measured with the conv G; docs/results.md, 2026-11-25 GAN recipe)
 BASELINE = (
@@ -215,18 +216,11 @@ STUDIES: dict[str, Study] = {
             "gan-diffaug": ("gan", (*GAN_BATCH, *MLP_G, *MNIST_D, "model.augment=color,translation,cutout")),
             "gan-diffaug-tc": ("gan", (*GAN_BATCH, *MLP_G, *MNIST_D, "model.augment=translation,cutout")),
             "gan-convd": ("gan", (*GAN_BATCH, *MLP_G, "model.d_arch=conv", "model.augment=")),
-            "gan-convd-diffaug": (
-                "gan",
-                (*GAN_BATCH, *MLP_G, "model.d_arch=conv", "model.augment=color,translation,cutout"),
-            ),
-            "gan-convd-diffaug-mbstd": (  # + ProGAN's minibatch standard deviation in D (Karras et al. 2018)
-                "gan",
-                (*GAN_BATCH, *MLP_G, "model.d_arch=conv", "model.augment=color,translation,cutout", "model.d_mbstd=4"),
-            ),
-            "gan-convg-convd-diffaug": (  # + DCGAN's conv G (Radford et al. 2016): the folder default since 2026-12-05
-                "gan",
-                (*GAN_BATCH, "model.arch=conv", "model.d_arch=conv", "model.augment=color,translation,cutout"),
-            ),
+            "gan-convd-diffaug": ("gan", (*GAN_BATCH, *MLP_G, *CONV_D_DIFFAUG)),
+            # + ProGAN's minibatch standard deviation in D (Karras et al. 2018)
+            "gan-convd-diffaug-mbstd": ("gan", (*GAN_BATCH, *MLP_G, *CONV_D_DIFFAUG, "model.d_mbstd=4")),
+            # + DCGAN's conv G (Radford et al. 2016): the folder default itself, since 2026-12-05
+            "gan-convg-convd-diffaug": ("gan", (*GAN_BATCH, *FOLDER_DEFAULTS["gan"])),
         },
         description="the GAN on a small image folder with and without differentiable augmentation (Zhao et al. "
         "2020: color, translation, cutout; and translation, cutout alone), with the MLP D and with a conv D (the "
