@@ -229,6 +229,18 @@ def test_runs_command_lists_every_run_sorted_with_json(tmp_path, capsys):
     assert main(["runs", str(tmp_path / "nope")]) == 2
 
 
+def test_the_floor_line_is_inside_the_chart_when_it_tops_every_bar():
+    """The recognisable-share chart's floor is the real images' share (0.96), above every model's bar: the axis
+    must reach it, or the dashed line the legend names is drawn off the chart."""
+    from genlab.report import viz
+
+    bars = {"GAN": [(0.62, 0.58, 0.66)], "VAE": [(0.41, 0.37, 0.45)]}
+    fig = viz.bar_figure(["mid"], bars, "mnist · recognisable share", "share", floor=0.96)
+    lo, hi = fig.axes[0].get_ylim()
+    assert lo <= 0.96 < hi
+    assert hi < 0.96 * 1.3  # and the bars are not squashed by a far-off axis
+
+
 def test_a_bars_value_label_sits_above_the_judges_diamonds():
     """Where the judges' spread reaches above a bar's interval (seen on the Fashion-MNIST FID chart of the full lab
     study: 45.2 behind a diamond), the value label goes above the diamond, not over it."""

@@ -256,13 +256,15 @@ def bar_figure(
     fig, ax = plt.subplots(figsize=(max(6.4, 1.0 + 0.55 * k * len(groups)), 4.0))
     width = 0.8 / max(k, 1)
     colors = COLORS
-    # the axis spans every mean and upper bound (a damaged eval.json can put a mean outside its own interval);
-    # halved float max keeps 1.22 * top finite
+    # the axis spans every mean and upper bound (a damaged eval.json can put a mean outside its own interval) and
+    # the floor's line (real images' recognisable share sits above every model's); halved float max keeps 1.22 * top
+    # finite
     top = min(
         max(
             [
                 *(max(v[0], v[2]) for vs in bars.values() for v in vs if v is not None),
                 *(sp[1] for vs in (spreads or {}).values() for sp in vs if sp is not None),
+                *([floor] if floor is not None and math.isfinite(floor) else []),
             ],
             default=1.0,
         ),
