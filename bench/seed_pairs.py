@@ -34,7 +34,7 @@ def load(study: Path) -> dict[tuple[str, int, str, int], dict]:
     out = {}
     for f in sorted(study.glob("*-vae*-z*-s*/eval.json")):
         dataset, rest = f.parent.name.split("-vae", 1)
-        model, z, seed = ("vae" + rest).split("-")
+        model, z, seed = ("vae" + rest).rsplit("-", 2)  # an arm's name may hold dashes: vaegan-adv10
         out[(dataset, int(z[1:]), model, int(seed[1:]))] = json.loads(f.read_text())["metrics"]
     return out
 
@@ -64,14 +64,16 @@ def main(study: Path) -> None:
             + " | ".join(f"{a:.3g} ± {b:.2g}" for a, b in cells)
             + " |"
         )
-    print("\nVAE-GAN minus VAE, paired by seed (mean [95 % t-interval], * = excludes 0; per seed)")
-    for dataset, z in sorted({(d, z) for d, z, _ in settings}):
-        seeds = sorted(s for d, zz, m, s in runs if (d, zz, m) == (dataset, z, "vae") and (d, zz, "vaegan", s) in runs)
-        if not seeds:
-            continue
-        for key in ("fid", "gmm_fid", "flow_fid", "sharpness", "recall"):
-            diffs = [runs[(dataset, z, "vaegan", s)][key] - runs[(dataset, z, "vae", s)][key] for s in seeds]
-            print(f"  {dataset} z {z} {key}: {paired(diffs)}")
+    hybrids = sorted({m for _, _, m in settings if m.startswith("vaegan")})  # the default and any hybrid arm
+    for hybrid in hybrids:
+        print(f"\n{hybrid} minus VAE, paired by seed (mean [95 % t-interval], * = excludes 0; per seed)")
+        for dataset, z in sorted({(d, z) for d, z, _ in settings}):
+            seeds = sorted(
+                s for d, zz, m, s in runs if (d, zz, m) == (dataset, z, "vae") and (d, zz, hybrid, s) in runs
+            )
+            for key in ("fid", "gmm_fid", "flow_fid", "codes_fid", "sharpness", "recall") if seeds else ():
+                diffs = [runs[(dataset, z, hybrid, s)][key] - runs[(dataset, z, "vae", s)][key] for s in seeds]
+                print(f"  {dataset} z {z} {key}: {paired(diffs)}")
     print("\nLatent flow minus GMM, the same model; share of the GMM's gap to the decoded codes closed")
     for setting in settings:
         ms = [m for k, m in runs.items() if k[:3] == setting]

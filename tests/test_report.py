@@ -326,9 +326,36 @@ def test_q4_counts_where_the_hybrid_beats_its_vae_with_intervals_apart(tmp_path)
     _, lines, _ = q4
     assert lines[0].startswith("Against its VAE at 6 settings")
     assert "lower with intervals apart at 2, within the intervals at 2, higher with intervals apart at 2" in lines[0]
+    assert "GMM" not in lines[0]  # no GMM sampler measured on either side: no verdict for it
     z8 = next(line for line in lines if line.startswith("mnist VAE-GAN z8"))
     assert "FID 40 [39.2, 40.8]" in z8 and "lower than its VAE's, intervals apart" in z8
     assert "intervals overlap its VAE's" in next(line for line in lines if line.startswith("mnist VAE-GAN z16"))
+
+
+def test_q4_compares_each_sampler_on_both_sides(tmp_path):
+    """The hybrid's GMM-sampled FID is judged against its VAE's GMM-sampled FID, never against the prior's: the
+    issue's bar is 'the same sampler (prior vs prior, GMM vs GMM)'."""
+    study = make_store(tmp_path, 10.0, 50.0)
+    runs = json.loads((study / "study.json").read_text())
+    for ds in ("mnist", "fashion-mnist"):
+        for z in (8, 16, 32):
+            path = study / f"{ds}-vae-z{z}-s0" / "eval.json"
+            ev = json.loads(path.read_text())
+            ev["metrics"]["gmm_fid"], ev["intervals"]["gmm_fid"] = 30.0, [29.0, 31.0]
+            write_json(path, ev)
+            name = f"{ds}-vaegan-z{z}-s0"
+            runs["runs"].append(name)
+            write_json(study / name / "meta.json", {"status": "done", "dataset": ds, "model": "vaegan", "z_dim": z})
+            ev = fake_eval("vaegan", ds, z, 40.0)  # prior-sampled: apart below the VAE's 50 everywhere
+            gmm = {8: 20.0, 16: 30.5, 32: 40.0}[z]  # GMM-sampled: below, level, above the VAE's GMM 30
+            ev["metrics"]["gmm_fid"], ev["intervals"]["gmm_fid"] = gmm, [gmm - 1, gmm + 1]
+            write_json(study / name / "eval.json", ev)
+    write_json(study / "study.json", dict(runs, arms=dict(ARMS, vaegan=[8, 16, 32])))
+    _, lines, caveat = next(a for a in findings.answers(*load_study(study)) if a[0].startswith("4."))
+    assert "lower with intervals apart at 6, within the intervals at 0" in lines[0]
+    assert "GMM-sampled, lower apart at 2, within at 2, higher apart at 2 of 6" in lines[0]
+    assert "latent flow" not in lines[0]  # measured on neither side
+    assert "one sampler on both sides" in caveat
 
 
 def test_a_gan_only_study_says_the_vae_was_not_run_instead_of_a_bare_caveat(tmp_path):
