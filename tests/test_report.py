@@ -325,7 +325,7 @@ def test_q4_counts_where_the_hybrid_beats_its_vae_with_intervals_apart(tmp_path)
     q4 = next(a for a in findings.answers(*load_study(study)) if a[0].startswith("4."))
     _, lines, _ = q4
     assert lines[0].startswith("Against its VAE at 6 settings")
-    assert "lower with intervals apart at 2, within the intervals at 2, higher with intervals apart at 2" in lines[0]
+    assert "prior-sampled FID: lower at 2, level at 2, higher at 2" in lines[0]
     assert "GMM" not in lines[0]  # no GMM sampler measured on either side: no verdict for it
     z8 = next(line for line in lines if line.startswith("mnist VAE-GAN z8"))
     assert "FID 40 [39.2, 40.8]" in z8 and "lower than its VAE's, intervals apart" in z8
@@ -352,9 +352,9 @@ def test_q4_compares_each_sampler_on_both_sides(tmp_path):
             write_json(study / name / "eval.json", ev)
     write_json(study / "study.json", dict(runs, arms=dict(ARMS, vaegan=[8, 16, 32])))
     _, lines, caveat = next(a for a in findings.answers(*load_study(study)) if a[0].startswith("4."))
-    assert "lower with intervals apart at 6, within the intervals at 0" in lines[0]
-    assert "GMM-sampled, lower apart at 2, within at 2, higher apart at 2 of 6" in lines[0]
-    assert "latent flow" not in lines[0]  # measured on neither side
+    assert "prior-sampled FID: lower at 6, level at 0, higher at 0" in lines[0]
+    assert "GMM-sampled: lower at 2, level at 2, higher at 2 of 6" in lines[0]
+    assert "latent-flow" not in lines[0]  # measured on neither side
     assert "one sampler on both sides" in caveat
 
 
@@ -383,3 +383,25 @@ def test_the_reports_protocol_note_says_when_its_brackets_are_over_seeds():
     assert interval_note(one, per_run) == per_run
     mixed = interval_note({**three, 3: Setting("mnist", "vae", 8, evals=[{}])}, per_run)
     assert "over seeds where a setting has several" in mixed and per_run in mixed
+
+
+def test_the_hybrid_is_judged_against_its_vae_paired_by_seed():
+    """Three seeds whose own spread (190-230) hides a steady 40-point gain in the unpaired intervals: paired by seed
+    (the lab study's seeds share their data order) the hybrid is decidedly lower, and the line says by how much;
+    a setting without shared seeds falls back to the two intervals."""
+    from genlab.report.compare import Setting
+
+    def setting(model, fids, seeds=(0, 1, 2)):
+        return Setting("mnist", model, 16, evals=[{"seed": s, "metrics": {"fid": f}} for s, f in zip(seeds, fids)])
+
+    vae, hybrid = setting("vae", [190.0, 230.0, 210.0]), setting("vaegan", [151.0, 188.0, 171.0])
+    assert findings.below(hybrid.stat("fid"), vae.stat("fid")) == findings.INCONCLUSIVE  # unpaired: overlap
+    verdict, diff = findings.hybrid_vs_vae(hybrid, vae, "fid")
+    assert verdict == findings.SUPPORTED and diff[0] == pytest.approx(-40.0) and diff[2] < 0
+    phrase = findings.paired_phrase(verdict, diff)
+    assert phrase.startswith("— 40 lower than its VAE's (paired by seed, 95% [")
+    noisy = setting("vaegan", [180.0, 240.0, 200.0])  # differences -10, +10, -10: level
+    verdict, diff = findings.hybrid_vs_vae(noisy, vae, "fid")
+    assert verdict == findings.INCONCLUSIVE and "level with its VAE's" in findings.paired_phrase(verdict, diff)
+    other_seeds = setting("vaegan", [151.0, 188.0, 171.0], seeds=(3, 4, 5))
+    assert findings.hybrid_vs_vae(other_seeds, vae, "fid") == (findings.INCONCLUSIVE, None)

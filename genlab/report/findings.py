@@ -401,18 +401,20 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             refs = [f"{lab} z{o.z_dim} {val(o, M.FID, '.3g')}" for lab, o in (("GAN", g), ("VAE", v)) if o and o.evals]
             fid_vs_vae = ""
             if v and v.evals:
-                verdict = below(h.stat(M.FID), v.stat(M.FID))
+                verdict, diff = hybrid_vs_vae(h, v, M.FID)
                 for sampler, prefix in SAMPLERS:  # the same sampler on both sides: prior vs prior, GMM vs GMM, ...
-                    fid_verdicts.setdefault(sampler, []).append(below(h.stat(prefix + M.FID), v.stat(prefix + M.FID)))
-                sharper.append(below(v.stat(M.SHARPNESS), h.stat(M.SHARPNESS)))
-                fid_vs_vae = f" {FID_VS_VAE[verdict]}"
+                    fid_verdicts.setdefault(sampler, []).append(hybrid_vs_vae(h, v, prefix + M.FID)[0])
+                sharper.append(hybrid_vs_vae(v, h, M.SHARPNESS)[0])
+                fid_vs_vae = f" {FID_VS_VAE[verdict]}" if diff is None else f" {paired_phrase(verdict, diff)}"
             parts = [
                 f"{ds} VAE-GAN z{z}: FID {fmt_interval(h.stat(M.FID))}"
                 + (f" ({', '.join(refs)})" if refs else "")
                 + f"{fid_vs_vae},"
             ]
             parts.append(
-                f"precision {val(h, M.PRECISION, '.3g')}, recon MSE {val(h, M.RECON_MSE, '.4f')}"
+                f"precision {val(h, M.PRECISION, '.3g')}, recall {val(h, M.RECALL, '.3g')}"
+                + (f" (VAE {val(v, M.RECALL, '.3g')})" if v and v.evals else "")
+                + f", recon MSE {val(h, M.RECON_MSE, '.4f')}"
                 + (f" (VAE {val(v, M.RECON_MSE, '.4f')})" if v and v.evals else "")
                 + f", sample sharpness {val(h, M.SHARPNESS, '.2f')}"
                 + (f" (VAE {val(v, M.SHARPNESS, '.2f')})" if v and v.evals else "")
@@ -456,31 +458,61 @@ def fmt_interval(stat: Stat | None, digits: int = 3) -> str:
     return "–" if stat is None else f"{number(stat[0], digits)} [{number(stat[1], digits)}, {number(stat[2], digits)}]"
 
 
-SAMPLERS = (("prior", ""), ("GMM", M.GMM_PREFIX), ("latent flow", M.FLOW_PREFIX))  # Q4 compares each on both sides
+def hybrid_vs_vae(a, b, key: str) -> tuple[str, Stat | None]:
+    """Verdict for 'a < b' on a metric, and the paired difference it rests on. Where both settings ran the same
+    >= 2 seeds (the lab study's seeds share their data order), the 95 % t-interval of the per-seed differences a - b:
+    the spread the seeds share cancels, which the two unpaired intervals count twice. Else the two intervals
+    (`below`), and no difference."""
+    per_seed = [
+        {e.get("seed"): e["metrics"][key] for e in x.evals if e.get("metrics", {}).get(key) is not None} for x in (a, b)
+    ]
+    seeds = sorted(set(per_seed[0]) & set(per_seed[1]) - {None})
+    if len(seeds) < 2:
+        return below(a.stat(key), b.stat(key)), None
+    diff = M.mean_ci([per_seed[0][s] - per_seed[1][s] for s in seeds])
+    return (SUPPORTED if diff[2] < 0 else CONTRADICTED if diff[1] > 0 else INCONCLUSIVE), diff
+
+
+def paired_phrase(verdict: str, diff: Stat) -> str:
+    """The per-setting line's verdict with its size: '— 48.5 lower than its VAE's (paired by seed, 95% [33.8,
+    63.2])', or '— level with its VAE's (difference -3.9, paired by seed, 95% [-22, 14.3])'."""
+    if verdict == INCONCLUSIVE:
+        return (
+            f"— level with its VAE's (difference {number(diff[0])}, paired by seed, 95% "
+            f"[{number(diff[1])}, {number(diff[2])}])"
+        )
+    lo, hi = sorted((abs(diff[1]), abs(diff[2])))
+    word = "lower" if verdict == SUPPORTED else "higher"
+    return f"— {number(abs(diff[0]))} {word} than its VAE's (paired by seed, 95% [{number(lo)}, {number(hi)}])"
+
+
+SAMPLERS = (("prior", ""), ("GMM", M.GMM_PREFIX), ("latent-flow", M.FLOW_PREFIX))  # Q4 compares each on both sides
 
 
 def hybrid_summary(fid: dict[str, list[str]], sharper: list[str]) -> str:
     """Q4's first line: at how many settings the hybrid's FID is decided against its VAE's, sampler by sampler (the
     same code density on both sides), and how often it is decidedly sharper — so the answer is a count of measured
-    verdicts, not a list to compare. A sampler neither side measured is left out."""
+    verdicts, not a list to compare. A sampler neither side measured is left out. Each verdict is a 95% interval
+    clear of the other side: of the differences paired by seed where both ran the same seeds (hybrid_vs_vae), else
+    the two settings' own intervals."""
     prior = fid.get("prior", [])
     n = len(prior)
-    line = (
-        f"Against its VAE at {n} setting{'s' * (n != 1)} (prior-sampled FID, 95% intervals): lower with intervals "
-        f"apart at {prior.count(SUPPORTED)}, within the intervals at {prior.count(INCONCLUSIVE)}, higher with "
-        f"intervals apart at {prior.count(CONTRADICTED)}"
-    )
+    line = f"Against its VAE at {n} setting{'s' * (n != 1)}, prior-sampled FID: {counts(prior)}"
     for sampler, verdicts in fid.items():
         measured = [v for v in verdicts if v != MISSING]
         if sampler != "prior" and measured:
-            line += (
-                f"; {sampler}-sampled, lower apart at {measured.count(SUPPORTED)}, within at "
-                f"{measured.count(INCONCLUSIVE)}, higher apart at {measured.count(CONTRADICTED)} of {len(measured)}"
-            )
+            line += f"; {sampler}-sampled: {counts(measured)} of {len(measured)}"
     measured = [s for s in sharper if s != MISSING]
     if measured:
-        line += f"; sharper samples with intervals apart at {measured.count(SUPPORTED)} of {len(measured)}"
-    return line + "."
+        line += f"; sharper samples, 95% interval clear, at {measured.count(SUPPORTED)} of {len(measured)}"
+    return line + " (95% intervals of the differences paired by seed where both ran the same seeds)."
+
+
+def counts(verdicts: list[str]) -> str:
+    return (
+        f"lower at {verdicts.count(SUPPORTED)}, level at {verdicts.count(INCONCLUSIVE)}, higher at "
+        f"{verdicts.count(CONTRADICTED)}"
+    )
 
 
 def per_setting(study: dict[str, Any], settings: dict, model: str, zs, describe) -> list[str]:
