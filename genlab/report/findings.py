@@ -437,7 +437,8 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             lines,
             "Each FID verdict compares one sampler on both sides (the per-setting lines quote the prior's; the GMM "
             "and latent-flow FIDs are in the tables). The hybrid's "
-            "recipe (the VAE's pixel ELBO plus a GAN term on the decoder, the VAE's optimizer) was chosen by "
+            "recipe (the VAE's pixel ELBO plus a GAN term on the decoder, weighted by model.adv_weight, the VAE's "
+            "optimizer) was chosen by "
             "`genlab study hybrid`, where Larsen et al.'s feature-space reconstruction is the arm vaegan-larsen; "
             "the paper trained far longer on larger images.",
         )

@@ -120,15 +120,17 @@ CONV_VAE = ("model.arch=conv", "model.width=256")  # conv encoder and decoder (3
 #   shared by the vae-conv and vaegan-conv arms so the pair stays matched
 HYBRID_ARMS: dict[str, tuple[str, ...]] = {  # arm -> overrides of the VAE-GAN defaults; each changes one piece of
     #   the hybrid's recipe (issue 24, part 3), the earlier default kept as an arm so the gain stays re-measurable
-    "vaegan": (),  # the default: its VAE (pixel ELBO, Adam 1e-3 / beta1 0.9) plus a GAN term (weight 1) and R1
+    "vaegan": (),  # the default: its VAE (pixel ELBO, Adam 1e-3 / beta1 0.9) plus a GAN term (weight 10) and R1
     "vaegan-larsen": LARSEN,
     "vaegan-larsen-gamma0.5": (*LARSEN, "model.gamma=0.5"),  # more weight on the GAN term in the decoder
     "vaegan-larsen-layer2": (*LARSEN, "model.feature_layer=2"),  # reconstruction in D's second hidden layer
-    "vaegan-larsen-adam": (*LARSEN[1:], "model.recon_target=pixels"),  # pixels, with Larsen's Adam and average
+    "vaegan-larsen-adam": (*LARSEN[1:], "model.recon_target=pixels", "model.adv_weight=1"),  # pixels, with Larsen's
+    #   Adam and average (GAN weight 1, as measured on 2026-12-02)
     "vaegan-ema": ("model.ema_nimg=60000",),  # the GAN's weight average
-    "vaegan-adv10": ("model.adv_weight=10",),
+    "vaegan-adv1": ("model.adv_weight=1",),  # the GAN term's weight before 2026-12-06 (the default is 10)
     "vaegan-adv30": ("model.adv_weight=30",),
-    "vaegan-adaptive": ("model.adv_adaptive=true",),  # VQGAN's balance (Esser et al. 2021, eq. 7)
+    "vaegan-adaptive": ("model.adv_adaptive=true", "model.adv_weight=1"),  # VQGAN's balance (Esser et al. 2021,
+    #   eq. 7) at its own strength
     "vaegan-adaptive0.1": ("model.adv_adaptive=true", "model.adv_weight=0.1"),  # a tenth of it
     "vaegan-no-gan": ("model.adv_weight=0",),  # no GAN term: the hybrid reduced to its VAE (a fairness check)
     "vaegan-conv": CONV_VAE,  # conv encoder, decoder and D (Larsen et al.'s own networks are conv)
