@@ -105,5 +105,7 @@ def test_the_verdict_sentence_names_each_metric_winner_and_its_margin():
     assert "GAN at every capacity (2.0x lower than VAE at low, 2.0x lower than VAE at high)" in s
     assert "intervals overlap at high" in s
     assert "recognisable share: GAN at low (0.05 higher than VAE), VAE, latent flow at high" in s
+    close = [rows[0], ("low", "VAE", "VAE", (150.0, 140.0, 160.0), (0.497, 0.48, 0.52), (0.70, 0.69, 0.71))]
+    assert "recall: GAN at every capacity (0.003 higher than VAE)" in findings.verdict_sentence("mnist", close)
     one_family = [r for r in rows if r[1] == "VAE"]  # a VAE-only study: its samplers are compared
     assert findings.verdict_sentence("mnist", one_family).startswith("mnist: FID: VAE, latent flow at every")

@@ -584,7 +584,8 @@ def verdict_sentence(dataset: str, rows: list[tuple]) -> str:
                 ratio = c[0] / b[0] if b[0] > 0 else float("inf")
                 margin = f"{ratio:.2f}x lower" if ratio < 1.1 else f"{ratio:.1f}x lower"
             else:
-                margin = f"{b[0] - c[0]:.2f} higher"
+                d = b[0] - c[0]  # a share's lead: two decimals, or one significant digit below 0.01 (not "0.00")
+                margin = f"{d:.2f} higher" if d >= 0.01 else f"{d:.1g} higher"
             wins.append((cap, lab1 if lab1 != fam1 else fam1, fam2, margin, decided))
         if not wins:
             continue
