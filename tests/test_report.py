@@ -327,6 +327,9 @@ def test_q4_counts_where_the_hybrid_beats_its_vae_with_intervals_apart(tmp_path)
     assert lines[0].startswith("Against its VAE at 6 settings")
     assert "prior-sampled FID: lower at 2, level at 2, higher at 2" in lines[0]
     assert "GMM" not in lines[0]  # no GMM sampler measured on either side: no verdict for it
+    assert lines[0].endswith("(95% intervals of each setting, as in the tables).")  # one seed: nothing paired
+    paired = findings.hybrid_summary({"prior": [findings.SUPPORTED]}, [], paired=True)
+    assert paired.endswith("(95% intervals of the differences paired by seed where both ran the same seeds).")
     z8 = next(line for line in lines if line.startswith("mnist VAE-GAN z8"))
     assert "FID 40 [39.2, 40.8]" in z8 and "lower than its VAE's, intervals apart" in z8
     assert "intervals overlap its VAE's" in next(line for line in lines if line.startswith("mnist VAE-GAN z16"))

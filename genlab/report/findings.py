@@ -391,6 +391,7 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
     lines = []
     fid_verdicts: dict[str, list[str]] = {}
     sharper: list[str] = []
+    paired = False  # any setting decided on differences paired by seed (>= 2 shared seeds)
     for ds in study["datasets"]:
         for i, z in enumerate(hz):
             h, v = settings.get((ds, hybrid, z)), settings.get((ds, vae, vz[i] if i < len(vz) else z))
@@ -402,6 +403,7 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             fid_vs_vae = ""
             if v and v.evals:
                 verdict, diff = hybrid_vs_vae(h, v, M.FID)
+                paired = paired or diff is not None
                 for sampler, prefix in SAMPLERS:  # the same sampler on both sides: prior vs prior, GMM vs GMM, ...
                     fid_verdicts.setdefault(sampler, []).append(hybrid_vs_vae(h, v, prefix + M.FID)[0])
                 sharper.append(hybrid_vs_vae(v, h, M.SHARPNESS)[0])
@@ -430,7 +432,7 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
     if not hz:
         lines.append("The VAE-GAN was not part of this study run.")
     elif fid_verdicts:
-        lines.insert(0, hybrid_summary(fid_verdicts, sharper))
+        lines.insert(0, hybrid_summary(fid_verdicts, sharper, paired))
     out.append(
         (
             "4. Could a VAE-GAN combine the strengths?",
@@ -490,7 +492,7 @@ def paired_phrase(verdict: str, diff: Stat) -> str:
 SAMPLERS = (("prior", ""), ("GMM", M.GMM_PREFIX), ("latent-flow", M.FLOW_PREFIX))  # Q4 compares each on both sides
 
 
-def hybrid_summary(fid: dict[str, list[str]], sharper: list[str]) -> str:
+def hybrid_summary(fid: dict[str, list[str]], sharper: list[str], paired: bool = False) -> str:
     """Q4's first line: at how many settings the hybrid's FID is decided against its VAE's, sampler by sampler (the
     same code density on both sides), and how often it is decidedly sharper — so the answer is a count of measured
     verdicts, not a list to compare. A sampler neither side measured is left out. Each verdict is a 95% interval
@@ -506,7 +508,12 @@ def hybrid_summary(fid: dict[str, list[str]], sharper: list[str]) -> str:
     measured = [s for s in sharper if s != MISSING]
     if measured:
         line += f"; sharper samples, 95% interval clear, at {measured.count(SUPPORTED)} of {len(measured)}"
-    return line + " (95% intervals of the differences paired by seed where both ran the same seeds)."
+    how = (
+        "of the differences paired by seed where both ran the same seeds"
+        if paired
+        else "of each setting, as in the tables"
+    )
+    return line + f" (95% intervals {how})."
 
 
 def counts(verdicts: list[str]) -> str:
