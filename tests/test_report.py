@@ -399,12 +399,12 @@ def test_the_hybrid_is_judged_against_its_vae_paired_by_seed():
 
     vae, hybrid = setting("vae", [190.0, 230.0, 210.0]), setting("vaegan", [151.0, 188.0, 171.0])
     assert findings.below(hybrid.stat("fid"), vae.stat("fid")) == findings.INCONCLUSIVE  # unpaired: overlap
-    verdict, diff = findings.hybrid_vs_vae(hybrid, vae, "fid")
+    verdict, diff = findings.paired_below(hybrid, vae, "fid")
     assert verdict == findings.SUPPORTED and diff[0] == pytest.approx(-40.0) and diff[2] < 0
     phrase = findings.paired_phrase(verdict, diff)
     assert phrase.startswith("— 40 lower than its VAE's (paired by seed, 95% [")
     noisy = setting("vaegan", [180.0, 240.0, 200.0])  # differences -10, +10, -10: level
-    verdict, diff = findings.hybrid_vs_vae(noisy, vae, "fid")
+    verdict, diff = findings.paired_below(noisy, vae, "fid")
     assert verdict == findings.INCONCLUSIVE and "level with its VAE's" in findings.paired_phrase(verdict, diff)
     other_seeds = setting("vaegan", [151.0, 188.0, 171.0], seeds=(3, 4, 5))
-    assert findings.hybrid_vs_vae(other_seeds, vae, "fid") == (findings.INCONCLUSIVE, None)
+    assert findings.paired_below(other_seeds, vae, "fid") == (findings.INCONCLUSIVE, None)

@@ -402,11 +402,13 @@ def answers(study: dict[str, Any], settings: dict, beside=(), modes=()) -> list[
             refs = [f"{lab} z{o.z_dim} {val(o, M.FID, '.3g')}" for lab, o in (("GAN", g), ("VAE", v)) if o and o.evals]
             fid_vs_vae = ""
             if v and v.evals:
-                verdict, diff = hybrid_vs_vae(h, v, M.FID)
+                # the same sampler on both sides: prior vs prior, GMM vs GMM, ...
+                by_sampler = {sampler: paired_below(h, v, prefix + M.FID) for sampler, prefix in SAMPLERS}
+                for sampler, (verdict, _) in by_sampler.items():
+                    fid_verdicts.setdefault(sampler, []).append(verdict)
+                verdict, diff = by_sampler["prior"]
                 paired = paired or diff is not None
-                for sampler, prefix in SAMPLERS:  # the same sampler on both sides: prior vs prior, GMM vs GMM, ...
-                    fid_verdicts.setdefault(sampler, []).append(hybrid_vs_vae(h, v, prefix + M.FID)[0])
-                sharper.append(hybrid_vs_vae(v, h, M.SHARPNESS)[0])
+                sharper.append(paired_below(v, h, M.SHARPNESS)[0])
                 fid_vs_vae = f" {FID_VS_VAE[verdict]}" if diff is None else f" {paired_phrase(verdict, diff)}"
             parts = [
                 f"{ds} VAE-GAN z{z}: FID {fmt_interval(h.stat(M.FID))}"
@@ -461,7 +463,7 @@ def fmt_interval(stat: Stat | None, digits: int = 3) -> str:
     return "–" if stat is None else f"{number(stat[0], digits)} [{number(stat[1], digits)}, {number(stat[2], digits)}]"
 
 
-def hybrid_vs_vae(a, b, key: str) -> tuple[str, Stat | None]:
+def paired_below(a, b, key: str) -> tuple[str, Stat | None]:
     """Verdict for 'a < b' on a metric, and the paired difference it rests on. Where both settings ran the same
     >= 2 seeds (the lab study's seeds share their data order), the 95 % t-interval of the per-seed differences a - b:
     the spread the seeds share cancels, which the two unpaired intervals count twice. Else the two intervals
@@ -496,7 +498,7 @@ def hybrid_summary(fid: dict[str, list[str]], sharper: list[str], paired: bool =
     """Q4's first line: at how many settings the hybrid's FID is decided against its VAE's, sampler by sampler (the
     same code density on both sides), and how often it is decidedly sharper — so the answer is a count of measured
     verdicts, not a list to compare. A sampler neither side measured is left out. Each verdict is a 95% interval
-    clear of the other side: of the differences paired by seed where both ran the same seeds (hybrid_vs_vae), else
+    clear of the other side: of the differences paired by seed where both ran the same seeds (paired_below), else
     the two settings' own intervals."""
     prior = fid.get("prior", [])
     n = len(prior)
